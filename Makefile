@@ -1,0 +1,45 @@
+# PoseEmbroider: `make quickstart` runs the main job on the offline world, `make test` runs the tests.
+# Both install what they need first (`make install`: a .venv with the pinned CPU torch, idempotent).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip
+STAMP := $(VENV)/.poseembroider-installed
+# pip.conf of some machines lists local indexes that print one warning per package: keep the log readable
+QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: install test test-slow quickstart bench lint clean-venv
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml setup.py tools/install_system_packages.sh tools/ensure_torchvision_importable.py
+	bash tools/install_system_packages.sh
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt -r requirements.txt 2>&1 | $(QUIET_PIP)
+	@# pyrender pins PyOpenGL 3.1.0, whose OSMesa binding is broken; 3.1.10 serves OSMesa and EGL
+	$(PIP) install -q --no-deps PyOpenGL==3.1.10 2>&1 | $(QUIET_PIP)
+	$(PIP) install -q --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
+	$(VPY) tools/ensure_torchvision_importable.py
+	$(VPY) -c "import torch, smplx, pyrender, poseembroider; print('installed: torch', torch.__version__, 'cuda', torch.version.cuda)"
+	touch $(STAMP)
+
+test: install
+	$(VPY) -m pytest -q
+
+test-slow: install
+	$(VPY) -m pytest -q -m slow
+
+quickstart: install
+	$(VENV)/bin/poseembroider quickstart
+
+bench: install
+	$(VPY) benchmarks/run_all.py
+
+lint: install
+	$(VPY) -m ruff check src tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,198 @@
+"""Finding, checking and safely opening SMPL-X model files.
+
+Which model is used: the licensed SMPL-X file when `<SMPLX_BODY_MODEL_PATH>/smplx/SMPLX_NEUTRAL.npz`
+exists; otherwise the procedural SMPL-X-format file under `PROCEDURAL_BODY_MODEL_PATH`, built on first
+use by `poseembroider body build-procedural`. Both are read by `smplx`, so everything downstream is
+the same code.
+
+`smplx` opens `.npz` files with `allow_pickle=True`. Real SMPL-X files carry a few pickled members
+that `smplx` does not need (`joint2num`, `part2num`); to never unpickle a file, a model file holding
+object arrays is copied once, without them, into `DATA_CACHE_DIR/body_models/` and that copy is
+loaded instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from poseembroider import config
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE_NAME = "SMPLX_NEUTRAL.npz"
+PROCEDURAL_MARKER_KEY = "poseembroider_procedural_version"
+MIN_VERTICES = 9930  # smplx always selects vertex 9929 (right eye) as an extra joint
+
+# key -> expected shape; "V" is the vertex count, "F" the face count, None any size
+REQUIRED_KEYS: dict[str, tuple] = {
+    "v_template": ("V", 3),
+    "f": ("F", 3),
+    "shapedirs": ("V", 3, None),
+    "posedirs": ("V", 3, 486),
+    "J_regressor": (55, "V"),
+    "weights": ("V", 55),
+    "kintree_table": (2, 55),
+    "hands_componentsl": (45, 45),
+    "hands_componentsr": (45, 45),
+    "hands_meanl": (45,),
+    "hands_meanr": (45,),
+    "lmk_faces_idx": (51,),
+    "lmk_bary_coords": (51, 3),
+}
+MIN_SHAPE_DIRECTIONS = 20  # 10 betas + 10 expression coefficients
+
+
+class BodyModelFileError(ValueError):
+    """A SMPL-X model file that is missing, unreadable or not in the SMPL-X layout."""
+
+
+@dataclass(frozen=True)
+class BodyModelFile:
+    """A checked SMPL-X-format model file."""
+
+    path: Path  # the file the user configured
+    loadable_path: Path  # the same content without pickled members: what smplx.SMPLX opens
+    kind: str  # "smplx" (licensed file) or "procedural"
+    version: str | None  # procedural builder version
+    num_vertices: int
+    num_shape_directions: int
+
+    @property
+    def description(self) -> str:
+        if self.kind == "procedural":
+            return f"procedural SMPL-X-format body model (version {self.version}, {self.num_vertices} vertices) at {self.path}"
+        return f"SMPL-X body model ({self.num_vertices} vertices) at {self.path}"
+
+
+def model_file_in(model_dir: Path) -> Path:
+    """`model_dir/smplx/SMPLX_NEUTRAL.npz`, the layout `smplx.create` expects."""
+    return Path(model_dir) / "smplx" / MODEL_FILE_NAME
+
+
+def _member_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array in an .npz, read from the .npy headers (no data, no pickle)."""
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                headers[info.filename[: -len(".npy")]] = (shape, dtype)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise BodyModelFileError(f"{path}: not a readable .npz SMPL-X model file ({err})") from None
+    return headers
+
+
+def check_model_file(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Check keys and shapes of a SMPL-X .npz against what `smplx` reads; returns the member headers.
+
+    Raises `BodyModelFileError` naming the file and the key at fault.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BodyModelFileError(f"SMPL-X model file not found: {path}")
+    headers = _member_headers(path)
+    missing = [k for k in REQUIRED_KEYS if k not in headers]
+    if missing:
+        raise BodyModelFileError(f"{path}: missing key(s) {missing}; a SMPL-X model file needs {list(REQUIRED_KEYS)}")
+    num_vertices = headers["v_template"][0][0] if headers["v_template"][0] else 0
+    num_faces = headers["f"][0][0] if headers["f"][0] else 0
+    sizes = {"V": num_vertices, "F": num_faces}
+    for key, expected in REQUIRED_KEYS.items():
+        shape = headers[key][0]
+        want = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in expected)
+        if len(shape) != len(want) or any(w is not None and s != w for s, w in zip(shape, want, strict=False)):
+            shown = tuple("any" if w is None else w for w in want)
+            raise BodyModelFileError(f"{path}: key {key!r} has shape {shape}, expected {shown}")
+    if num_vertices < MIN_VERTICES:
+        raise BodyModelFileError(
+            f"{path}: {num_vertices} vertices; smplx needs at least {MIN_VERTICES} (it reads vertex 9929)"
+        )
+    if headers["shapedirs"][0][2] < MIN_SHAPE_DIRECTIONS:
+        raise BodyModelFileError(
+            f"{path}: key 'shapedirs' has {headers['shapedirs'][0][2]} directions, "
+            f"expected at least {MIN_SHAPE_DIRECTIONS} (10 betas + 10 expression)"
+        )
+    return headers
+
+
+def _sanitized_copy(path: Path, headers: dict, cache_dir: Path) -> Path:
+    """Copy the numeric members of `path` into the cache (once); returns the copy's path."""
+    stat = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = cache_dir / "body_models" / key / MODEL_FILE_NAME
+    if target.exists():
+        return target
+    numeric = [k for k, (_, dtype) in headers.items() if not dtype.hasobject]
+    logger.info("copying %s without its pickled members to %s", path, target)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in numeric}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, target)
+    return target
+
+
+def open_model_file(path: Path, cache_dir: Path | None = None) -> BodyModelFile:
+    """Check a SMPL-X .npz and return where `smplx` can load it from without unpickling anything."""
+    path = Path(path)
+    headers = check_model_file(path)
+    version = None
+    if PROCEDURAL_MARKER_KEY in headers:
+        with np.load(path, allow_pickle=False) as data:
+            version = str(data[PROCEDURAL_MARKER_KEY])
+    loadable = path
+    if any(dtype.hasobject for _, dtype in headers.values()):
+        loadable = _sanitized_copy(path, headers, config.DATA_CACHE_DIR if cache_dir is None else cache_dir)
+    return BodyModelFile(
+        path=path,
+        loadable_path=loadable,
+        kind="procedural" if version is not None else "smplx",
+        version=version,
+        num_vertices=headers["v_template"][0][0],
+        num_shape_directions=headers["shapedirs"][0][2],
+    )
+
+
+def locate_model_file(
+    smplx_dir: Path | None = None, procedural_dir: Path | None = None, build_if_missing: bool = True
+) -> BodyModelFile:
+    """The body model to use: the licensed SMPL-X file if present, else the procedural one.
+
+    The procedural file is built (a few seconds, deterministic) when it does not exist yet and
+    `build_if_missing` is set.
+    """
+    smplx_dir = config.SMPLX_BODY_MODEL_PATH if smplx_dir is None else Path(smplx_dir)
+    procedural_dir = config.PROCEDURAL_BODY_MODEL_PATH if procedural_dir is None else Path(procedural_dir)
+    licensed = model_file_in(smplx_dir)
+    if licensed.exists():
+        return open_model_file(licensed)
+    from poseembroider.body.procedural_model import PROCEDURAL_MODEL_VERSION, build_procedural_smplx
+
+    procedural = model_file_in(procedural_dir)
+    found = open_model_file(procedural) if procedural.exists() else None
+    if found is not None and found.version == str(PROCEDURAL_MODEL_VERSION):
+        return found
+    if not build_if_missing:
+        state = "is missing" if found is None else f"has version {found.version}, not {PROCEDURAL_MODEL_VERSION}"
+        raise BodyModelFileError(
+            f"no usable SMPL-X model file: {licensed} (licensed SMPL-X, set POSEEMBROIDER_SMPLX_BODY_MODEL_PATH) "
+            f"does not exist and {procedural} {state} (run `poseembroider body build-procedural`)"
+        )
+    logger.info("no licensed SMPL-X file at %s: building the procedural model in %s", licensed, procedural_dir)
+    build_procedural_smplx(procedural_dir)
+    return open_model_file(procedural)

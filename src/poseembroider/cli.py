@@ -1,0 +1,156 @@
+"""`poseembroider <command>`: the toolkit's command line.
+
+Commands are registered in `COMMANDS` (name -> help, argument setup, handler). Handlers import what
+they need when they run, so `poseembroider --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Command:
+    """One leaf command: `path` words after `poseembroider`, e.g. ("body", "build-procedural")."""
+
+    path: tuple[str, ...]
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: list[Command] = []
+
+
+def command(path: str, help: str, configure: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+    """Decorator registering `run(args) -> exit code` under the space-separated `path`."""
+
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS.append(Command(tuple(path.split()), help, configure, run))
+        return run
+
+    return register
+
+
+# ---------------------------------------------------------------- models
+
+
+def _configure_models_list(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+@command("models list", "list the registered model shortnames and where they point", _configure_models_list)
+def _models_list(args: argparse.Namespace) -> int:
+    from poseembroider import config
+    from poseembroider.registry import load_registry
+
+    entries = load_registry()
+    if args.json:
+        rows = [{"shortname": e.shortname, "path": str(e.path), "exists": e.exists} for e in entries.values()]
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"models root: {config.MODELS_ROOT}")
+    width = max((len(n) for n in entries), default=10)
+    for entry in entries.values():
+        status = "ok     " if entry.exists else "missing"
+        print(f"{entry.shortname:<{width}}  {status}  {entry.path}")
+    return 0
+
+
+# ---------------------------------------------------------------- body
+
+
+def _configure_build_procedural(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: PROCEDURAL_BODY_MODEL_PATH)")
+
+
+@command("body build-procedural", "write the procedural SMPL-X-format model to OUT/smplx/SMPLX_NEUTRAL.npz",
+         _configure_build_procedural)
+def _body_build_procedural(args: argparse.Namespace) -> int:
+    from poseembroider import config
+    from poseembroider.body.procedural_model import PROCEDURAL_MODEL_VERSION, build_procedural_smplx
+
+    out = config.PROCEDURAL_BODY_MODEL_PATH if args.out is None else args.out
+    path = build_procedural_smplx(out)
+    print(f"wrote {path} (procedural SMPL-X-format model, version {PROCEDURAL_MODEL_VERSION})")
+    return 0
+
+
+@command("body info", "say which body model the toolkit uses (licensed SMPL-X or procedural)")
+def _body_info(args: argparse.Namespace) -> int:
+    from poseembroider.body.model_file import locate_model_file
+
+    print(locate_model_file().description)
+    return 0
+
+
+# ---------------------------------------------------------------- config
+
+
+@command("config", "print the effective paths and constants (POSEEMBROIDER_* overrides marked)")
+def _config(args: argparse.Namespace) -> int:
+    from poseembroider import config
+
+    print(config.describe())
+    return 0
+
+
+# ---------------------------------------------------------------- quickstart
+
+
+def _configure_quickstart(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: experiments/quickstart)")
+    p.add_argument("--n-poses", type=int, default=16, help="number of poses on the contact sheet")
+    p.add_argument("--seed", type=int, default=0)
+
+
+@command("quickstart", "run the main job on the offline world and write experiments/quickstart/",
+         _configure_quickstart)
+def _quickstart(args: argparse.Namespace) -> int:
+    from poseembroider.quickstart import run_quickstart
+
+    run_quickstart(out_dir=args.out, n_poses=args.n_poses, seed=args.seed)
+    return 0
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="poseembroider", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(dest="command")}
+    parsers: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
+    for cmd in COMMANDS:
+        for depth in range(1, len(cmd.path)):
+            prefix = cmd.path[:depth]
+            if prefix not in parsers:
+                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                parsers[prefix] = sub
+                groups[prefix] = sub.add_subparsers(dest=f"command_{depth}")
+        leaf = groups[cmd.path[:-1]].add_parser(cmd.path[-1], help=cmd.help, description=cmd.help)
+        cmd.configure(leaf)
+        leaf.set_defaults(handler=cmd.run)
+        parsers[cmd.path] = leaf
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Paths and constants of the toolkit.
+
+Every value can be overridden by an environment variable named `POSEEMBROIDER_<NAME>` (e.g.
+`POSEEMBROIDER_SMPLX_BODY_MODEL_PATH=/data/smplx_models`). Relative override paths are taken relative
+to the current working directory; defaults live inside the project folder (`MAIN_DIR`).
+
+Importing this module only reads environment variables: it creates no folder, sets no global
+library state (no `TORCH_HOME`, no TF32 flags) and touches no file. Call `describe()` to print the
+effective settings. Values are read once at import; code that must follow a later change of the
+environment calls `read_settings()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "POSEEMBROIDER_"
+
+_DEFAULT_MAIN_DIR = Path(__file__).resolve().parents[2]
+"""Repository root: src/poseembroider/config.py -> two levels up from the package folder."""
+
+
+def _path_settings(main_dir: Path, data_dir: Path) -> dict[str, Path | None]:
+    """Default paths, in the original config's names, derived from the project folder."""
+    tools = main_dir / "tools"
+    return {
+        "GENERAL_EXP_OUTPUT_DIR": main_dir / "experiments",
+        # licensed data: point these at your copies
+        "BEDLAM_RAW_DATA_DIR": data_dir / "BEDLAM" / "raw",
+        "BEDLAM_IMG_DIR": data_dir / "BEDLAM" / "images",
+        "BEDLAM_PROCESSED_DIR": data_dir / "BEDLAM" / "processed",
+        "THREEDPW_IMG_DIR": data_dir / "3DPW" / "imageFiles",
+        "THREEDPW_DIR": data_dir / "3DPW",
+        "POSEFIX_DIR": data_dir / "PoseFix" / "posefix_release",
+        "POSEFIX_SMPLX_DIR": data_dir / "PoseFix" / "output_data_pkl",
+        "POSESCRIPT_DIR": None,
+        "POSESCRIPT_SMPLX_DIR": data_dir / "PoseFix" / "output_data_pkl",
+        # directory holding smplx/SMPLX_NEUTRAL.npz (licensed SMPL-X); used when the file exists
+        "SMPLX_BODY_MODEL_PATH": tools / "smplx_models",
+        # where the procedural SMPL-X-format model is built when no licensed file is present
+        "PROCEDURAL_BODY_MODEL_PATH": tools / "procedural_smplx",
+        "DATA_CACHE_DIR": main_dir / "cache",
+        "PRETRAINED_MODEL_DICT": Path(__file__).resolve().parent / "shortname_2_model_path.json",
+        # relative paths of the shortname registry resolve against this folder
+        "MODELS_ROOT": main_dir / "experiments",
+        "TORCH_CACHE_DIR": tools / "torch_models",
+        "TRANSFORMER_CACHE_DIR": tools / "huggingface_models" / "distilbert-base-uncased",
+        "MEAN_SMPLX_POSE_FILE": Path(__file__).resolve().parent / "datasets" / "other" / "mean_pose_smplx.npz",
+    }
+
+
+_CONSTANTS: dict[str, Any] = {
+    "NB_INPUT_JOINTS": 22,
+    "NB_SHAPE_COEFFS": 10,
+    "IMAGENET_DEFAULT_MEAN": (0.485, 0.456, 0.406),
+    "IMAGENET_DEFAULT_STD": (0.229, 0.224, 0.225),
+    "k_recall_values": (1, 5, 10),
+    "k_topk_r_precision": (1, 2, 3),
+    "sample_size_r_precision": 200,
+    "r_precision_n_repetitions": 10,
+    "k_topk_reconstruction_values": (1,),
+    "nb_sample_reconstruction": 30,
+}
+
+
+def _parse_like(name: str, raw: str, default: Any) -> Any:
+    """Parse an environment override with the type of the default value."""
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            kind = type(default[0]) if default else float
+            return tuple(kind(x) for x in raw.replace(" ", "").split(",") if x)
+    except ValueError:
+        raise ValueError(
+            f"environment variable {ENV_PREFIX}{name}={raw!r} cannot be read as {type(default).__name__} "
+            f"(default {default!r})"
+        ) from None
+    return raw
+
+
+def read_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """All settings, from defaults and `POSEEMBROIDER_*` overrides in `environ` (default: os.environ)."""
+    env = os.environ if environ is None else environ
+
+    def override_path(name: str, default: Path | None) -> Path | None:
+        raw = env.get(ENV_PREFIX + name)
+        if raw is None:
+            return default
+        return None if raw.lower() in ("", "none") else Path(raw).expanduser().resolve()
+
+    main_dir = override_path("MAIN_DIR", _DEFAULT_MAIN_DIR)
+    assert main_dir is not None
+    data_dir = override_path("DATA_DIR", main_dir / "data")
+    assert data_dir is not None
+    settings: dict[str, Any] = {"MAIN_DIR": main_dir, "DATA_DIR": data_dir}
+    for name, default in _path_settings(main_dir, data_dir).items():
+        settings[name] = override_path(name, default)
+    for name, default in _CONSTANTS.items():
+        raw = env.get(ENV_PREFIX + name)
+        settings[name] = default if raw is None else _parse_like(name, raw, default)
+    return settings
+
+
+def describe(settings: Mapping[str, Any] | None = None) -> str:
+    """One line per setting, `NAME = value`, with `(env)` marking overridden values."""
+    settings = read_settings() if settings is None else settings
+    width = max(len(k) for k in settings)
+    lines = []
+    for name, value in settings.items():
+        mark = "  (env)" if ENV_PREFIX + name in os.environ else ""
+        lines.append(f"{name:<{width}} = {value}{mark}")
+    return "\n".join(lines)
+
+
+_SETTINGS = read_settings()
+
+MAIN_DIR: Path = _SETTINGS["MAIN_DIR"]
+DATA_DIR: Path = _SETTINGS["DATA_DIR"]
+GENERAL_EXP_OUTPUT_DIR: Path = _SETTINGS["GENERAL_EXP_OUTPUT_DIR"]
+BEDLAM_RAW_DATA_DIR: Path = _SETTINGS["BEDLAM_RAW_DATA_DIR"]
+BEDLAM_IMG_DIR: Path = _SETTINGS["BEDLAM_IMG_DIR"]
+BEDLAM_PROCESSED_DIR: Path = _SETTINGS["BEDLAM_PROCESSED_DIR"]
+THREEDPW_IMG_DIR: Path = _SETTINGS["THREEDPW_IMG_DIR"]
+THREEDPW_DIR: Path = _SETTINGS["THREEDPW_DIR"]
+POSEFIX_DIR: Path = _SETTINGS["POSEFIX_DIR"]
+POSEFIX_SMPLX_DIR: Path = _SETTINGS["POSEFIX_SMPLX_DIR"]
+POSESCRIPT_DIR: Path | None = _SETTINGS["POSESCRIPT_DIR"]
+POSESCRIPT_SMPLX_DIR: Path = _SETTINGS["POSESCRIPT_SMPLX_DIR"]
+SMPLX_BODY_MODEL_PATH: Path = _SETTINGS["SMPLX_BODY_MODEL_PATH"]
+PROCEDURAL_BODY_MODEL_PATH: Path = _SETTINGS["PROCEDURAL_BODY_MODEL_PATH"]
+DATA_CACHE_DIR: Path = _SETTINGS["DATA_CACHE_DIR"]
+PRETRAINED_MODEL_DICT: Path = _SETTINGS["PRETRAINED_MODEL_DICT"]
+MODELS_ROOT: Path = _SETTINGS["MODELS_ROOT"]
+TORCH_CACHE_DIR: Path = _SETTINGS["TORCH_CACHE_DIR"]
+TRANSFORMER_CACHE_DIR: Path = _SETTINGS["TRANSFORMER_CACHE_DIR"]
+MEAN_SMPLX_POSE_FILE: Path = _SETTINGS["MEAN_SMPLX_POSE_FILE"]
+
+NB_INPUT_JOINTS: int = _SETTINGS["NB_INPUT_JOINTS"]
+NB_SHAPE_COEFFS: int = _SETTINGS["NB_SHAPE_COEFFS"]
+IMAGENET_DEFAULT_MEAN: tuple[float, ...] = _SETTINGS["IMAGENET_DEFAULT_MEAN"]
+IMAGENET_DEFAULT_STD: tuple[float, ...] = _SETTINGS["IMAGENET_DEFAULT_STD"]
+k_recall_values: tuple[int, ...] = _SETTINGS["k_recall_values"]
+k_topk_r_precision: tuple[int, ...] = _SETTINGS["k_topk_r_precision"]
+sample_size_r_precision: int = _SETTINGS["sample_size_r_precision"]
+r_precision_n_repetitions: int = _SETTINGS["r_precision_n_repetitions"]
+k_topk_reconstruction_values: tuple[int, ...] = _SETTINGS["k_topk_reconstruction_values"]
+nb_sample_reconstruction: int = _SETTINGS["nb_sample_reconstruction"]

@@ -1,0 +1,128 @@
+"""Shortname -> model directory registry.
+
+Two JSON files `{shortname: path}` are merged, the second one winning:
+
+1. the packaged `shortname_2_model_path.json` (`config.PRETRAINED_MODEL_DICT`): the names of the
+   released models of the paper, at fixed places under the models root;
+2. the local `MODELS_ROOT/shortname_2_model_path.json`: models trained on this machine (`register`).
+
+Relative paths resolve against `config.MODELS_ROOT`; absolute paths are allowed. Unlike the
+original, nothing needs editing after cloning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from poseembroider import config
+
+LOCAL_REGISTRY_NAME = "shortname_2_model_path.json"
+
+
+class UnknownShortnameError(KeyError):
+    """Raised when a name is neither a registered shortname nor an existing path."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    shortname: str
+    path: Path  # absolute
+    source: Path  # the JSON file that defines it
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+
+def _read_registry_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"model registry {path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise ValueError(f"model registry {path} must be a JSON object mapping shortnames to path strings")
+    return data
+
+
+def _absolute(path: str, models_root: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else models_root / p
+
+
+def load_registry(
+    packaged: Path | None = None, models_root: Path | None = None
+) -> dict[str, RegistryEntry]:
+    """All registered shortnames, local entries overriding packaged ones."""
+    packaged = config.PRETRAINED_MODEL_DICT if packaged is None else packaged
+    models_root = config.MODELS_ROOT if models_root is None else models_root
+    entries: dict[str, RegistryEntry] = {}
+    for source in (packaged, models_root / LOCAL_REGISTRY_NAME):
+        for name, path in _read_registry_file(source).items():
+            entries[name] = RegistryEntry(name, _absolute(path, models_root), source)
+    return entries
+
+
+def resolve(
+    name_or_path: str | os.PathLike,
+    must_exist: bool = True,
+    packaged: Path | None = None,
+    models_root: Path | None = None,
+) -> Path:
+    """The model directory for a shortname, or the given path itself when it exists.
+
+    Raises `UnknownShortnameError` listing the known shortnames when `name_or_path` is neither, and
+    `FileNotFoundError` when a registered shortname points to a missing directory (`must_exist`).
+    """
+    candidate = Path(name_or_path).expanduser()
+    if candidate.exists():
+        return candidate.resolve()
+    entries = load_registry(packaged, models_root)
+    name = str(name_or_path)
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "(none)"
+        raise UnknownShortnameError(
+            f"unknown model shortname or missing path {name!r}. Known shortnames: {known}. "
+            "Run `poseembroider models list` to see where each one points."
+        )
+    entry = entries[name]
+    if must_exist and not entry.exists:
+        raise FileNotFoundError(
+            f"shortname {name!r} points to {entry.path}, which does not exist "
+            f"(defined in {entry.source}; relative paths resolve against MODELS_ROOT="
+            f"{models_root or config.MODELS_ROOT}). Train or download the model, or set "
+            "POSEEMBROIDER_MODELS_ROOT."
+        )
+    return entry.path
+
+
+def register(
+    shortname: str, model_dir: str | os.PathLike, models_root: Path | None = None
+) -> Path:
+    """Add or update `shortname` in the local registry (atomic write); returns the registry file.
+
+    Paths under the models root are stored relative to it, so the folder can be moved.
+    """
+    if not shortname or any(c in shortname for c in "/\\ "):
+        raise ValueError(f"invalid shortname {shortname!r}: use letters, digits, '_', '-' and '.'")
+    models_root = (config.MODELS_ROOT if models_root is None else models_root).resolve()
+    target = Path(model_dir).expanduser().resolve()
+    try:
+        stored = str(target.relative_to(models_root))
+    except ValueError:
+        stored = str(target)
+    registry_file = models_root / LOCAL_REGISTRY_NAME
+    data = _read_registry_file(registry_file)
+    data[shortname] = stored
+    registry_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = registry_file.with_name(registry_file.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
+    os.replace(tmp, registry_file)
+    return registry_file

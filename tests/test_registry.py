@@ -1,0 +1,71 @@
+import json
+
+import pytest
+
+from poseembroider import config
+from poseembroider.registry import UnknownShortnameError, load_registry, register, resolve
+
+
+@pytest.fixture
+def registry(tmp_path):
+    packaged = tmp_path / "packaged.json"
+    root = tmp_path / "models"
+    (root / "pretrained" / "model_a").mkdir(parents=True)
+    absolute = tmp_path / "elsewhere" / "model_b"
+    absolute.mkdir(parents=True)
+    packaged.write_text(json.dumps({
+        "model_a": "pretrained/model_a", "model_b": str(absolute), "model_missing": "pretrained/nothing"
+    }))
+    return {"packaged": packaged, "models_root": root}
+
+
+def test_relative_paths_resolve_against_models_root(registry):
+    assert resolve("model_a", **registry) == registry["models_root"] / "pretrained" / "model_a"
+
+
+def test_absolute_paths_are_allowed(registry, tmp_path):
+    assert resolve("model_b", **registry) == tmp_path / "elsewhere" / "model_b"
+
+
+def test_existing_path_is_returned_as_is(registry, tmp_path):
+    assert resolve(tmp_path / "elsewhere", **registry) == (tmp_path / "elsewhere").resolve()
+
+
+def test_unknown_shortname_lists_known_names(registry):
+    with pytest.raises(UnknownShortnameError) as err:
+        resolve("model_z", **registry)
+    message = str(err.value)
+    assert "model_z" in message and "model_a" in message and "model_b" in message
+
+
+def test_registered_but_missing_model_says_where_it_looked(registry):
+    with pytest.raises(FileNotFoundError, match="model_missing.*pretrained/nothing"):
+        resolve("model_missing", **registry)
+    assert resolve("model_missing", must_exist=False, **registry).name == "nothing"
+
+
+def test_register_writes_relative_paths_and_overrides_packaged(registry):
+    root = registry["models_root"]
+    trained = root / "runs" / "posevae"
+    trained.mkdir(parents=True)
+    registry_file = register("model_a", trained, models_root=root)
+    assert json.loads(registry_file.read_text()) == {"model_a": "runs/posevae"}
+    assert resolve("model_a", **registry) == trained
+    assert load_registry(**registry)["model_a"].source == registry_file
+
+
+def test_register_rejects_bad_names(registry):
+    with pytest.raises(ValueError, match="invalid shortname"):
+        register("a name/with slash", registry["models_root"], models_root=registry["models_root"])
+
+
+def test_corrupt_registry_names_the_file(registry):
+    registry["packaged"].write_text("{not json")
+    with pytest.raises(ValueError, match="packaged.json"):
+        load_registry(**registry)
+
+
+def test_packaged_registry_has_relative_paths_only():
+    data = json.loads(config.PRETRAINED_MODEL_DICT.read_text())
+    assert data, "the packaged registry lists the released models"
+    assert all(not v.startswith("/") for v in data.values())
