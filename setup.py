@@ -5,5 +5,5 @@ from setuptools import find_packages, setup
 setup(
     packages=find_packages("src"),
     package_dir={"": "src"},
-    package_data={"poseembroider": ["shortname_2_model_path.json"]},
+    package_data={"poseembroider": ["shortname_2_model_path.json", "data/cmu_mocap/*"]},
 )

@@ -1,0 +1,132 @@
+"""The main job on the offline world (`make quickstart` / `poseembroider quickstart`).
+
+Runs a list of steps (`QUICKSTART_STEPS`), each returning a JSON-able dict of what it produced and
+measured; the dicts are gathered in `<out>/summary.json`, written last and atomically. Steps:
+
+1. `body_model`: find the licensed SMPL-X file or build the procedural one; say which is used;
+   measure the rest-pose proportions.
+2. `pose_contact_sheet`: pose real CMU mocap frames on the body (heading normalised so they face the
+   camera, random body shapes), render front and side views, write `contact_sheet_poses.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from poseembroider import config
+
+
+@dataclass
+class QuickstartContext:
+    """State shared by the steps."""
+
+    out_dir: Path
+    n_poses: int
+    seed: int
+    artifacts: dict = field(default_factory=dict)  # objects later steps re-use (body model, ...)
+
+
+QuickstartStep = Callable[[QuickstartContext], dict]
+
+
+def step_body_model(ctx: QuickstartContext) -> dict:
+    from poseembroider.body.body_model import BodyModel
+    from poseembroider.body.model_file import locate_model_file
+
+    start = time.perf_counter()
+    model_file = locate_model_file()
+    body = BodyModel(model_file).eval()
+    print(f"[quickstart] body model: {model_file.description}")
+    with torch.no_grad():
+        rest = body(torch.zeros(1, 22, 3))
+    vertices = rest.vertices[0]
+    joints = rest.body_joints[0]
+    ctx.artifacts["body"] = body
+    return {
+        "kind": model_file.kind,
+        "description": model_file.description,
+        "path": str(model_file.path),
+        "num_vertices": body.num_vertices,
+        "num_faces": int(body.faces.shape[0]),
+        "rest_height_m": float(vertices[:, 1].max() - vertices[:, 1].min()),
+        "rest_arm_span_m": float(vertices[:, 0].max() - vertices[:, 0].min()),
+        "rest_hip_height_m": float(joints[1:3, 1].mean() - vertices[:, 1].min()),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def step_pose_contact_sheet(ctx: QuickstartContext) -> dict:
+    from poseembroider.data import load_cmu_dev_poses
+    from poseembroider.geometry import normalize_global_orient_bedlam
+    from poseembroider.rendering import create_renderer, make_contact_sheet, render_body, save_image
+
+    body = ctx.artifacts["body"]
+    poses, sources = load_cmu_dev_poses(with_sources=True)
+    rng = np.random.default_rng(ctx.seed)
+    chosen = np.sort(rng.choice(len(poses), size=min(ctx.n_poses, len(poses)), replace=False))
+    poses = torch.as_tensor(poses[chosen])
+    poses[:, 0], _ = normalize_global_orient_bedlam(poses[:, 0])
+    betas = torch.as_tensor(rng.normal(0.0, 1.0, size=(len(chosen), 2)).clip(-2, 2), dtype=torch.float32)
+    with torch.no_grad():
+        vertices = body(poses, betas=betas).vertices.numpy()
+
+    views, labels = [], []
+    start = time.perf_counter()
+    with create_renderer(192, 256) as renderer:
+        for i in tqdm(range(len(chosen)), desc="rendering poses", unit="pose"):
+            front = render_body(renderer, vertices[i], body.faces, "front")
+            side = render_body(renderer, vertices[i], body.faces, "side")
+            views.append(np.concatenate([front, side], axis=1))
+            labels.append(f"CMU {sources[chosen[i]]}")
+        backend = type(renderer).__name__
+    render_seconds = time.perf_counter() - start
+    sheet_path = save_image(make_contact_sheet(views, ncols=4, labels=labels), ctx.out_dir / "contact_sheet_poses.png")
+    print(f"[quickstart] wrote {sheet_path}")
+    return {
+        "pose_source": "CMU mocap dev poses (real), heading normalised; betas[0:2] ~ N(0,1) clipped to [-2, 2]",
+        "pose_ids": [str(sources[i]) for i in chosen],
+        "images_rendered": 2 * len(chosen),
+        "renderer": backend,
+        "render_images_per_s": round(2 * len(chosen) / render_seconds, 1),
+        "contact_sheet": str(sheet_path),
+    }
+
+
+QUICKSTART_STEPS: dict[str, QuickstartStep] = {
+    "body_model": step_body_model,
+    "pose_contact_sheet": step_pose_contact_sheet,
+}
+
+
+def write_json_atomic(data: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def run_quickstart(out_dir: Path | None = None, n_poses: int = 16, seed: int = 0) -> dict:
+    """Run every step and write `<out_dir>/summary.json`; returns the summary."""
+    out_dir = Path(config.GENERAL_EXP_OUTPUT_DIR / "quickstart" if out_dir is None else out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = QuickstartContext(out_dir=out_dir, n_poses=n_poses, seed=seed)
+    summary: dict = {"seed": seed, "steps": {}}
+    start = time.perf_counter()
+    for name, step in QUICKSTART_STEPS.items():
+        step_start = time.perf_counter()
+        summary["steps"][name] = step(ctx)
+        summary["steps"][name].setdefault("seconds", round(time.perf_counter() - step_start, 2))
+    summary["total_seconds"] = round(time.perf_counter() - start, 2)
+    path = write_json_atomic(summary, out_dir / "summary.json")
+    print(f"[quickstart] wrote {path} ({summary['total_seconds']} s)")
+    return summary

@@ -1,0 +1,45 @@
+"""Session-wide fixtures: an isolated configuration and one procedural body model for all tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from poseembroider import config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_config(tmp_path_factory) -> dict[str, Path]:
+    """Point every writable path of the configuration at a temporary folder, so tests never write
+    into the project (experiments/, cache/, tools/) nor pick up a licensed SMPL-X file by accident."""
+    root = tmp_path_factory.mktemp("poseembroider_home")
+    paths = {
+        "SMPLX_BODY_MODEL_PATH": root / "smplx_models",
+        "PROCEDURAL_BODY_MODEL_PATH": root / "procedural_smplx",
+        "DATA_CACHE_DIR": root / "cache",
+        "MODELS_ROOT": root / "models",
+        "GENERAL_EXP_OUTPUT_DIR": root / "experiments",
+    }
+    saved = {name: getattr(config, name) for name in paths}
+    for name, value in paths.items():
+        setattr(config, name, value)
+    yield paths
+    for name, value in saved.items():
+        setattr(config, name, value)
+
+
+@pytest.fixture(scope="session")
+def procedural_model_file(isolated_config) -> Path:
+    """The procedural SMPL-X-format file, built once per session at the configured place."""
+    from poseembroider.body.procedural_model import build_procedural_smplx
+
+    return build_procedural_smplx(isolated_config["PROCEDURAL_BODY_MODEL_PATH"])
+
+
+@pytest.fixture(scope="session")
+def body_model(procedural_model_file):
+    """A `BodyModel` over the procedural file (eval mode)."""
+    from poseembroider.body.body_model import BodyModel
+
+    return BodyModel.from_directory(procedural_model_file.parent.parent).eval()

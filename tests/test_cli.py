@@ -1,0 +1,50 @@
+import json
+
+import pytest
+
+from poseembroider.cli import COMMANDS, build_parser, main
+
+
+def test_every_registered_command_parses_and_has_help():
+    parser = build_parser()
+    for cmd in COMMANDS:
+        args = parser.parse_args(list(cmd.path))
+        assert args.handler is cmd.run
+        assert cmd.help
+
+
+def test_models_list_shows_every_shortname(capsys):
+    assert main(["models", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["shortname"] for r in rows}
+    assert "poseembroider_model_bedlamscript" in names and "posevae_model_bedlamscript" in names
+    assert all(set(r) == {"shortname", "path", "exists"} for r in rows)
+
+
+def test_models_list_table(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "models root:" in out and "aligner_model_bedlamscript" in out
+
+
+def test_body_build_procedural_writes_the_smplx_layout(tmp_path, capsys):
+    assert main(["body", "build-procedural", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "smplx" / "SMPLX_NEUTRAL.npz").is_file()
+    assert "procedural SMPL-X-format model" in capsys.readouterr().out
+
+
+def test_body_info_says_which_model(procedural_model_file, capsys):
+    assert main(["body", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "procedural" in out and str(procedural_model_file) in out
+
+
+def test_config_lists_settings(capsys):
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "SMPLX_BODY_MODEL_PATH" in out and "k_recall_values" in out
+
+
+def test_unknown_command_fails():
+    with pytest.raises(SystemExit):
+        main(["no-such-command"])
