@@ -28,7 +28,7 @@ def main() -> None:
     write_result(
         "body_model",
         {
-            "model": model.model_file.description,
+            "model": f"{model.kind} SMPL-X-format model",
             "num_vertices": model.num_vertices,
             "batch": BATCH,
             "ours_poses_per_s": BATCH / batched,

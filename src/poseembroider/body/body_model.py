@@ -8,6 +8,8 @@ explicitly, sized to the input batch, so one instance serves any batch size.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +83,14 @@ class BodyModel(nn.Module):
         self.model_file = locate_model_file() if model_file is None else model_file
         logger.info("body model: %s", self.model_file.description)
         self.num_betas = num_betas
-        self.smplx = smplx.SMPLX(
+        # smplx prints a warning about "only 10 shape coefficients" on every load: keep it off stdout
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.smplx = self._build_smplx(num_betas)
+        for p in self.smplx.parameters():  # default parameters are never used: inputs are passed explicitly
+            p.requires_grad_(False)
+
+    def _build_smplx(self, num_betas: int) -> smplx.SMPLX:
+        return smplx.SMPLX(
             model_path=str(self.model_file.loadable_path),
             gender="neutral",
             num_betas=num_betas,
@@ -90,8 +99,6 @@ class BodyModel(nn.Module):
             flat_hand_mean=True,
             batch_size=1,
         )
-        for p in self.smplx.parameters():  # default parameters are never used: inputs are passed explicitly
-            p.requires_grad_(False)
 
     @classmethod
     def from_directory(cls, model_dir: str | Path, num_betas: int = config.NB_SHAPE_COEFFS) -> BodyModel:
