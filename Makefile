@@ -9,7 +9,7 @@ VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
 STAMP := $(VENV)/.poseembroider-installed
 # pip.conf of some machines lists local indexes that print one warning per package: keep the log readable
-QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install test test-slow quickstart bench lint clean-venv
 

@@ -1,0 +1,1 @@
+"""Rule-based pose captioner: joint coordinates in the captioning frame, posecodes, captions."""
