@@ -15,7 +15,7 @@ QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || tru
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml setup.py tools/install_system_packages.sh tools/ensure_torchvision_importable.py
+$(STAMP): Makefile requirements.txt constraints.txt pyproject.toml setup.py tools/install_system_packages.sh tools/ensure_torchvision_importable.py
 	bash tools/install_system_packages.sh
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt -r requirements.txt 2>&1 | $(QUIET_PIP)

@@ -18,6 +18,7 @@ def isolated_config(tmp_path_factory) -> dict[str, Path]:
         "SMPLX_BODY_MODEL_PATH": root / "smplx_models",
         "PROCEDURAL_BODY_MODEL_PATH": root / "procedural_smplx",
         "DATA_CACHE_DIR": root / "cache",
+        "SYNTH_DATA_DIR": root / "synthetic",
         "MODELS_ROOT": root / "models",
         "GENERAL_EXP_OUTPUT_DIR": root / "experiments",
     }

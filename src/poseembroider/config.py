@@ -43,6 +43,8 @@ def _path_settings(main_dir: Path, data_dir: Path) -> dict[str, Path | None]:
         # where the procedural SMPL-X-format model is built when no licensed file is present
         "PROCEDURAL_BODY_MODEL_PATH": tools / "procedural_smplx",
         "DATA_CACHE_DIR": main_dir / "cache",
+        # images of the synthetic (offline-world) datasets; their caches go to DATA_CACHE_DIR
+        "SYNTH_DATA_DIR": data_dir / "synthetic",
         "PRETRAINED_MODEL_DICT": Path(__file__).resolve().parent / "shortname_2_model_path.json",
         # relative paths of the shortname registry resolve against this folder
         "MODELS_ROOT": main_dir / "experiments",
@@ -141,6 +143,7 @@ POSESCRIPT_SMPLX_DIR: Path = _SETTINGS["POSESCRIPT_SMPLX_DIR"]
 SMPLX_BODY_MODEL_PATH: Path = _SETTINGS["SMPLX_BODY_MODEL_PATH"]
 PROCEDURAL_BODY_MODEL_PATH: Path = _SETTINGS["PROCEDURAL_BODY_MODEL_PATH"]
 DATA_CACHE_DIR: Path = _SETTINGS["DATA_CACHE_DIR"]
+SYNTH_DATA_DIR: Path = _SETTINGS["SYNTH_DATA_DIR"]
 PRETRAINED_MODEL_DICT: Path = _SETTINGS["PRETRAINED_MODEL_DICT"]
 MODELS_ROOT: Path = _SETTINGS["MODELS_ROOT"]
 TORCH_CACHE_DIR: Path = _SETTINGS["TORCH_CACHE_DIR"]

@@ -1,0 +1,262 @@
+"""Tri-modal datasets over processed caches: single elements (`TriModalDatasetScript`) and pairs
+(`TriModalDatasetFix`), shared by BEDLAM and the synthetic world (same cache format, `cache_format`).
+
+Items are dicts. Single elements: `data_ids` (int), `indices` (int), and by `item_format` letters:
+'i' -> `images` (3, 256, 192) float in [0, 1]; 'p' -> `poses` (J, 3) float32 axis-angles in the models'
+z-up frame (J = `num_body_joints`, 22 by default) and `shapes` (10,) betas; 't' -> `raw_texts` (str)
+and, when a tokenizer is given, `texts_tokens` (L,) int64 and `texts_lengths` (int). Always `cam_rot`
+(3,) (camera-view rotation of the normalised pose) and `flipped` (bool). Pairs carry the same keys
+with `_A` / `_B` suffixes plus `pair_ids`, `sequence_kind` ('in' / 'out') and the instruction as
+`raw_texts` / `texts_tokens` / `texts_lengths`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from poseembroider.datasets.cache_format import CacheError, cache_file_name, load_cache
+from poseembroider.datasets.image_processing import crop_box, get_image_processing, load_image, pad_resize, to_uint8_tensor
+from poseembroider.datasets.pose_processing import flip_axis_angle, flip_poses, normalize_poses
+from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, y_up_to_z_up
+
+CAPTION_SELECTIONS = ("rand", "deterministic-mix")
+ITEM_LETTERS = {"i": "images", "p": "poses", "t": "texts"}
+Tokenizer = Callable[[str], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a processed dataset lives and how its poses are normalised.
+
+    `family` e.g. 'bedlamscript' / 'synthscript' (single elements) or 'bedlamfix' / 'synthfix' (pairs);
+    `version` the criteria string of the cache names; `script_version` the version of the single-element
+    caches a fix dataset draws its images and poses from.
+    """
+
+    family: str
+    version: str
+    cache_dir: Path
+    image_root: Path
+    pose_normalization: str = "bedlam"
+    script_family: str | None = None
+    script_version: str | None = None
+    reduced_sizes: dict[str, int] = field(default_factory=dict)
+
+    def cache_path(self, split: str, kind: str, family: str | None = None, version: str | None = None) -> Path:
+        """The cache file of `kind`; with several reduced sizes on disk, `reduced_sizes[split]` picks one."""
+        family = family or self.family
+        version = version or self.version
+        size = self.reduced_sizes.get(split)
+        if size is not None:
+            return self.cache_dir / cache_file_name(family, version, split, kind, size)
+        stem = cache_file_name(family, version, split, kind).removesuffix(".pt")
+        found = sorted(self.cache_dir.glob(f"{stem}_reduced_*.pt")) + sorted(self.cache_dir.glob(f"{stem}.pt"))
+        if not found:
+            raise CacheError(
+                f"no '{kind}' cache for {family}-{version} split '{split}' in {self.cache_dir} "
+                f"(looked for {stem}_reduced_<N>.pt); generate or process the dataset first"
+            )
+        if len(found) > 1:
+            raise CacheError(f"several '{kind}' caches match in {self.cache_dir}: {[p.name for p in found]}; "
+                             "pass reduced_sizes to choose one")
+        return found[0]
+
+
+def _parse_item_format(item_format: str) -> frozenset[str]:
+    letters = frozenset(item_format)
+    unknown = letters - set(ITEM_LETTERS)
+    if not letters or unknown:
+        raise ValueError(f"item_format {item_format!r}: use letters among 'i' (image), 'p' (pose), 't' (text)")
+    return letters
+
+
+class _TriModalBase(Dataset):
+    """Shared loading of images, poses and texts by data id from the single-element caches."""
+
+    def __init__(
+        self,
+        source: DatasetSource,
+        split: str,
+        item_format: str = "ipt",
+        caption_selection: str | int = "deterministic-mix",
+        img_processing: str = "smplerx_eval",
+        lr_flip_probability: float = 0.0,
+        num_body_joints: int = 22,
+        tokenizer: Tokenizer | None = None,
+        seed: int | None = None,
+    ):
+        self.source, self.split = source, split
+        self.letters = _parse_item_format(item_format)
+        if not (isinstance(caption_selection, int) or caption_selection in CAPTION_SELECTIONS):
+            raise ValueError(f"caption_selection {caption_selection!r}: use 'rand', 'deterministic-mix' or an index")
+        if num_body_joints not in (22, 52):
+            raise ValueError(f"num_body_joints={num_body_joints}: use 22 (body) or 52 (body and hands)")
+        self.caption_selection = caption_selection
+        self.num_body_joints = num_body_joints
+        self.lr_flip_probability = lr_flip_probability
+        self.tokenizer = tokenizer
+        self.image_processing = get_image_processing(img_processing) if "i" in self.letters else None
+        self._rng = random.Random(seed)
+        family, version = source.script_family or source.family, source.script_version or source.version
+        self._images = self._load(split, "images", family, version) if "i" in self.letters else None
+        # poses are also needed for cam_rot and the in-sequence pair re-normalisation
+        self._poses = self._load(split, "poses", family, version)
+
+    def _load(self, split: str, kind: str, family: str | None = None, version: str | None = None) -> dict[str, Any]:
+        return load_cache(self.source.cache_path(split, kind, family, version), kind)
+
+    # ---- per-modality loading -------------------------------------------------------------------
+
+    def _image(self, data_id: int, flip: bool) -> torch.Tensor:
+        assert self._images is not None and self.image_processing is not None
+        path = self.source.image_root / self._images["images"][data_id]
+        image = crop_box(to_uint8_tensor(load_image(path)), self._images["bboxes"][data_id])
+        image = pad_resize(image)
+        if flip:
+            image = image.flip(-1)
+        return self.image_processing(image)
+
+    def _raw_pose(self, data_id: int) -> torch.Tensor:
+        """(52, 3) stored pose (y-up, heading-normalised)."""
+        try:
+            return torch.as_tensor(self._poses["poses"][data_id], dtype=torch.float32).reshape(-1, 3)
+        except KeyError:
+            raise CacheError(f"data id {data_id} is missing from the poses cache of {self.source.family}") from None
+
+    def _pose(self, raw: torch.Tensor, flip: bool) -> torch.Tensor:
+        pose = normalize_poses(raw[: self.num_body_joints], self.source.pose_normalization)
+        return flip_poses(pose) if flip else pose
+
+    def _shape(self, data_id: int) -> torch.Tensor:
+        return torch.as_tensor(self._poses["shapes"][data_id], dtype=torch.float32)[:10]
+
+    def _cam_rot(self, data_id: int, flip: bool) -> torch.Tensor:
+        """Rotation from the z-up normalised global orientation to the camera view (axis-angle (3,))."""
+        if self._images is None or "camera_transformation" not in self._images:
+            return torch.zeros(3)
+        cam_rot = torch.as_tensor(self._images["camera_transformation"][data_id][0], dtype=torch.float32)
+        # stored cam_rot acts on the y-up pose: compose with the z-up -> y-up frame change
+        matrix = axis_angle_to_matrix(cam_rot) @ axis_angle_to_matrix(cam_rot.new_tensor([-torch.pi / 2, 0.0, 0.0]))
+        cam_rot = matrix_to_axis_angle(matrix)
+        return flip_axis_angle(cam_rot) if flip else cam_rot
+
+    def _select_text(self, texts: list[str], key: int) -> str:
+        texts = [t for t in texts if t]
+        if not texts:
+            raise CacheError(f"no text for id {key} in the rawtexts cache of {self.source.family}")
+        if self.caption_selection == "rand":
+            return self._rng.choice(texts)
+        if self.caption_selection == "deterministic-mix":
+            return texts[key % len(texts)]
+        return texts[min(int(self.caption_selection), len(texts) - 1)]
+
+    def _text_fields(self, text: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {"raw_texts": text}
+        if self.tokenizer is not None:
+            tokens = self.tokenizer(text)
+            fields["texts_tokens"], fields["texts_lengths"] = tokens, int(tokens.numel())
+        return fields
+
+    def _draw_flip(self, texts: list[str] | None) -> tuple[bool, list[str] | None]:
+        """Decide the L/R flip; a sample whose text cannot be flipped is kept as is."""
+        if self.lr_flip_probability <= 0 or self._rng.random() >= self.lr_flip_probability:
+            return False, texts
+        if texts is None:
+            return True, None
+        from poseembroider.text.text_flip import flip_text
+
+        flipped = [flip_text(t) for t in texts]
+        if any(t is None for t in flipped):
+            return False, texts
+        return True, flipped  # type: ignore[return-value]
+
+    def _element(self, data_id: int, flip: bool, suffix: str = "") -> dict[str, Any]:
+        item: dict[str, Any] = {f"data_ids{suffix}": data_id, f"cam_rot{suffix}": self._cam_rot(data_id, flip)}
+        if "i" in self.letters:
+            item[f"images{suffix}"] = self._image(data_id, flip)
+        if "p" in self.letters:
+            item[f"poses{suffix}"] = self._pose(self._raw_pose(data_id), flip)
+            item[f"shapes{suffix}"] = self._shape(data_id)
+        return item
+
+
+class TriModalDatasetScript(_TriModalBase):
+    """Single elements (image, pose, captions) of a BEDLAM-Script-format dataset, in stored (FPS) order."""
+
+    def __init__(self, source: DatasetSource, split: str, **kwargs: Any):
+        super().__init__(source, split, **kwargs)
+        self._texts = self._load(split, "rawtexts")["texts"] if "t" in self.letters else None
+        self.data_ids: list[int] = [int(i) for i in self._poses["poses"]]
+        if self._texts is not None:
+            self.data_ids = [i for i in self.data_ids if i in self._texts]
+
+    def __len__(self) -> int:
+        return len(self.data_ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        data_id = self.data_ids[index]
+        texts = list(self._texts[data_id]) if self._texts is not None else None
+        flip, texts = self._draw_flip(texts)
+        item = self._element(data_id, flip)
+        item.update(indices=index, flipped=flip)
+        if texts is not None:
+            item.update(self._text_fields(self._select_text(texts, data_id)))
+        return item
+
+
+class TriModalDatasetFix(_TriModalBase):
+    """Pairs (A, B) with instructions of a BEDLAM-Fix-format dataset.
+
+    In-sequence pairs keep the global rotation between A and B: pose B is re-expressed with A's heading
+    normalisation (from the optional `heading_rotation` table of the poses cache) when available.
+    """
+
+    def __init__(self, source: DatasetSource, split: str, pair_kinds: tuple[str, ...] = ("in", "out"), **kwargs: Any):
+        if source.script_family is None or source.script_version is None:
+            raise ValueError(f"{source.family}: a fix dataset needs script_family and script_version")
+        super().__init__(source, split, **kwargs)
+        pairs = self._load(split, "pairs")
+        self._pairs = pairs["pair_2_dataid"]
+        self._kinds = pairs["sequence_info"]
+        self._texts = self._load(split, "rawtexts")["texts"] if "t" in self.letters else None
+        self.pair_ids = [int(p) for p in self._pairs if self._kinds[p] in pair_kinds]
+        if self._texts is not None:  # pairs whose instructions are all empty are dropped, as the original
+            self.pair_ids = [p for p in self.pair_ids if any(self._texts.get(p, []))]
+
+    def __len__(self) -> int:
+        return len(self.pair_ids)
+
+    def _pose_b_in_sequence(self, id_a: int, id_b: int, flip: bool) -> torch.Tensor:
+        """Pose B normalised with A's heading rotation, so the A->B rotation change survives."""
+        raw_b = self._raw_pose(id_b)
+        headings = self._poses.get("heading_rotation")
+        if headings is None:
+            return self._pose(raw_b, flip)
+        n_a = axis_angle_to_matrix(torch.as_tensor(headings[id_a], dtype=torch.float32))
+        n_b = axis_angle_to_matrix(torch.as_tensor(headings[id_b], dtype=torch.float32))
+        raw_b = raw_b.clone()
+        raw_b[0] = matrix_to_axis_angle(n_a @ n_b.T @ axis_angle_to_matrix(raw_b[0]))
+        pose = raw_b[: self.num_body_joints].clone()
+        pose[0] = y_up_to_z_up(pose[0])  # A's heading already applied: only the frame change remains
+        return flip_poses(pose) if flip else pose
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair_id = self.pair_ids[index]
+        id_a, id_b = (int(i) for i in self._pairs[pair_id])
+        texts = list(self._texts[pair_id]) if self._texts is not None else None
+        flip, texts = self._draw_flip(texts)
+        item = {**self._element(id_a, flip, "_A"), **self._element(id_b, flip, "_B")}
+        kind = self._kinds[pair_id]
+        if "p" in self.letters and kind == "in":
+            item["poses_B"] = self._pose_b_in_sequence(id_a, id_b, flip)
+        item.update(pair_ids=pair_id, indices=index, sequence_kind=kind, flipped=flip)
+        if texts is not None:
+            item.update(self._text_fields(self._select_text(texts, pair_id)))
+        return item

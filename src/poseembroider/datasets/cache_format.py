@@ -1,0 +1,88 @@
+"""Processed dataset caches: names, contents, safe reading and atomic writing.
+
+The layout is the one of the processed BEDLAM-Script / BEDLAM-Fix caches of the original pipeline: one
+file per (dataset version, split, kind), each a dict with the selection `criteria` and per-data-id
+tables. Synthetic datasets are written in exactly the same layout, so every loader reads both.
+
+| kind | content |
+| --- | --- |
+| `images` | criteria, bboxes {id: [x1, y1, x2, y2]} in the stored image, images {id: relative path}, full_human_visibility {id: bool}, camera_transformation {id: (cam_rot (3,), transl (3,))} |
+| `poses` | criteria, poses {id: (52, 3) axis-angles}, shapes {id: (11,) betas} |
+| `rawtexts` | criteria, texts {id: [str, str, str]} (pair ids for fix datasets) |
+| `tokenizedtexts_tokenizer_<name>` | criteria, texts_tokens {id: [LongTensor (L,)]}, texts_length {id: [int]}, tokenizer_name |
+| `pairs` (fix datasets) | criteria, pair_2_dataid {pair_id: [id_A, id_B]}, sequence_info {pair_id: 'in' / 'out'} |
+
+Deliberate change: the original stored these as Python pickles. Ours are `torch.save` files holding only
+tensors, numbers, strings, lists, tuples and dicts, read back with `torch.load(weights_only=True)`, so a
+cache file can never run code. Synthetic datasets add optional tables (e.g. `frame_bboxes`,
+`joints_visibility`, `sequence_info`); readers ignore tables they do not know.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CACHE_SUFFIX = ".pt"
+
+REQUIRED_TABLES: dict[str, tuple[str, ...]] = {
+    "images": ("criteria", "bboxes", "images", "full_human_visibility", "camera_transformation"),
+    "poses": ("criteria", "poses", "shapes"),
+    "rawtexts": ("criteria", "texts"),
+    "pairs": ("criteria", "pair_2_dataid", "sequence_info"),
+}
+"""Tables every cache of a kind must hold (tokenized caches: see `tokenized_kind`)."""
+
+
+class CacheError(ValueError):
+    """A cache file that is missing, unreadable or lacks a table."""
+
+
+def tokenized_kind(tokenizer_name: str) -> str:
+    return f"tokenizedtexts_tokenizer_{tokenizer_name}"
+
+
+def cache_file_name(family: str, version: str, split: str, kind: str, reduced_size: int | None = None) -> str:
+    """`{family}_version_{version}_split_{split}_{kind}[_reduced_{N}].pt`, the original's naming.
+
+    `family` is e.g. 'bedlamscript', 'bedlamfix', 'synthscript', 'synthfix'; `version` the criteria
+    string (e.g. 'overlap30_res224_j16_sf11'); `reduced_size` the farthest-point-sampled size.
+    """
+    reduced = "" if reduced_size is None else f"_reduced_{reduced_size}"
+    return f"{family}_version_{version}_split_{split}_{kind}{reduced}{CACHE_SUFFIX}"
+
+
+def save_cache(data: dict[str, Any], path: Path) -> Path:
+    """Write a cache atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(data, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_cache(path: Path, kind: str | None = None) -> dict[str, Any]:
+    """Read a cache without unpickling code; check the tables of `kind` are present.
+
+    Raises `CacheError` naming the file, and the missing table if any.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CacheError(f"cache file not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for corrupt or unsafe files
+        raise CacheError(f"{path}: cannot be read as a safe cache file ({type(err).__name__}: {err})") from None
+    if not isinstance(data, dict):
+        raise CacheError(f"{path}: expected a dict of tables, got {type(data).__name__}")
+    required = REQUIRED_TABLES.get(kind, ()) if kind else ()
+    if kind and kind.startswith("tokenizedtexts_tokenizer_"):
+        required = ("criteria", "texts_tokens", "texts_length", "tokenizer_name")
+    missing = [table for table in required if table not in data]
+    if missing:
+        raise CacheError(f"{path}: missing key(s) {missing} for a '{kind}' cache (has {sorted(data)})")
+    return data

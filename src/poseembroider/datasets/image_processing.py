@@ -1,0 +1,114 @@
+"""Image crops as the models see them: loading, bbox crop, pad to 4:3, resize to 256x192, augmentation.
+
+Follows the original's SMPLer-X-style processing: the person crop is zero-padded symmetrically to the
+4:3 (H:W) aspect ratio and bicubic-resized (antialiased) to 256x192; pixels are scaled to [0, 1]
+without ImageNet normalisation. Training adds a random resized crop, colour jitter, blur and
+solarisation per sample; no flips or rotations (they would break the agreement with the pose and text;
+left/right flips are done jointly by the dataset). Schemes are registered in `IMAGE_PROCESSING`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_HW: tuple[int, int] = (256, 192)
+"""(height, width) of the model input crops."""
+
+
+def load_image(path: Path) -> Image.Image:
+    """Open an RGB image; a missing or corrupt file raises an error naming it."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"corrupt or unreadable image file: {path} ({err})") from None
+
+
+def to_uint8_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
+    """PIL image or (H, W, 3) uint8 array -> (3, H, W) uint8 tensor."""
+    array = np.array(image, dtype=np.uint8)  # a writable copy: torch refuses read-only buffers
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"image: expected (H, W, 3) RGB, got shape {array.shape}")
+    return torch.from_numpy(array).permute(2, 0, 1)
+
+
+def crop_box(image: torch.Tensor, bbox: tuple[float, float, float, float] | torch.Tensor) -> torch.Tensor:
+    """(3, H, W) image cropped to [x1, y1, x2, y2] (pixels, clipped to the image)."""
+    height, width = image.shape[1:]
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    x1, y1 = max(0, int(round(x1))), max(0, int(round(y1)))
+    x2, y2 = min(width, int(round(x2))), min(height, int(round(y2)))
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"bbox {list(map(float, bbox))} is empty inside a {width}x{height} image")
+    return image[:, y1:y2, x1:x2]
+
+
+def pad_resize(image: torch.Tensor, out_hw: tuple[int, int] = IMAGE_HW) -> torch.Tensor:
+    """Zero-pad a (3, H, W) uint8 image symmetrically to the aspect of `out_hw`, then bicubic-resize.
+
+    Returns (3, out_h, out_w) uint8.
+    """
+    _, height, width = image.shape
+    target_ratio = out_hw[0] / out_hw[1]
+    if height / width > target_ratio:  # too tall: pad the width
+        new_w, new_h = round(height / target_ratio), height
+    else:
+        new_w, new_h = width, round(width * target_ratio)
+    pad_w, pad_h = new_w - width, new_h - height
+    padded = F.pad(image, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+    if padded.shape[1:] == out_hw:
+        return padded
+    resized = F.interpolate(padded[None].float(), size=out_hw, mode="bicubic", antialias=True, align_corners=False)
+    return resized[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def _train_transform() -> Callable[[torch.Tensor], torch.Tensor]:
+    import torchvision.transforms.v2 as T  # noqa: N812 - torchvision's own alias
+
+    return T.Compose(
+        [
+            T.RandomResizedCrop(IMAGE_HW, scale=(0.5, 1.0), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+            T.RandomApply([T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)], p=0.8),
+            T.RandomApply([T.GaussianBlur(kernel_size=9, sigma=(0.1, 1.0))], p=0.9),
+            T.RandomSolarize(threshold=128, p=0.2),
+        ]
+    )
+
+
+def _scale(image: torch.Tensor) -> torch.Tensor:
+    return image.float().div_(255.0).clamp_(0.0, 1.0)
+
+
+class ImageProcessing:
+    """uint8 (3, 256, 192) crop -> float (3, 256, 192) in [0, 1], with optional training augmentation."""
+
+    def __init__(self, augment: bool):
+        self.augment = augment
+        self._transform = _train_transform() if augment else None
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if self._transform is not None:
+            image = self._transform(image)
+        return _scale(image)
+
+
+IMAGE_PROCESSING: dict[str, Callable[[], ImageProcessing]] = {
+    "smplerx_train": lambda: ImageProcessing(augment=True),
+    "smplerx_eval": lambda: ImageProcessing(augment=False),
+}
+"""Processing schemes by name (the original's training / evaluation transforms)."""
+
+
+def get_image_processing(name: str) -> ImageProcessing:
+    if name not in IMAGE_PROCESSING:
+        raise ValueError(f"unknown image processing {name!r}; known: {sorted(IMAGE_PROCESSING)}")
+    return IMAGE_PROCESSING[name]()

@@ -1,0 +1,92 @@
+"""Dataset names -> dataset classes and sources.
+
+Names follow the original scheme `<family>-<version>`:
+
+| name | class |
+| --- | --- |
+| `bedlamscript-overlap30_res224_j16_sf11` | single elements of processed BEDLAM-Script (train 50k / val 10k FPS subsets) |
+| `bedlamfix-overlap30_res224_j16_sf11-in15_out20_t05_sim0709` | pairs of BEDLAM-Fix |
+| `synthscript-<name>_overlap30_res224_j16_sf11` | single elements of a synthetic dataset (`poseembroider data synth`) |
+| `synthfix-<name>_overlap30_res224_j16_sf11-in15_out20_t05_sim0709` | its pairs |
+
+Fix names hold the version of their single-element dataset before the last '-'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from poseembroider import config
+from poseembroider.datasets.base_dataset import DatasetSource, TriModalDatasetFix, TriModalDatasetScript
+
+BEDLAM_FS_SIZES = {"train": 50_000, "val": 10_000}
+
+
+@dataclass(frozen=True)
+class DatasetFamily:
+    """How to build the source of a dataset family from the version part of its name."""
+
+    dataset_class: type
+    make_source: Callable[[str], DatasetSource]
+    description: str
+
+
+def _split_fix_version(family: str, version: str) -> tuple[str, str]:
+    script_version, sep, pair_version = version.rpartition("-")
+    if not sep or not script_version or not pair_version:
+        raise ValueError(f"{family}-{version}: a fix dataset name is {family}-<script version>-<pair version>")
+    return script_version, pair_version
+
+
+def _bedlam_script(version: str) -> DatasetSource:
+    return DatasetSource("bedlamscript", version, config.DATA_CACHE_DIR, config.BEDLAM_IMG_DIR, "bedlam",
+                         reduced_sizes=dict(BEDLAM_FS_SIZES))
+
+
+def _bedlam_fix(version: str) -> DatasetSource:
+    script_version, _ = _split_fix_version("bedlamfix", version)
+    return DatasetSource("bedlamfix", version, config.DATA_CACHE_DIR, config.BEDLAM_IMG_DIR, "bedlam",
+                         script_family="bedlamscript", script_version=script_version,
+                         reduced_sizes=dict(BEDLAM_FS_SIZES))
+
+
+def synth_image_root(script_version: str):
+    """Folder of the image files of synthetic dataset `synthscript-<script_version>`."""
+    return config.SYNTH_DATA_DIR / f"synthscript-{script_version}"
+
+
+def _synth_script(version: str) -> DatasetSource:
+    return DatasetSource("synthscript", version, config.DATA_CACHE_DIR, synth_image_root(version), "bedlam")
+
+
+def _synth_fix(version: str) -> DatasetSource:
+    script_version, _ = _split_fix_version("synthfix", version)
+    return DatasetSource("synthfix", version, config.DATA_CACHE_DIR, synth_image_root(script_version), "bedlam",
+                         script_family="synthscript", script_version=script_version)
+
+
+DATASET_FAMILIES: dict[str, DatasetFamily] = {
+    "bedlamscript": DatasetFamily(TriModalDatasetScript, _bedlam_script, "BEDLAM-Script (licensed, processed)"),
+    "bedlamfix": DatasetFamily(TriModalDatasetFix, _bedlam_fix, "BEDLAM-Fix pairs (licensed, processed)"),
+    "synthscript": DatasetFamily(TriModalDatasetScript, _synth_script, "synthetic single elements (offline world)"),
+    "synthfix": DatasetFamily(TriModalDatasetFix, _synth_fix, "synthetic pairs (offline world)"),
+}
+
+
+def parse_dataset_name(name: str) -> tuple[DatasetFamily, DatasetSource]:
+    family, sep, version = name.partition("-")
+    if family not in DATASET_FAMILIES:
+        known = ", ".join(f"{k}-…" for k in DATASET_FAMILIES)
+        raise ValueError(f"unknown dataset name {name!r}: known families are {known}")
+    if not sep or not version:
+        raise ValueError(f"dataset name {name!r} lacks its version: expected {family}-<version>")
+    entry = DATASET_FAMILIES[family]
+    return entry, entry.make_source(version)
+
+
+def get_dataset(name: str, split: str, **kwargs: Any):
+    """Build the dataset `name` for `split`; kwargs go to the dataset class (item_format, ...)."""
+    entry, source = parse_dataset_name(name)
+    return entry.dataset_class(source, split, **kwargs)
