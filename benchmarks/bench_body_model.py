@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from common import time_call, write_result
 
+from common import time_call, write_result
 from poseembroider.body.body_model import BodyModel
 from poseembroider.data import load_cmu_dev_poses
 

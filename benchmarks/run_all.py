@@ -1,7 +1,7 @@
 """Run every `bench_*.py` here, then write BENCHMARKS.md from `results/*.json`.
 
-    .venv/bin/python benchmarks/run_all.py            # run all, then report
-    .venv/bin/python benchmarks/run_all.py --report   # only rebuild BENCHMARKS.md from existing results
+.venv/bin/python benchmarks/run_all.py            # run all, then report
+.venv/bin/python benchmarks/run_all.py --report   # only rebuild BENCHMARKS.md from existing results
 """
 
 from __future__ import annotations

@@ -18,10 +18,23 @@ def test_defaults_live_inside_the_project_folder():
 
 def test_original_config_names_and_constants_are_present():
     for name in [
-        "MAIN_DIR", "GENERAL_EXP_OUTPUT_DIR", "BEDLAM_RAW_DATA_DIR", "BEDLAM_IMG_DIR", "BEDLAM_PROCESSED_DIR",
-        "THREEDPW_IMG_DIR", "THREEDPW_DIR", "POSEFIX_DIR", "POSEFIX_SMPLX_DIR", "POSESCRIPT_DIR",
-        "POSESCRIPT_SMPLX_DIR", "SMPLX_BODY_MODEL_PATH", "DATA_CACHE_DIR", "PRETRAINED_MODEL_DICT",
-        "TORCH_CACHE_DIR", "TRANSFORMER_CACHE_DIR", "MEAN_SMPLX_POSE_FILE",
+        "MAIN_DIR",
+        "GENERAL_EXP_OUTPUT_DIR",
+        "BEDLAM_RAW_DATA_DIR",
+        "BEDLAM_IMG_DIR",
+        "BEDLAM_PROCESSED_DIR",
+        "THREEDPW_IMG_DIR",
+        "THREEDPW_DIR",
+        "POSEFIX_DIR",
+        "POSEFIX_SMPLX_DIR",
+        "POSESCRIPT_DIR",
+        "POSESCRIPT_SMPLX_DIR",
+        "SMPLX_BODY_MODEL_PATH",
+        "DATA_CACHE_DIR",
+        "PRETRAINED_MODEL_DICT",
+        "TORCH_CACHE_DIR",
+        "TRANSFORMER_CACHE_DIR",
+        "MEAN_SMPLX_POSE_FILE",
     ]:
         assert hasattr(config, name), name
     assert config.NB_INPUT_JOINTS == 22 and config.NB_SHAPE_COEFFS == 10
@@ -41,7 +54,7 @@ def test_every_setting_is_overridable_by_environment(tmp_path):
     env["POSEEMBROIDER_k_recall_values"] = "1,2,50"
     overridden = config.read_settings(env)
     for key, raw in env.items():
-        name = key[len("POSEEMBROIDER_"):]
+        name = key[len("POSEEMBROIDER_") :]
         if name in ("NB_SHAPE_COEFFS", "k_recall_values"):
             continue
         assert overridden[name] == Path(raw), name
@@ -67,7 +80,12 @@ def test_import_has_no_side_effects(tmp_path):
         "assert 'TORCH_HOME' not in os.environ; assert set(os.listdir('.')) == before; "
         "assert 'torch' not in sys.modules; print('ok')"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                         env={"POSEEMBROIDER_MAIN_DIR": str(tmp_path / "nowhere"), "PATH": "/usr/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"POSEEMBROIDER_MAIN_DIR": str(tmp_path / "nowhere"), "PATH": "/usr/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert not (tmp_path / "nowhere").exists()

@@ -13,9 +13,9 @@ def registry(tmp_path):
     (root / "pretrained" / "model_a").mkdir(parents=True)
     absolute = tmp_path / "elsewhere" / "model_b"
     absolute.mkdir(parents=True)
-    packaged.write_text(json.dumps({
-        "model_a": "pretrained/model_a", "model_b": str(absolute), "model_missing": "pretrained/nothing"
-    }))
+    packaged.write_text(
+        json.dumps({"model_a": "pretrained/model_a", "model_b": str(absolute), "model_missing": "pretrained/nothing"})
+    )
     return {"packaged": packaged, "models_root": root}
 
 

@@ -70,8 +70,11 @@ def _configure_build_procedural(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: PROCEDURAL_BODY_MODEL_PATH)")
 
 
-@command("body build-procedural", "write the procedural SMPL-X-format model to OUT/smplx/SMPLX_NEUTRAL.npz",
-         _configure_build_procedural)
+@command(
+    "body build-procedural",
+    "write the procedural SMPL-X-format model to OUT/smplx/SMPLX_NEUTRAL.npz",
+    _configure_build_procedural,
+)
 def _body_build_procedural(args: argparse.Namespace) -> int:
     from poseembroider import config
     from poseembroider.body.procedural_model import PROCEDURAL_MODEL_VERSION, build_procedural_smplx
@@ -110,8 +113,7 @@ def _configure_quickstart(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-@command("quickstart", "run the main job on the offline world and write experiments/quickstart/",
-         _configure_quickstart)
+@command("quickstart", "run the main job on the offline world and write experiments/quickstart/", _configure_quickstart)
 def _quickstart(args: argparse.Namespace) -> int:
     from poseembroider.quickstart import run_quickstart
 
@@ -144,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -57,9 +57,7 @@ def _absolute(path: str, models_root: Path) -> Path:
     return p if p.is_absolute() else models_root / p
 
 
-def load_registry(
-    packaged: Path | None = None, models_root: Path | None = None
-) -> dict[str, RegistryEntry]:
+def load_registry(packaged: Path | None = None, models_root: Path | None = None) -> dict[str, RegistryEntry]:
     """All registered shortnames, local entries overriding packaged ones."""
     packaged = config.PRETRAINED_MODEL_DICT if packaged is None else packaged
     models_root = config.MODELS_ROOT if models_root is None else models_root
@@ -103,9 +101,7 @@ def resolve(
     return entry.path
 
 
-def register(
-    shortname: str, model_dir: str | os.PathLike, models_root: Path | None = None
-) -> Path:
+def register(shortname: str, model_dir: str | os.PathLike, models_root: Path | None = None) -> Path:
     """Add or update `shortname` in the local registry (atomic write); returns the registry file.
 
     Paths under the models root are stored relative to it, so the folder can be moved.

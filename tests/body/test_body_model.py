@@ -66,7 +66,9 @@ def test_betas_change_the_body_and_are_zero_padded(body_model):
 def test_transl_moves_everything(body_model):
     poses = torch.zeros(1, 22, 3)
     out = body_model(poses, transl=torch.tensor([[1.0, 2.0, 3.0]]))
-    torch.testing.assert_close(out.vertices - body_model(poses).vertices, torch.tensor([1.0, 2.0, 3.0]).expand(1, body_model.num_vertices, 3))
+    torch.testing.assert_close(
+        out.vertices - body_model(poses).vertices, torch.tensor([1.0, 2.0, 3.0]).expand(1, body_model.num_vertices, 3)
+    )
 
 
 def test_flipped_pose_gives_the_mirrored_body(body_model):
@@ -87,7 +89,9 @@ def test_gradients_flow_to_poses(body_model):
 
 @pytest.mark.parametrize("shape", [(4, 21, 3), (4, 22, 2), (4, 65), (22, 3)])
 def test_wrong_pose_shape_is_named(body_model, shape):
-    with pytest.raises(ValueError, match=r"poses: expected .*got shape " + str(tuple(shape)).replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        ValueError, match=r"poses: expected .*got shape " + str(tuple(shape)).replace("(", r"\(").replace(")", r"\)")
+    ):
         body_model(torch.zeros(shape))
 
 

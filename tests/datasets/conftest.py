@@ -28,7 +28,7 @@ def tiny_synth_dataset() -> dict:
     poses = load_cmu_dev_poses()[:N]
     ids = [10 + i for i in range(N)]
     images, bboxes = {}, {}
-    for k, data_id in enumerate(ids):
+    for data_id in ids:
         rel = f"images/train/{data_id:06d}.png"
         (image_root / rel).parent.mkdir(parents=True, exist_ok=True)
         array = rng.integers(0, 255, size=(300, 200, 3), dtype=np.uint8)
@@ -37,19 +37,40 @@ def tiny_synth_dataset() -> dict:
         images[data_id] = rel
         bboxes[data_id] = [0, 0, 200, 300]
     criteria = {"fixture": True}
-    stored = {data_id: torch.as_tensor(np.concatenate([poses[k], np.zeros((30, 3), np.float32)])) for k, data_id in enumerate(ids)}
-    save_cache({"criteria": criteria, "bboxes": bboxes, "images": images,
-                "full_human_visibility": {i: True for i in ids},
-                "camera_transformation": {i: (torch.zeros(3), torch.zeros(3)) for i in ids}},
-               cache_dir / cache_file_name("synthscript", SCRIPT_VERSION, "train", "images", N))
-    save_cache({"criteria": criteria, "poses": stored, "shapes": {i: torch.zeros(11) for i in ids},
-                "heading_rotation": {i: torch.zeros(3) for i in ids}},
-               cache_dir / cache_file_name("synthscript", SCRIPT_VERSION, "train", "poses", N))
-    save_cache({"criteria": criteria, "texts": {data_id: TEXTS[k] for k, data_id in enumerate(ids)}},
-               cache_dir / cache_file_name("synthscript", SCRIPT_VERSION, "train", "rawtexts", N))
+    stored = {
+        data_id: torch.as_tensor(np.concatenate([poses[k], np.zeros((30, 3), np.float32)]))
+        for k, data_id in enumerate(ids)
+    }
+    save_cache(
+        {
+            "criteria": criteria,
+            "bboxes": bboxes,
+            "images": images,
+            "full_human_visibility": {i: True for i in ids},
+            "camera_transformation": {i: (torch.zeros(3), torch.zeros(3)) for i in ids},
+        },
+        cache_dir / cache_file_name("synthscript", SCRIPT_VERSION, "train", "images", N),
+    )
+    save_cache(
+        {
+            "criteria": criteria,
+            "poses": stored,
+            "shapes": {i: torch.zeros(11) for i in ids},
+            "heading_rotation": {i: torch.zeros(3) for i in ids},
+        },
+        cache_dir / cache_file_name("synthscript", SCRIPT_VERSION, "train", "poses", N),
+    )
+    save_cache(
+        {"criteria": criteria, "texts": {data_id: TEXTS[k] for k, data_id in enumerate(ids)}},
+        cache_dir / cache_file_name("synthscript", SCRIPT_VERSION, "train", "rawtexts", N),
+    )
     pairs = {0: [ids[0], ids[1]], 1: [ids[2], ids[3]], 2: [ids[4], ids[5]]}
-    save_cache({"criteria": criteria, "pair_2_dataid": pairs, "sequence_info": {0: "in", 1: "out", 2: "out"}},
-               cache_dir / cache_file_name("synthfix", FIX_VERSION, "train", "pairs", 3))
-    save_cache({"criteria": criteria, "texts": {0: ["fixture instruction zero"], 1: ["fixture instruction one"], 2: ["", ""]}},
-               cache_dir / cache_file_name("synthfix", FIX_VERSION, "train", "rawtexts", 3))
+    save_cache(
+        {"criteria": criteria, "pair_2_dataid": pairs, "sequence_info": {0: "in", 1: "out", 2: "out"}},
+        cache_dir / cache_file_name("synthfix", FIX_VERSION, "train", "pairs", 3),
+    )
+    save_cache(
+        {"criteria": criteria, "texts": {0: ["fixture instruction zero"], 1: ["fixture instruction one"], 2: ["", ""]}},
+        cache_dir / cache_file_name("synthfix", FIX_VERSION, "train", "rawtexts", 3),
+    )
     return {"script": f"synthscript-{SCRIPT_VERSION}", "fix": f"synthfix-{FIX_VERSION}", "ids": ids, "poses": poses}

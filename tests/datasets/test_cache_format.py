@@ -13,7 +13,9 @@ def test_names_follow_the_original_scheme():
 
 
 def test_round_trip_and_missing_table(tmp_path):
-    path = save_cache({"criteria": {"a": 1}, "poses": {3: torch.ones(52, 3)}, "shapes": {3: torch.zeros(11)}}, tmp_path / "c.pt")
+    path = save_cache(
+        {"criteria": {"a": 1}, "poses": {3: torch.ones(52, 3)}, "shapes": {3: torch.zeros(11)}}, tmp_path / "c.pt"
+    )
     assert torch.equal(load_cache(path, "poses")["poses"][3], torch.ones(52, 3))
     with pytest.raises(CacheError, match=r"missing key\(s\) \['texts'\] for a 'rawtexts' cache"):
         load_cache(path, "rawtexts")

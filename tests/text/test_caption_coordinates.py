@@ -3,9 +3,11 @@ import math
 import torch
 
 from poseembroider.data import load_cmu_dev_poses
-from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, axis_rotation_matrix
+from poseembroider.geometry import axis_angle_to_matrix, axis_rotation_matrix, matrix_to_axis_angle
 from poseembroider.text.captioning.coordinates import (
     CAPTION_JOINT_INDEX as J,
+)
+from poseembroider.text.captioning.coordinates import (
     CAPTION_JOINT_NAMES,
     SYNTHETIC_MIDDLE2_OFFSET,
     caption_coordinates,
@@ -25,7 +27,9 @@ def test_heading_is_removed_but_tilt_kept(body_model):
     turned = poses.clone()
     yaw = axis_rotation_matrix(torch.tensor(1.1), "y")
     turned[:, 0] = matrix_to_axis_angle(yaw @ axis_angle_to_matrix(poses[:, 0]))
-    torch.testing.assert_close(caption_coordinates(turned, body_model), caption_coordinates(poses, body_model), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        caption_coordinates(turned, body_model), caption_coordinates(poses, body_model), atol=1e-4, rtol=0
+    )
     lying = torch.zeros(1, 22, 3)
     lying[0, 0, 0] = -math.pi / 2  # on the back: head along +z... tilt must survive normalisation
     coords = caption_coordinates(lying, body_model)[0]

@@ -46,9 +46,7 @@ def _hand_joint_names(side: str) -> tuple[str, ...]:
 LEFT_HAND_JOINT_NAMES = _hand_joint_names("left")
 RIGHT_HAND_JOINT_NAMES = _hand_joint_names("right")
 
-JOINT_NAMES: tuple[str, ...] = (
-    BODY_JOINT_NAMES + FACE_JOINT_NAMES + LEFT_HAND_JOINT_NAMES + RIGHT_HAND_JOINT_NAMES
-)
+JOINT_NAMES: tuple[str, ...] = BODY_JOINT_NAMES + FACE_JOINT_NAMES + LEFT_HAND_JOINT_NAMES + RIGHT_HAND_JOINT_NAMES
 """All 55 SMPL-X skeleton joints in model-file order."""
 
 NUM_JOINTS = len(JOINT_NAMES)  # 55

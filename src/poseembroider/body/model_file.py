@@ -67,7 +67,8 @@ class BodyModelFile:
     @property
     def description(self) -> str:
         if self.kind == "procedural":
-            return f"procedural SMPL-X-format body model (version {self.version}, {self.num_vertices} vertices) at {self.path}"
+            details = f"version {self.version}, {self.num_vertices} vertices"
+            return f"procedural SMPL-X-format body model ({details}) at {self.path}"
         return f"SMPL-X body model ({self.num_vertices} vertices) at {self.path}"
 
 

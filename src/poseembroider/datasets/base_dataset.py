@@ -22,7 +22,13 @@ import torch
 from torch.utils.data import Dataset
 
 from poseembroider.datasets.cache_format import CacheError, cache_file_name, load_cache
-from poseembroider.datasets.image_processing import crop_box, get_image_processing, load_image, pad_resize, to_uint8_tensor
+from poseembroider.datasets.image_processing import (
+    crop_box,
+    get_image_processing,
+    load_image,
+    pad_resize,
+    to_uint8_tensor,
+)
 from poseembroider.datasets.pose_processing import flip_axis_angle, flip_poses, normalize_poses
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, y_up_to_z_up
 
@@ -64,8 +70,10 @@ class DatasetSource:
                 f"(looked for {stem}_reduced_<N>.pt); generate or process the dataset first"
             )
         if len(found) > 1:
-            raise CacheError(f"several '{kind}' caches match in {self.cache_dir}: {[p.name for p in found]}; "
-                             "pass reduced_sizes to choose one")
+            raise CacheError(
+                f"several '{kind}' caches match in {self.cache_dir}: {[p.name for p in found]}; "
+                "pass reduced_sizes to choose one"
+            )
         return found[0]
 
 

@@ -41,15 +41,28 @@ def _split_fix_version(family: str, version: str) -> tuple[str, str]:
 
 
 def _bedlam_script(version: str) -> DatasetSource:
-    return DatasetSource("bedlamscript", version, config.DATA_CACHE_DIR, config.BEDLAM_IMG_DIR, "bedlam",
-                         reduced_sizes=dict(BEDLAM_FS_SIZES))
+    return DatasetSource(
+        "bedlamscript",
+        version,
+        config.DATA_CACHE_DIR,
+        config.BEDLAM_IMG_DIR,
+        "bedlam",
+        reduced_sizes=dict(BEDLAM_FS_SIZES),
+    )
 
 
 def _bedlam_fix(version: str) -> DatasetSource:
     script_version, _ = _split_fix_version("bedlamfix", version)
-    return DatasetSource("bedlamfix", version, config.DATA_CACHE_DIR, config.BEDLAM_IMG_DIR, "bedlam",
-                         script_family="bedlamscript", script_version=script_version,
-                         reduced_sizes=dict(BEDLAM_FS_SIZES))
+    return DatasetSource(
+        "bedlamfix",
+        version,
+        config.DATA_CACHE_DIR,
+        config.BEDLAM_IMG_DIR,
+        "bedlam",
+        script_family="bedlamscript",
+        script_version=script_version,
+        reduced_sizes=dict(BEDLAM_FS_SIZES),
+    )
 
 
 def synth_image_root(script_version: str):
@@ -63,8 +76,15 @@ def _synth_script(version: str) -> DatasetSource:
 
 def _synth_fix(version: str) -> DatasetSource:
     script_version, _ = _split_fix_version("synthfix", version)
-    return DatasetSource("synthfix", version, config.DATA_CACHE_DIR, synth_image_root(script_version), "bedlam",
-                         script_family="synthscript", script_version=script_version)
+    return DatasetSource(
+        "synthfix",
+        version,
+        config.DATA_CACHE_DIR,
+        synth_image_root(script_version),
+        "bedlam",
+        script_family="synthscript",
+        script_version=script_version,
+    )
 
 
 DATASET_FAMILIES: dict[str, DatasetFamily] = {

@@ -88,5 +88,3 @@ def caption_coordinates(
         out.append(joints if has_fingers else _synthesise_middle2(joints))
     joints52 = torch.cat(out) if out else poses.new_zeros(0, 52, 3)
     return add_virtual_joints(joints52)
-
-
