@@ -1,0 +1,44 @@
+"""Shared pieces of the dataset browsers: cached body model and renderer, pose rendering, texts.
+
+Kept free of streamlit so it can be tested and reused by demos.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from poseembroider.datasets.pose_processing import to_render_frame
+from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+
+RENDER_HW = (320, 240)
+
+
+def pose_image(
+    body_model,
+    renderer,
+    pose: torch.Tensor,
+    shape: torch.Tensor | None = None,
+    azimuth_deg: float = 0.0,
+    cam_rot: torch.Tensor | None = None,
+) -> np.ndarray:
+    """(H, W, 3) uint8 render of a (22, 3) pose given in the models' z-up frame.
+
+    With `cam_rot`, the body is shown as the camera saw it (cam_rot applied to the global orientation).
+    """
+    from poseembroider.rendering import render_body
+
+    pose = pose.clone()
+    if cam_rot is not None:
+        pose[0] = matrix_to_axis_angle(axis_angle_to_matrix(cam_rot) @ axis_angle_to_matrix(pose[0]))
+    else:
+        pose = to_render_frame(pose)
+    betas = None if shape is None else shape[None]
+    with torch.no_grad():
+        vertices = body_model(pose[None], betas=betas).vertices[0].numpy()
+    return render_body(renderer, vertices, body_model.faces, (azimuth_deg, 10.0), image_size=RENDER_HW)
+
+
+def image_to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float image in [0, 1] -> (H, W, 3) uint8 for display."""
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()

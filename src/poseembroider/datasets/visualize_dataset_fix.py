@@ -1,0 +1,61 @@
+"""Browse pair datasets (BEDLAM-Fix format, synthetic or real):
+
+    streamlit run src/poseembroider/datasets/visualize_dataset_fix.py
+
+Choose a dataset, split and pair index; see images and poses A and B side by side and every instruction.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from poseembroider import config
+from poseembroider.datasets.discovery import available_datasets
+from poseembroider.datasets.registry import get_dataset
+from poseembroider.datasets.visualization import image_to_uint8, pose_image
+
+
+@st.cache_resource
+def body_and_renderer():
+    from poseembroider.body.body_model import BodyModel
+    from poseembroider.rendering import create_renderer
+
+    return BodyModel().eval(), create_renderer(240, 320)
+
+
+@st.cache_resource
+def load_dataset(name: str, split: str):
+    return get_dataset(name, split, item_format="ipt", caption_selection=0)
+
+
+def main() -> None:
+    st.set_page_config(page_title="PoseEmbroider: pair browser", layout="wide")
+    st.title("Pair dataset browser")
+    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if d.is_pairs]
+    if not found:
+        st.warning(f"No pair dataset cache in {config.DATA_CACHE_DIR}. Run `poseembroider data synth` first.")
+        return
+    name = st.selectbox("Dataset", sorted({d.name for d in found}), key="dataset")
+    split = st.selectbox("Split", sorted({d.split for d in found if d.name == name}), key="split")
+    dataset = load_dataset(name, split)
+    if len(dataset) == 0:
+        st.warning("This split holds no pair with an instruction.")
+        return
+    index = st.number_input("Pair index", 0, len(dataset) - 1, 0, key="index")
+    azimuth = st.slider("Viewpoint (degrees around the body)", -180, 180, 0, step=20, key="azimuth")
+    item = dataset[int(index)]
+    st.caption(
+        f"pair {item['pair_ids']}  ·  {item['sequence_kind']}-sequence  ·  A = {item['data_ids_A']}, B = {item['data_ids_B']}"
+    )
+    body, renderer = body_and_renderer()
+    columns = st.columns(4)
+    for k, role in enumerate("AB"):
+        columns[2 * k].image(image_to_uint8(item[f"images_{role}"]), caption=f"image {role}")
+        rendered = pose_image(body, renderer, item[f"poses_{role}"], item[f"shapes_{role}"], azimuth)
+        columns[2 * k + 1].image(rendered, caption=f"pose {role}")
+    st.subheader("Instructions (A → B)")
+    for k, text in enumerate(dataset._texts[item["pair_ids"]]):
+        st.markdown(f"**{k}.** {text}")
+
+
+main()
