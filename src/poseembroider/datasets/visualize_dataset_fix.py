@@ -44,9 +44,8 @@ def main() -> None:
     index = st.number_input("Pair index", 0, len(dataset) - 1, 0, key="index")
     azimuth = st.slider("Viewpoint (degrees around the body)", -180, 180, 0, step=20, key="azimuth")
     item = dataset[int(index)]
-    st.caption(
-        f"pair {item['pair_ids']}  ·  {item['sequence_kind']}-sequence  ·  A = {item['data_ids_A']}, B = {item['data_ids_B']}"
-    )
+    ids = f"A = {item['data_ids_A']}, B = {item['data_ids_B']}"
+    st.caption(f"pair {item['pair_ids']}  ·  {item['sequence_kind']}-sequence  ·  {ids}")
     body, renderer = body_and_renderer()
     columns = st.columns(4)
     for k, role in enumerate("AB"):
