@@ -121,6 +121,73 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- captions
+
+
+def _read_pose_file(path: Path | None):
+    """Poses of `--poses`, or None after printing why they cannot be read."""
+    from poseembroider.text.pose_files import load_pose_file
+
+    if path is None:
+        print("error: --poses FILE.npz is required", file=sys.stderr)
+        return None
+    try:
+        return load_pose_file(path)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+
+
+def _configure_caption(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--poses", type=Path, default=None,
+                   help="(required) npz with 'poses' (N,22|52|55,3 or flat) or AMASS 'root_orient' + 'pose_body'")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same captions")
+    p.add_argument("--variant", choices=("default", "simplified", "ripple"), default="default")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {index, caption}")
+
+
+@command("caption", "describe poses in words (rule-based captioner), one caption per pose", _configure_caption)
+def _caption(args: argparse.Namespace) -> int:
+    from poseembroider.body.body_model import BodyModel
+    from poseembroider.text.captioning.captions import caption_poses
+
+    poses = _read_pose_file(args.poses)
+    if poses is None:
+        return 2
+    captions = caption_poses(poses, BodyModel().eval(), seed=args.seed, variant=args.variant)
+    if args.json:
+        print(json.dumps([{"index": i, "caption": c} for i, c in enumerate(captions)], indent=2))
+    else:
+        for caption in captions:
+            print(caption)
+    return 0
+
+
+def _configure_posecodes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--poses", type=Path, default=None,
+                   help="(required) npz with 'poses' (N,22|52|55,3 or flat) or AMASS 'root_orient' + 'pose_body'")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (as `caption --seed`)")
+    p.add_argument("--variant", choices=("default", "simplified", "ripple"), default="default",
+                   help="caption variant whose noise draw to reproduce")
+    p.add_argument("--no-noise", action="store_true", help="bin the measured values without noise")
+    p.add_argument("--json", action="store_true", help="JSON output (the only format)")
+
+
+@command("posecodes", "dump every posecode of each pose before selection (kind, joints, raw value, "
+         "category, eligibility)", _configure_posecodes)
+def _posecodes(args: argparse.Namespace) -> int:
+    from poseembroider.body.body_model import BodyModel
+    from poseembroider.text.captioning.captions import posecodes_of_poses
+
+    poses = _read_pose_file(args.poses)
+    if poses is None:
+        return 2
+    codes = posecodes_of_poses(poses, BodyModel().eval(), seed=args.seed, variant=args.variant,
+                               noise=not args.no_noise)
+    print(json.dumps([{"index": i, "posecodes": codes.describe(i)} for i in range(len(codes))]))
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 
 

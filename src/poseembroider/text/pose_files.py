@@ -1,0 +1,91 @@
+"""Reading the pose files given to the text commands (`poseembroider caption / posecodes / instruct`).
+
+Accepted `.npz` contents (axis-angles, SMPL-X joint order, radians):
+
+- `poses`: (N, 22, 3), (N, 52, 3) or (N, 55, 3), or flat (N, 66) / (N, 156) / (N, 165);
+- AMASS style: `root_orient` (N, 3) + `pose_body` (N, 63), optionally `pose_hand` (N, 90) -> 52 joints.
+
+Files are opened with `allow_pickle=False`: a pose file never runs code.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["load_pose_file"]
+
+_JOINT_COUNTS = (22, 52, 55)
+
+
+def _fail(path: Path, message: str) -> ValueError:
+    return ValueError(f"{path}: {message}")
+
+
+def _array(data, key: str, path: Path) -> np.ndarray:
+    try:
+        array = data[key]
+    except ValueError as err:  # object arrays need pickle: refused
+        raise _fail(path, f"key {key!r} cannot be read without pickle ({err}); save plain float arrays") from None
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise _fail(path, f"key {key!r} has dtype {array.dtype}, expected real numbers (axis-angles)")
+    return array.astype(np.float32)
+
+
+def _from_poses(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.ndim == 2 and array.shape[1] % 3 == 0 and array.shape[1] // 3 in _JOINT_COUNTS:
+        array = array.reshape(array.shape[0], -1, 3)
+    if array.ndim != 3 or array.shape[2] != 3 or array.shape[1] not in _JOINT_COUNTS:
+        raise _fail(path, f"key 'poses' has shape {array.shape}, expected (N, 22|52|55, 3) axis-angles "
+                          "or flat (N, 66|156|165)")
+    return array
+
+
+def _from_amass(data, path: Path) -> np.ndarray:
+    root = _array(data, "root_orient", path)
+    body = _array(data, "pose_body", path)
+    if root.ndim != 2 or root.shape[1] != 3:
+        raise _fail(path, f"key 'root_orient' has shape {root.shape}, expected (N, 3)")
+    if body.ndim != 2 or body.shape[1] != 63 or body.shape[0] != root.shape[0]:
+        raise _fail(path, f"key 'pose_body' has shape {body.shape}, expected ({root.shape[0]}, 63) "
+                          "(21 body joints, one row per 'root_orient' row)")
+    parts = [root[:, None], body.reshape(-1, 21, 3)]
+    if "pose_hand" in data.files:
+        hands = _array(data, "pose_hand", path)
+        if hands.ndim != 2 or hands.shape != (root.shape[0], 90):
+            raise _fail(path, f"key 'pose_hand' has shape {hands.shape}, expected ({root.shape[0]}, 90)")
+        parts.append(hands.reshape(-1, 30, 3))
+    return np.concatenate(parts, axis=1)
+
+
+def load_pose_file(path: str | Path) -> torch.Tensor:
+    """Axis-angle poses (N, 22 | 52 | 55, 3) float32 from an `.npz` file (formats in the module doc).
+
+    Raises FileNotFoundError for a missing file and ValueError naming the file and the key or shape
+    at fault for anything else.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such pose file")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise _fail(path, f"not a readable .npz file ({err})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise _fail(path, "expected an .npz archive with key 'poses' or 'root_orient' + 'pose_body', got a plain .npy")
+    with data:
+        if "poses" in data.files:
+            poses = _from_poses(_array(data, "poses", path), path)
+        elif "root_orient" in data.files and "pose_body" in data.files:
+            poses = _from_amass(data, path)
+        else:
+            raise _fail(path, f"no pose key: expected 'poses', or 'root_orient' + 'pose_body'; found {data.files}")
+    if poses.shape[0] == 0:
+        raise _fail(path, "contains no pose (N = 0)")
+    if not np.isfinite(poses).all():
+        bad = np.argwhere(~np.isfinite(poses).all(axis=-1))[:3].tolist()
+        raise _fail(path, f"contains NaN or inf values (first [pose, joint] entries: {bad})")
+    return torch.from_numpy(np.ascontiguousarray(poses))
