@@ -7,6 +7,8 @@ measured; the dicts are gathered in `<out>/summary.json`, written last and atomi
    measure the rest-pose proportions.
 2. `pose_contact_sheet`: pose real CMU mocap frames on the body (heading normalised so they face the
    camera, random body shapes), render front and side views, write `contact_sheet_poses.png`.
+3. `synthetic_dataset`: generate a small synthetic script + fix dataset (`poseembroider data synth`)
+   and write `contact_sheet_crops.png`: image crops beside their ground-truth poses as the camera saw them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class QuickstartContext:
     out_dir: Path
     n_poses: int
     seed: int
+    n_train: int = 512
+    n_val: int = 128
     artifacts: dict = field(default_factory=dict)  # objects later steps re-use (body model, ...)
 
 
@@ -101,9 +105,43 @@ def step_pose_contact_sheet(ctx: QuickstartContext) -> dict:
     }
 
 
+def step_synthetic_dataset(ctx: QuickstartContext) -> dict:
+    """A small synthetic script + fix dataset, and a sheet of crops beside their ground-truth poses."""
+    from poseembroider.datasets.registry import get_dataset
+    from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
+    from poseembroider.datasets.visualization import image_to_uint8, pose_image
+    from poseembroider.rendering import create_renderer, make_contact_sheet, save_image
+
+    cfg = SynthConfig(name="quickstart", n_train=ctx.n_train, n_val=ctx.n_val, seed=ctx.seed, workers=2)
+    stats = generate_synth(cfg)
+    ctx.artifacts["synth_config"] = cfg
+    dataset = get_dataset(cfg.script_name, "val", item_format="ipt", caption_selection=0)
+    body = ctx.artifacts["body"]
+    views, labels = [], []
+    with create_renderer(240, 320) as renderer:
+        for index in range(min(12, len(dataset))):
+            item = dataset[index]
+            crop = image_to_uint8(item["images"])
+            seen = pose_image(body, renderer, item["poses"], item["shapes"], cam_rot=item["cam_rot"])
+            seen = np.asarray(seen)
+            views.append(np.concatenate([_fit_height(crop, seen.shape[0]), seen], axis=1))
+            labels.append(f"val id {item['data_ids']}")
+    sheet = save_image(make_contact_sheet(views, ncols=4, labels=labels), ctx.out_dir / "contact_sheet_crops.png")
+    print(f"[quickstart] synthetic datasets {stats['script_dataset']} / {stats['fix_dataset']}; wrote {sheet}")
+    return {**stats, "contact_sheet": str(sheet)}
+
+
+def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    from PIL import Image
+
+    width = round(image.shape[1] * height / image.shape[0])
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.BICUBIC))
+
+
 QUICKSTART_STEPS: dict[str, QuickstartStep] = {
     "body_model": step_body_model,
     "pose_contact_sheet": step_pose_contact_sheet,
+    "synthetic_dataset": step_synthetic_dataset,
 }
 
 
@@ -115,11 +153,13 @@ def write_json_atomic(data: dict, path: Path) -> Path:
     return path
 
 
-def run_quickstart(out_dir: Path | None = None, n_poses: int = 16, seed: int = 0) -> dict:
+def run_quickstart(
+    out_dir: Path | None = None, n_poses: int = 16, seed: int = 0, n_train: int = 512, n_val: int = 128
+) -> dict:
     """Run every step and write `<out_dir>/summary.json`; returns the summary."""
     out_dir = Path(config.GENERAL_EXP_OUTPUT_DIR / "quickstart" if out_dir is None else out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = QuickstartContext(out_dir=out_dir, n_poses=n_poses, seed=seed)
+    ctx = QuickstartContext(out_dir=out_dir, n_poses=n_poses, seed=seed, n_train=n_train, n_val=n_val)
     summary: dict = {"seed": seed, "steps": {}}
     start = time.perf_counter()
     for name, step in QUICKSTART_STEPS.items():

@@ -53,18 +53,21 @@ def crop_box(image: torch.Tensor, bbox: tuple[float, float, float, float] | torc
 
 
 def pad_resize(image: torch.Tensor, out_hw: tuple[int, int] = IMAGE_HW) -> torch.Tensor:
-    """Zero-pad a (3, H, W) uint8 image symmetrically to the aspect of `out_hw`, then bicubic-resize.
+    """Zero-pad a (3, H, W) uint8 image symmetrically towards the aspect of `out_hw`, then bicubic-resize.
 
+    Padding as the original: when the image is too wide (out_w / W < out_h / H) its top and bottom get
+    int(|W * out_h / out_w - H| / 2) rows each, otherwise its sides get int(|H * out_w / out_h - W| / 2)
+    columns each (the truncation leaves the aspect off by at most a pixel; the resize absorbs it).
     Returns (3, out_h, out_w) uint8.
     """
     _, height, width = image.shape
-    target_ratio = out_hw[0] / out_hw[1]
-    if height / width > target_ratio:  # too tall: pad the width
-        new_w, new_h = round(height / target_ratio), height
+    out_h, out_w = out_hw
+    if out_w / width < out_h / height:
+        pad = int(abs(width / out_w * out_h - height) / 2)
+        padded = F.pad(image, (0, 0, pad, pad))
     else:
-        new_w, new_h = width, round(width * target_ratio)
-    pad_w, pad_h = new_w - width, new_h - height
-    padded = F.pad(image, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        pad = int(abs(height / out_h * out_w - width) / 2)
+        padded = F.pad(image, (pad, pad, 0, 0))
     if padded.shape[1:] == out_hw:
         return padded
     resized = F.interpolate(padded[None].float(), size=out_hw, mode="bicubic", antialias=True, align_corners=False)

@@ -24,13 +24,16 @@ def pose_image(
 ) -> np.ndarray:
     """(H, W, 3) uint8 render of a (22, 3) pose given in the models' z-up frame.
 
-    With `cam_rot`, the body is shown as the camera saw it (cam_rot applied to the global orientation).
+    With `cam_rot` (from the dataset item: z-up pose -> OpenCV camera frame), the body is shown as the
+    camera saw it: the OpenCV camera frame (y down, z forward) is turned into the renderer's view frame
+    (y up, looking down -z) by a half turn about x.
     """
     from poseembroider.rendering import render_body
 
     pose = pose.clone()
     if cam_rot is not None:
-        pose[0] = matrix_to_axis_angle(axis_angle_to_matrix(cam_rot) @ axis_angle_to_matrix(pose[0]))
+        opencv_to_view = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+        pose[0] = matrix_to_axis_angle(opencv_to_view @ axis_angle_to_matrix(cam_rot) @ axis_angle_to_matrix(pose[0]))
     else:
         pose = to_render_frame(pose)
     betas = None if shape is None else shape[None]

@@ -1,0 +1,602 @@
+"""`poseembroider data synth`: the synthetic script + fix datasets, in the processed BEDLAM cache format.
+
+Per split, mirroring the original processing steps:
+
+1. candidate pool (`pool_factor` x the requested size): smooth sequences (in-sequence pairs need them)
+   and independently sampled poses, with body shapes; heading normalised (the rotation N is kept);
+2. farthest-point sampling of the pool down to the requested size, on the canonical 22 joints (mean
+   shape, heading removed, pelvis at the origin), MPJPE distance, starting at index 0 (original step 4);
+3. one rendered scene per kept pose, cropped like the real pipeline; scenes failing the selection
+   criteria (overlap, resolution, visible joints) are redrawn (original step 3's filter, per pose);
+4. three captions per pose when the captioner is available (step 5);
+5. pair mining among the kept poses (step 6, `pair_mining`) and three instructions per pair (step 7);
+6. the caches (`cache_format`), each written atomically.
+
+Every random draw is seeded by (seed, split) or (seed, split, data id), so the output does not depend
+on the number of workers or on interruptions: a killed run continues where it stopped (the pool, each
+rendered chunk and each text table are saved in a work folder as they are done) and ends with the same
+dataset as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from poseembroider import config
+from poseembroider.datasets.cache_format import cache_file_name, load_cache, save_cache
+from poseembroider.datasets.synthetic.crops import SelectionCriteria
+from poseembroider.datasets.synthetic.pair_mining import (
+    MiningParams,
+    mine_in_sequence_pairs,
+    mine_out_of_sequence_pairs,
+)
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val")
+_SPLIT_SEED_OFFSET = {"train": 0, "val": 1}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What `poseembroider data synth` generates."""
+
+    name: str
+    n_train: int
+    n_val: int
+    seed: int = 0
+    workers: int = 2
+    pool_factor: float = 3.0  # candidates per kept pose, before farthest-point sampling
+    sequence_share: float = 0.5  # share of the candidates that come from sequences
+    frames_per_sequence: int = 30
+    fps: float = 30.0
+    criteria: SelectionCriteria = field(default_factory=SelectionCriteria)
+    mining: MiningParams = field(default_factory=MiningParams)
+    max_scene_attempts: int = 6
+    chunk_size: int = 32
+    jpeg_quality: int = 95
+    # resolved from `config` when None, in this process: spawned workers must not re-read the settings
+    synth_root: Path | None = None
+    cache_dir: Path | None = None
+    body_model_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.synth_root is None:
+            object.__setattr__(self, "synth_root", Path(config.SYNTH_DATA_DIR))
+        if self.cache_dir is None:
+            object.__setattr__(self, "cache_dir", Path(config.DATA_CACHE_DIR))
+        if not self.name or not self.name.replace("_", "").isalnum() or self.name != self.name.lower():
+            raise ValueError(f"--name {self.name!r}: use lower-case letters, digits and '_'")
+        for flag, value in (("--n-train", self.n_train), ("--n-val", self.n_val)):
+            if value < 0:
+                raise ValueError(f"{flag} must be >= 0, got {value}")
+        if self.n_train + self.n_val == 0:
+            raise ValueError("nothing to generate: --n-train and --n-val are both 0")
+        if self.pool_factor < 1:
+            raise ValueError(f"--pool-factor must be >= 1, got {self.pool_factor}")
+
+    @property
+    def script_version(self) -> str:
+        return f"{self.name}_{self.criteria.name}"
+
+    @property
+    def fix_version(self) -> str:
+        return f"{self.script_version}-{self.mining.version_string}"
+
+    @property
+    def script_name(self) -> str:
+        return f"synthscript-{self.script_version}"
+
+    @property
+    def fix_name(self) -> str:
+        return f"synthfix-{self.fix_version}"
+
+    def size(self, split: str) -> int:
+        return {"train": self.n_train, "val": self.n_val}[split]
+
+    def split_seed(self, split: str) -> int:
+        return self.seed * 1000 + _SPLIT_SEED_OFFSET[split]
+
+
+# ---------------------------------------------------------------------------------------------- step 1-2
+
+
+def build_pool(cfg: SynthConfig, split: str, body_model) -> dict[str, torch.Tensor]:
+    """Candidate poses of a split and their farthest-point order (tensors, saved as is in the work folder).
+
+    Keys: poses (P, 22, 3) heading-normalised y-up axis-angles; heading_rotation (P, 3) axis-angle N with
+    R_normalised = N R_original; orientation (P, 3) the original global orientation; betas (P, 10);
+    sequence_id, frame_index, subject_id (P,) (-1 sequence for independent poses); canonical_joints
+    (P, 22, 3); selected (n,) pool indices in farthest-point order.
+    """
+    from poseembroider.datasets.synthetic.metrics import farthest_point_sampling
+    from poseembroider.datasets.synthetic.pose_sampler import PoseSampler
+    from poseembroider.datasets.synthetic.sequences import sample_sequences
+    from poseembroider.geometry import normalize_global_orient_bedlam
+
+    n = cfg.size(split)
+    n_pool = max(n, math.ceil(cfg.pool_factor * n))
+    seed = cfg.split_seed(split)
+    n_sequences = math.ceil(cfg.sequence_share * n_pool / cfg.frames_per_sequence) if cfg.sequence_share > 0 else 0
+    parts = []
+    if n_sequences:
+        seqs = sample_sequences(n_sequences, cfg.frames_per_sequence, cfg.fps, seed, body_model=body_model)
+        s, t = seqs.poses.shape[:2]
+        parts.append(
+            {
+                "raw": seqs.poses.reshape(s * t, 22, 3),
+                "betas": seqs.betas[:, None].expand(s, t, -1).reshape(s * t, -1),
+                "sequence_id": seqs.sequence_id[:, None].expand(s, t).reshape(-1),
+                "frame_index": seqs.frame_index.reshape(-1),
+                "subject_id": seqs.subject_id[:, None].expand(s, t).reshape(-1),
+            }
+        )
+    n_single = max(0, n_pool - (parts[0]["raw"].shape[0] if parts else 0))
+    if n_single:
+        singles = PoseSampler(seed=seed + 500, body_model=body_model).sample(n_single)
+        first_subject = int(parts[0]["subject_id"].max()) + 1 if parts else 0
+        parts.append(
+            {
+                "raw": singles.poses,
+                "betas": singles.betas,
+                "sequence_id": torch.full((n_single,), -1, dtype=torch.long),
+                "frame_index": torch.zeros(n_single, dtype=torch.long),
+                "subject_id": first_subject + torch.arange(n_single),
+            }
+        )
+    pool = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    raw = pool.pop("raw").float()
+    poses = raw.clone()
+    poses[:, 0], heading = normalize_global_orient_bedlam(raw[:, 0])
+    from poseembroider.geometry import matrix_to_axis_angle
+
+    pool.update(poses=poses, orientation=raw[:, 0].clone(), heading_rotation=matrix_to_axis_angle(heading))
+    joints = []
+    with torch.no_grad():
+        for start in range(0, len(poses), 512):
+            out = body_model(poses[start : start + 512])
+            joints.append(out.body_joints - out.body_joints[:, :1])
+    pool["canonical_joints"] = torch.cat(joints)
+    pool["selected"] = farthest_point_sampling(pool["canonical_joints"].reshape(len(poses), -1), n)
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------- step 3
+
+
+@dataclass
+class _RenderTask:
+    cfg: SynthConfig
+    split: str
+    chunk: int
+    data_ids: list[int]
+    poses: torch.Tensor  # (c, 22, 3) original orientation (the body as the camera sees it)
+    betas: torch.Tensor  # (c, 10)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(cfg: SynthConfig) -> None:
+    """Load the body model, its clothing map and an OpenGL renderer once per rendering process."""
+    from poseembroider.datasets.synthetic.scene import create_scene_renderer
+    from poseembroider.datasets.synthetic.textures import BodySurfaceMap
+
+    _WORKER["body_model_file"] = cfg.body_model_file
+    _WORKER["body"] = _body_model(cfg)
+    _WORKER["surface"] = BodySurfaceMap.from_body_model(_WORKER["body"])
+    _WORKER["renderer"] = create_scene_renderer()
+
+
+def _spawned_worker_init(cfg: SynthConfig) -> None:
+    torch.set_num_threads(1)  # one process per core
+    _worker_init(cfg)
+
+
+def _render_chunk(task: _RenderTask) -> tuple[str, int]:
+    """Render one chunk of poses, write its images and its result table (atomically)."""
+    from poseembroider.datasets.synthetic.scene import PosedBody, SceneConfig, SceneSampler, render_sample
+
+    cfg = task.cfg
+    if _WORKER.get("body_model_file", "") != cfg.body_model_file:
+        _worker_init(cfg)
+    body, renderer, surface = _WORKER["body"], _WORKER["renderer"], _WORKER["surface"]
+    image_dir = image_root(cfg) / "images" / task.split
+    image_dir.mkdir(parents=True, exist_ok=True)
+    sampler = SceneSampler(seed=cfg.split_seed(task.split), config=SceneConfig(criteria=cfg.criteria))
+    with torch.no_grad():
+        out = body(task.poses, betas=task.betas)
+    results: dict[int, dict[str, Any]] = {}
+    for k, data_id in enumerate(task.data_ids):
+        posed = PosedBody(out.vertices[k], out.joints[k], body.faces, task.poses[k, 0])
+        sample = None
+        for attempt in range(cfg.max_scene_attempts):
+            params = sampler.sample(posed.vertices, posed.joints, index=data_id * cfg.max_scene_attempts + attempt)
+            sample = render_sample(renderer, posed, params, surface, criteria=cfg.criteria)
+            if sample.criteria["selected"]:
+                break
+        assert sample is not None
+        rel = f"images/{task.split}/{data_id:07d}.jpg"
+        _save_jpeg(sample.image, image_root(cfg) / rel, cfg.jpeg_quality)
+        results[data_id] = {
+            "image": rel,
+            "bbox": [0.0, 0.0, float(sample.image.shape[1]), float(sample.image.shape[0])],
+            "frame_bbox": [float(v) for v in sample.bbox],
+            "cam_rot": torch.as_tensor(sample.cam_rot, dtype=torch.float32),
+            "transl": torch.as_tensor(sample.cam_transl, dtype=torch.float32),
+            "in_frame": torch.as_tensor(sample.in_frame),
+            "unoccluded": torch.as_tensor(sample.unoccluded),
+            "visible": torch.as_tensor(sample.visible),
+            "joints_2d": torch.as_tensor(sample.joints_2d, dtype=torch.float32),
+            "criteria_values": dict(sample.criteria),
+            "scene_attempts": attempt + 1,
+        }
+    path = _chunk_path(cfg, task.split, task.chunk)
+    save_cache(results, path)
+    return task.split, task.chunk
+
+
+def _save_jpeg(image: np.ndarray, path: Path, quality: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Image.fromarray(image).save(tmp, format="JPEG", quality=quality)
+    os.replace(tmp, path)
+
+
+def _body_model(cfg: SynthConfig):
+    from poseembroider.body.body_model import BodyModel
+
+    return BodyModel() if cfg.body_model_file is None else BodyModel.from_directory(cfg.body_model_file)
+
+
+def image_root(cfg: SynthConfig) -> Path:
+    assert cfg.synth_root is not None
+    return cfg.synth_root / cfg.script_name
+
+
+def work_dir(cfg: SynthConfig, split: str) -> Path:
+    return image_root(cfg) / "work" / split
+
+
+def _chunk_path(cfg: SynthConfig, split: str, chunk: int) -> Path:
+    return work_dir(cfg, split) / f"render_chunk_{chunk:05d}.pt"
+
+
+class RenderWorkers:
+    """The rendering processes (each with its body model, surface map and OpenGL renderer), started once
+    for every split; `workers <= 1` renders in this process."""
+
+    def __init__(self, cfg: SynthConfig):
+        self.cfg = cfg
+        self._pool = None
+
+    def map(self, tasks: list[_RenderTask]):
+        if self.cfg.workers <= 1:
+            return map(_render_chunk, tasks)
+        if self._pool is None:
+            self._pool = mp.get_context("spawn").Pool(
+                self.cfg.workers, initializer=_spawned_worker_init, initargs=(self.cfg,)
+            )
+        return self._pool.imap_unordered(_render_chunk, tasks)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> RenderWorkers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None and exc_info[0] is not None:
+            self._pool.terminate()
+            self._pool = None
+        self.close()
+
+
+def render_split(
+    cfg: SynthConfig,
+    split: str,
+    pool: dict[str, torch.Tensor],
+    workers: RenderWorkers,
+    stop_after_chunks: int | None = None,
+) -> dict[int, dict[str, Any]]:
+    """Render every kept pose of a split (parallel, resumable); returns the per-id results.
+
+    `stop_after_chunks` interrupts the run after that many new chunks (tests of the resume path).
+    """
+    selected = pool["selected"].tolist()
+    chunks = [selected[i : i + cfg.chunk_size] for i in range(0, len(selected), cfg.chunk_size)]
+    todo = [
+        _RenderTask(cfg, split, k, ids, pool["poses_original"][ids], pool["betas"][ids])
+        for k, ids in enumerate(chunks)
+        if not _chunk_path(cfg, split, k).exists()
+    ]
+    if stop_after_chunks is not None:
+        todo = todo[:stop_after_chunks]
+    if todo:
+        with tqdm(total=len(chunks), initial=len(chunks) - len(todo), desc=f"rendering {split}", unit="chunk") as bar:
+            for _ in workers.map(todo):
+                bar.update()
+    missing = [k for k in range(len(chunks)) if not _chunk_path(cfg, split, k).exists()]
+    if missing:
+        raise InterruptedError(f"rendering of {split} stopped with {len(missing)} chunks left: run again to resume")
+    results: dict[int, dict[str, Any]] = {}
+    for k in range(len(chunks)):
+        results.update(load_cache(_chunk_path(cfg, split, k)))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- step 4-6
+
+
+TextHook = Callable[..., Any]
+
+
+def _cached(path: Path, compute: Callable[[], Any]) -> Any:
+    """Load a work-folder table, or compute and save it (atomically) first."""
+    if path.exists():
+        return torch.load(path, weights_only=True)["value"]
+    value = compute()
+    save_cache({"value": value}, path)
+    return value
+
+
+def pose_features(canonical_joints: torch.Tensor) -> torch.Tensor:
+    """(N, 22, 3) canonical joints -> (N, 66) L2-normalised, mean-removed features for pair similarity.
+
+    Stand-in for the original's PoseText pose features (not trained yet when the data is made): cosine
+    similarity of the joint layouts after removing the dataset's mean layout.
+    """
+    flat = canonical_joints.reshape(len(canonical_joints), -1)
+    return torch.nn.functional.normalize(flat - flat.mean(dim=0, keepdim=True), dim=-1)
+
+
+def mine_pairs(cfg: SynthConfig, split: str, pool: dict[str, torch.Tensor], codes: torch.Tensor) -> dict[str, Any]:
+    """Pairs among the kept poses of a split: {pair_2_dataid, sequence_info}, pair ids in mining order."""
+    selected = pool["selected"]
+    seq = pool["sequence_id"][selected].numpy()
+    times = pool["frame_index"][selected].numpy() / cfg.fps
+    rng = np.random.default_rng([cfg.split_seed(split), 6])
+    in_pairs = mine_in_sequence_pairs(seq, times, codes, cfg.mining)
+    features = pose_features(pool["canonical_joints"][selected])
+    out_pairs = mine_out_of_sequence_pairs(seq, features, codes, cfg.mining, rng)
+    ids = selected.tolist()
+    pair_2_dataid, sequence_info = {}, {}
+    for kind, pairs in (("in", in_pairs), ("out", out_pairs)):
+        for a, b in pairs:
+            pair_id = len(pair_2_dataid)
+            pair_2_dataid[pair_id] = [ids[a], ids[b]]
+            sequence_info[pair_id] = kind
+    return {"pair_2_dataid": pair_2_dataid, "sequence_info": sequence_info}
+
+
+# ---------------------------------------------------------------------------------------------- caches
+
+
+def write_script_caches(
+    cfg: SynthConfig,
+    split: str,
+    pool: dict[str, torch.Tensor],
+    rendered: dict[int, dict[str, Any]],
+    captions: dict[int, list[str]] | None,
+) -> list[Path]:
+    n = cfg.size(split)
+    ids = pool["selected"].tolist()
+    criteria = {
+        **cfg.criteria.as_dict(),
+        "generator": "poseembroider data synth",
+        "seed": cfg.seed,
+        "pool_factor": cfg.pool_factor,
+        "name": cfg.name,
+    }
+    hands = torch.zeros(30, 3)
+    paths = [
+        save_cache(
+            {
+                "criteria": criteria,
+                "bboxes": {i: rendered[i]["bbox"] for i in ids},
+                "images": {i: rendered[i]["image"] for i in ids},
+                "full_human_visibility": {i: bool(rendered[i]["in_frame"].all()) for i in ids},
+                "camera_transformation": {i: (rendered[i]["cam_rot"], rendered[i]["transl"]) for i in ids},
+                "frame_bboxes": {i: rendered[i]["frame_bbox"] for i in ids},
+                "joints_in_frame": {i: rendered[i]["in_frame"] for i in ids},
+                "joints_unoccluded": {i: rendered[i]["unoccluded"] for i in ids},
+                "joints_visible": {i: rendered[i]["visible"] for i in ids},
+                "joints_2d": {i: rendered[i]["joints_2d"] for i in ids},
+            },
+            cfg.cache_dir / cache_file_name("synthscript", cfg.script_version, split, "images", n),
+        ),
+        save_cache(
+            {
+                "criteria": criteria,
+                "poses": {i: torch.cat([pool["poses"][i], hands]) for i in ids},
+                "shapes": {i: torch.cat([pool["betas"][i], torch.zeros(1)]) for i in ids},
+                "heading_rotation": {i: pool["heading_rotation"][i] for i in ids},
+                "sequence_info": {
+                    i: {
+                        "sequence_id": int(pool["sequence_id"][i]),
+                        "frame_index": int(pool["frame_index"][i]),
+                        "subject_id": int(pool["subject_id"][i]),
+                        "fps": cfg.fps,
+                    }
+                    for i in ids
+                },
+            },
+            cfg.cache_dir / cache_file_name("synthscript", cfg.script_version, split, "poses", n),
+        ),
+    ]
+    if captions is not None:
+        paths.append(
+            save_cache(
+                {"criteria": criteria, "texts": {i: captions[i] for i in ids}},
+                cfg.cache_dir / cache_file_name("synthscript", cfg.script_version, split, "rawtexts", n),
+            )
+        )
+    return paths
+
+
+def write_fix_caches(
+    cfg: SynthConfig, split: str, pairs: dict[str, Any], instructions: dict[int, list[str]] | None
+) -> list[Path]:
+    n = cfg.size(split)
+    criteria = {
+        **cfg.criteria.as_dict(),
+        **asdict(cfg.mining),
+        "generator": "poseembroider data synth",
+        "seed": cfg.seed,
+        "name": cfg.name,
+        "pose_features": "mean-removed canonical joints (PoseText stand-in)",
+    }
+    paths = [
+        save_cache(
+            {"criteria": criteria, **pairs},
+            cfg.cache_dir / cache_file_name("synthfix", cfg.fix_version, split, "pairs", n),
+        )
+    ]
+    if instructions is not None:
+        paths.append(
+            save_cache(
+                {"criteria": criteria, "texts": instructions},
+                cfg.cache_dir / cache_file_name("synthfix", cfg.fix_version, split, "rawtexts", n),
+            )
+        )
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------- driver
+
+
+def _text_tools() -> tuple[Callable | None, Callable | None, Callable | None]:
+    """(caption_variants, instruction_variants, posecode_categories) when the text pipelines exist."""
+    try:
+        from poseembroider.text.captioning.captions import caption_variants
+    except ImportError:
+        caption_variants = None
+    try:
+        from poseembroider.text.correcting.instructions import instruction_variants
+        from poseembroider.text.correcting.pair_statistics import posecode_categories
+    except ImportError:
+        instruction_variants = posecode_categories = None
+    return caption_variants, instruction_variants, posecode_categories
+
+
+def _yaw_change_deg(heading_a: torch.Tensor, heading_b: torch.Tensor) -> torch.Tensor:
+    """Heading change (degrees, about the vertical) from A to B given their normalising rotations N."""
+    from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+
+    relative = axis_angle_to_matrix(heading_a) @ axis_angle_to_matrix(heading_b).transpose(-1, -2)
+    return torch.rad2deg(matrix_to_axis_angle(relative)[..., 1])
+
+
+def generate_split(
+    cfg: SynthConfig, split: str, body_model, workers: RenderWorkers, stop_after_chunks: int | None = None
+) -> dict[str, Any]:
+    """Generate one split of the script and fix datasets; returns its statistics."""
+    caption_variants, instruction_variants, posecode_categories = _text_tools()
+    work = work_dir(cfg, split)
+    start = time.perf_counter()
+    pool = _cached(work / "pool.pt", lambda: build_pool(cfg, split, body_model))
+    pool["poses_original"] = pool["poses"].clone()
+    pool["poses_original"][:, 0] = pool["orientation"]
+    pool_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    rendered = render_split(cfg, split, pool, workers, stop_after_chunks)
+    render_seconds = time.perf_counter() - start
+
+    selected = pool["selected"]
+    ids = selected.tolist()
+    kept_poses = pool["poses"][selected]
+    start = time.perf_counter()
+    captions = None
+    if caption_variants is not None:
+        texts = _cached(
+            work / "captions.pt", lambda: caption_variants(kept_poses, body_model, seed=cfg.split_seed(split))
+        )
+        captions = dict(zip(ids, texts, strict=True))
+    text_seconds = time.perf_counter() - start
+
+    pairs, instructions = {"pair_2_dataid": {}, "sequence_info": {}}, None
+    if posecode_categories is not None:
+        codes = _cached(work / "posecode_categories.pt", lambda: posecode_categories(kept_poses, body_model))
+        pairs = _cached(work / "pairs.pt", lambda: mine_pairs(cfg, split, pool, codes))
+    if instruction_variants is not None and pairs["pair_2_dataid"]:
+        pair_ids = list(pairs["pair_2_dataid"])
+        a = torch.tensor([pairs["pair_2_dataid"][p][0] for p in pair_ids])
+        b = torch.tensor([pairs["pair_2_dataid"][p][1] for p in pair_ids])
+        in_sequence = torch.tensor([pairs["sequence_info"][p] == "in" for p in pair_ids])
+        yaw = torch.where(
+            in_sequence,
+            _yaw_change_deg(pool["heading_rotation"][a], pool["heading_rotation"][b]),
+            torch.full((len(pair_ids),), float("nan")),
+        )
+
+        def make_instructions() -> list[list[str]]:
+            return instruction_variants(
+                pool["poses"][a], pool["poses"][b], body_model, seed=cfg.split_seed(split), rotation_change_deg=yaw
+            )
+
+        instructions = dict(zip(pair_ids, _cached(work / "instructions.pt", make_instructions), strict=True))
+
+    paths = write_script_caches(cfg, split, pool, rendered, captions)
+    paths += write_fix_caches(cfg, split, pairs, instructions)
+    kinds = list(pairs["sequence_info"].values())
+    attempts = [rendered[i]["scene_attempts"] for i in ids]
+    return {
+        "size": len(ids),
+        "pool_size": int(len(pool["poses"])),
+        "pairs_in_sequence": kinds.count("in"),
+        "pairs_out_of_sequence": kinds.count("out"),
+        "captions": captions is not None,
+        "instructions": instructions is not None,
+        "selected_by_criteria": float(np.mean([rendered[i]["criteria_values"]["selected"] for i in ids])),
+        "full_human_visibility": float(np.mean([bool(rendered[i]["in_frame"].all()) for i in ids])),
+        "mean_scene_attempts": float(np.mean(attempts)),
+        "seconds": {
+            "pool": round(pool_seconds, 2),
+            "render": round(render_seconds, 2),
+            "texts": round(text_seconds, 2),
+        },
+        "cache_files": [p.name for p in paths],
+    }
+
+
+def generate_synth(cfg: SynthConfig, stop_after_chunks: int | None = None) -> dict[str, Any]:
+    """Generate every split; returns {dataset names, per-split statistics, samples/s}."""
+    if cfg.body_model_file is None:  # pin the model file so that the workers use the same one
+        from poseembroider.body.model_file import locate_model_file
+
+        cfg = replace(cfg, body_model_file=locate_model_file().path)
+    body_model = _body_model(cfg).eval()
+    start = time.perf_counter()
+    with RenderWorkers(cfg) as workers:
+        splits = {
+            split: generate_split(cfg, split, body_model, workers, stop_after_chunks)
+            for split in SPLITS
+            if cfg.size(split)
+        }
+    seconds = time.perf_counter() - start
+    total = sum(s["size"] for s in splits.values())
+    return {
+        "script_dataset": cfg.script_name,
+        "fix_dataset": cfg.fix_name,
+        "image_root": str(image_root(cfg)),
+        "cache_dir": str(cfg.cache_dir),
+        "splits": splits,
+        "seconds": round(seconds, 2),
+        "samples_per_s": round(total / seconds, 2),
+    }
