@@ -119,3 +119,9 @@ def test_dataset_cam_rot_acts_on_the_z_up_pose_like_the_stored_one_on_the_y_up_p
         camera_view = axis_angle_to_matrix(stored_cam_rot) @ axis_angle_to_matrix(poses["poses"][data_id][0])
         from_item = axis_angle_to_matrix(item["cam_rot"]) @ axis_angle_to_matrix(item["poses"][0])
         torch.testing.assert_close(from_item, camera_view, atol=1e-5, rtol=0)
+
+
+def test_resuming_with_other_settings_is_refused(generated):
+    cfg, _ = generated
+    with pytest.raises(ValueError, match=r"made with other settings \(pool_factor\)"):
+        generate_synth(replace(cfg, pool_factor=2.5))

@@ -20,6 +20,7 @@ dataset as an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import multiprocessing as mp
@@ -502,11 +503,35 @@ def _yaw_change_deg(heading_a: torch.Tensor, heading_b: torch.Tensor) -> torch.T
     return torch.rad2deg(matrix_to_axis_angle(relative)[..., 1])
 
 
+_RUN_SETTINGS_EXCLUDED = ("workers", "synth_root", "cache_dir", "body_model_file")
+
+
+def check_work_dir(cfg: SynthConfig, split: str) -> None:
+    """Refuse to resume a work folder made with other settings (its partial results would mix in)."""
+    settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_SETTINGS_EXCLUDED}
+    settings = json.loads(json.dumps(settings, default=str))
+    path = work_dir(cfg, split) / "settings.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != settings:
+            changed = sorted(k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k))
+            raise ValueError(
+                f"{path.parent} holds a run of '{cfg.name}' made with other settings ({', '.join(changed)}): "
+                "choose another --name or delete that folder to start again"
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(settings, indent=2))
+    os.replace(tmp, path)
+
+
 def generate_split(
     cfg: SynthConfig, split: str, body_model, workers: RenderWorkers, stop_after_chunks: int | None = None
 ) -> dict[str, Any]:
     """Generate one split of the script and fix datasets; returns its statistics."""
     caption_variants, instruction_variants, posecode_categories = _text_tools()
+    check_work_dir(cfg, split)
     work = work_dir(cfg, split)
     start = time.perf_counter()
     pool = _cached(work / "pool.pt", lambda: build_pool(cfg, split, body_model))
