@@ -7,7 +7,9 @@ measured; the dicts are gathered in `<out>/summary.json`, written last and atomi
    measure the rest-pose proportions.
 2. `pose_contact_sheet`: pose real CMU mocap frames on the body (heading normalised so they face the
    camera, random body shapes), render front and side views, write `contact_sheet_poses.png`.
-3. `synthetic_dataset`: generate a small synthetic script + fix dataset (`poseembroider data synth`)
+3. `pose_sampler_report`: diversity (mean pairwise MPJPE of a farthest-point subset) and realism
+   (median distance from each real CMU pose to its nearest sampled pose) of 10,000 sampled poses.
+4. `synthetic_dataset`: generate a small synthetic script + fix dataset (`poseembroider data synth`)
    and write `contact_sheet_crops.png`: image crops beside their ground-truth poses as the camera saw them.
 """
 
@@ -36,6 +38,7 @@ class QuickstartContext:
     seed: int
     n_train: int = 512
     n_val: int = 128
+    sampler_report_size: int = 10_000
     artifacts: dict = field(default_factory=dict)  # objects later steps re-use (body model, ...)
 
 
@@ -138,9 +141,20 @@ def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), Image.BICUBIC))
 
 
+def step_pose_sampler_report(ctx: QuickstartContext) -> dict:
+    """Diversity and realism of the pose sampler (10,000 poses against the 108 real CMU poses)."""
+    from poseembroider.datasets.synthetic.report import sampler_report
+
+    n = ctx.sampler_report_size
+    report = sampler_report(n=n, seed=ctx.seed, fps_size=min(1000, n // 10), body_model=ctx.artifacts["body"])
+    print(f"[quickstart] pose sampler: {json.dumps(report)}")
+    return report
+
+
 QUICKSTART_STEPS: dict[str, QuickstartStep] = {
     "body_model": step_body_model,
     "pose_contact_sheet": step_pose_contact_sheet,
+    "pose_sampler_report": step_pose_sampler_report,
     "synthetic_dataset": step_synthetic_dataset,
 }
 
@@ -154,12 +168,17 @@ def write_json_atomic(data: dict, path: Path) -> Path:
 
 
 def run_quickstart(
-    out_dir: Path | None = None, n_poses: int = 16, seed: int = 0, n_train: int = 512, n_val: int = 128
+    out_dir: Path | None = None,
+    n_poses: int = 16,
+    seed: int = 0,
+    n_train: int = 512,
+    n_val: int = 128,
+    sampler_report_size: int = 10_000,
 ) -> dict:
     """Run every step and write `<out_dir>/summary.json`; returns the summary."""
     out_dir = Path(config.GENERAL_EXP_OUTPUT_DIR / "quickstart" if out_dir is None else out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = QuickstartContext(out_dir=out_dir, n_poses=n_poses, seed=seed, n_train=n_train, n_val=n_val)
+    ctx = QuickstartContext(out_dir, n_poses, seed, n_train, n_val, sampler_report_size)
     summary: dict = {"seed": seed, "steps": {}}
     start = time.perf_counter()
     for name, step in QUICKSTART_STEPS.items():
