@@ -5,12 +5,15 @@ import pytest
 from poseembroider.cli import COMMANDS, build_parser, main
 
 
-def test_every_registered_command_parses_and_has_help():
+def test_every_registered_command_has_help_and_a_handler(capsys):
     parser = build_parser()
     for cmd in COMMANDS:
-        args = parser.parse_args(list(cmd.path))
-        assert args.handler is cmd.run
-        assert cmd.help
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([*cmd.path, "--help"])
+        assert exit_info.value.code == 0
+        assert cmd.help.split()[0] in capsys.readouterr().out
+    leaves = {cmd.path for cmd in COMMANDS}
+    assert len(leaves) == len(COMMANDS), "two commands registered under the same name"
 
 
 def test_models_list_shows_every_shortname(capsys):
