@@ -104,12 +104,71 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- data
+
+
+def _configure_data_synth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", required=True, help="dataset name part (lower-case letters, digits, '_')")
+    p.add_argument("--n-train", type=int, required=True, help="poses kept in the train split (after FPS)")
+    p.add_argument("--n-val", type=int, required=True, help="poses kept in the val split (after FPS)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="rendering processes")
+    p.add_argument("--pool-factor", type=float, default=3.0, help="candidates per kept pose before FPS")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+
+@command(
+    "data synth",
+    "generate a synthetic script + fix dataset in the processed BEDLAM cache format",
+    _configure_data_synth,
+)
+def _data_synth(args: argparse.Namespace) -> int:
+    from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
+
+    try:
+        cfg = SynthConfig(
+            name=args.name,
+            n_train=args.n_train,
+            n_val=args.n_val,
+            seed=args.seed,
+            workers=args.workers,
+            pool_factor=args.pool_factor,
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    stats = generate_synth(cfg)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(f"script dataset: {stats['script_dataset']}\nfix dataset:    {stats['fix_dataset']}")
+        for split, s in stats["splits"].items():
+            print(
+                f"  {split}: {s['size']} poses, {s['pairs_in_sequence']} in- / {s['pairs_out_of_sequence']} "
+                f"out-of-sequence pairs"
+            )
+        print(f"{stats['samples_per_s']} samples/s; caches in {stats['cache_dir']}, images in {stats['image_root']}")
+    return 0
+
+
+@command("data list", "list the processed datasets found in DATA_CACHE_DIR")
+def _data_list(args: argparse.Namespace) -> int:
+    from poseembroider import config
+    from poseembroider.datasets.discovery import available_datasets
+
+    for found in available_datasets(config.DATA_CACHE_DIR):
+        print(f"{found.name}  {found.split}  {found.size or '-'}  {'pairs' if found.is_pairs else 'elements'}")
+    return 0
+
+
 # ---------------------------------------------------------------- quickstart
 
 
 def _configure_quickstart(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: experiments/quickstart)")
     p.add_argument("--n-poses", type=int, default=16, help="number of poses on the contact sheet")
+    p.add_argument("--n-train", type=int, default=512, help="size of the synthetic train split")
+    p.add_argument("--n-val", type=int, default=128, help="size of the synthetic val split")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -117,7 +176,7 @@ def _configure_quickstart(p: argparse.ArgumentParser) -> None:
 def _quickstart(args: argparse.Namespace) -> int:
     from poseembroider.quickstart import run_quickstart
 
-    run_quickstart(out_dir=args.out, n_poses=args.n_poses, seed=args.seed)
+    run_quickstart(out_dir=args.out, n_poses=args.n_poses, seed=args.seed, n_train=args.n_train, n_val=args.n_val)
     return 0
 
 
@@ -139,8 +198,12 @@ def _read_pose_file(path: Path | None):
 
 
 def _configure_caption(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--poses", type=Path, default=None,
-                   help="(required) npz with 'poses' (N,22|52|55,3 or flat) or AMASS 'root_orient' + 'pose_body'")
+    p.add_argument(
+        "--poses",
+        type=Path,
+        default=None,
+        help="(required) npz with 'poses' (N,22|52|55,3 or flat) or AMASS 'root_orient' + 'pose_body'",
+    )
     p.add_argument("--seed", type=int, default=0, help="same seed, same captions")
     p.add_argument("--variant", choices=("default", "simplified", "ripple"), default="default")
     p.add_argument("--json", action="store_true", help="print a JSON list of {index, caption}")
@@ -164,17 +227,28 @@ def _caption(args: argparse.Namespace) -> int:
 
 
 def _configure_posecodes(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--poses", type=Path, default=None,
-                   help="(required) npz with 'poses' (N,22|52|55,3 or flat) or AMASS 'root_orient' + 'pose_body'")
+    p.add_argument(
+        "--poses",
+        type=Path,
+        default=None,
+        help="(required) npz with 'poses' (N,22|52|55,3 or flat) or AMASS 'root_orient' + 'pose_body'",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (as `caption --seed`)")
-    p.add_argument("--variant", choices=("default", "simplified", "ripple"), default="default",
-                   help="caption variant whose noise draw to reproduce")
+    p.add_argument(
+        "--variant",
+        choices=("default", "simplified", "ripple"),
+        default="default",
+        help="caption variant whose noise draw to reproduce",
+    )
     p.add_argument("--no-noise", action="store_true", help="bin the measured values without noise")
     p.add_argument("--json", action="store_true", help="JSON output (the only format)")
 
 
-@command("posecodes", "dump every posecode of each pose before selection (kind, joints, raw value, "
-         "category, eligibility)", _configure_posecodes)
+@command(
+    "posecodes",
+    "dump every posecode of each pose before selection (kind, joints, raw value, category, eligibility)",
+    _configure_posecodes,
+)
 def _posecodes(args: argparse.Namespace) -> int:
     from poseembroider.body.body_model import BodyModel
     from poseembroider.text.captioning.captions import posecodes_of_poses
@@ -182,9 +256,49 @@ def _posecodes(args: argparse.Namespace) -> int:
     poses = _read_pose_file(args.poses)
     if poses is None:
         return 2
-    codes = posecodes_of_poses(poses, BodyModel().eval(), seed=args.seed, variant=args.variant,
-                               noise=not args.no_noise)
+    codes = posecodes_of_poses(poses, BodyModel().eval(), seed=args.seed, variant=args.variant, noise=not args.no_noise)
     print(json.dumps([{"index": i, "posecodes": codes.describe(i)} for i in range(len(codes))]))
+    return 0
+
+
+def _configure_instruct(p: argparse.ArgumentParser) -> None:
+    for flag, which in (("--poses-a", "A (start)"), ("--poses-b", "B (target)")):
+        p.add_argument(flag, type=Path, default=None,
+                       help=f"(required) npz with the poses {which}, one per pair, same format as `caption --poses`")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same instructions")
+    p.add_argument("--variant", choices=("default", "simplified", "short"), default="default")
+    p.add_argument("--rotation-change", type=float, default=None, metavar="DEG",
+                   help="heading change from A to B in degrees (positive: to the body's left), said first")
+    p.add_argument("--in-sequence", action="store_true",
+                   help="A and B share one world frame (frames of a sequence): say the whole-body turn "
+                        "taken from their global orientations")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {index, instruction}")
+
+
+@command("instruct", "write what to change to go from pose A to pose B, one instruction per pair",
+         _configure_instruct)
+def _instruct(args: argparse.Namespace) -> int:
+    from poseembroider.body.body_model import BodyModel
+    from poseembroider.text.correcting.instructions import instruct_pairs
+
+    missing = [flag for flag, value in (("--poses-a", args.poses_a), ("--poses-b", args.poses_b)) if value is None]
+    if missing:
+        print(f"error: {' and '.join(missing)} FILE.npz required", file=sys.stderr)
+        return 2
+    poses_a, poses_b = _read_pose_file(args.poses_a), _read_pose_file(args.poses_b)
+    if poses_a is None or poses_b is None:
+        return 2
+    if poses_a.shape[0] != poses_b.shape[0]:
+        print(f"error: {args.poses_a} has {poses_a.shape[0]} poses (shape {tuple(poses_a.shape)}) but {args.poses_b} "
+              f"has {poses_b.shape[0]} (shape {tuple(poses_b.shape)}): one pose B per pose A", file=sys.stderr)
+        return 2
+    instructions = instruct_pairs(poses_a, poses_b, BodyModel().eval(), seed=args.seed, variant=args.variant,
+                                  rotation_change_deg=args.rotation_change, in_sequence=args.in_sequence)
+    if args.json:
+        print(json.dumps([{"index": i, "instruction": t} for i, t in enumerate(instructions)], indent=2))
+    else:
+        for text in instructions:
+            print(text)
     return 0
 
 
