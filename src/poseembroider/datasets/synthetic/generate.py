@@ -165,12 +165,10 @@ def build_pool(cfg: SynthConfig, split: str, body_model) -> dict[str, torch.Tens
     from poseembroider.geometry import matrix_to_axis_angle
 
     pool.update(poses=poses, orientation=raw[:, 0].clone(), heading_rotation=matrix_to_axis_angle(heading))
-    joints = []
-    with torch.no_grad():
-        for start in range(0, len(poses), 512):
-            out = body_model(poses[start : start + 512])
-            joints.append(out.body_joints - out.body_joints[:, :1])
-    pool["canonical_joints"] = torch.cat(joints)
+    from poseembroider.datasets.synthetic.skeleton import BodySkeleton
+
+    joints = BodySkeleton(body_model)(poses).joints  # mean shape, joints only: no skinning needed
+    pool["canonical_joints"] = joints - joints[:, :1]
     pool["selected"] = farthest_point_sampling(pool["canonical_joints"].reshape(len(poses), -1), n)
     return pool
 
@@ -203,13 +201,21 @@ def _worker_init(cfg: SynthConfig) -> None:
 
 
 def _spawned_worker_init(cfg: SynthConfig) -> None:
-    torch.set_num_threads(1)  # one process per core
+    # one process per core: no thread pools inside (torch, and Mesa's llvmpipe rasteriser of OSMesa/EGL)
+    torch.set_num_threads(1)
+    os.environ.setdefault("LP_NUM_THREADS", "1")
     _worker_init(cfg)
 
 
 def _render_chunk(task: _RenderTask) -> tuple[str, int]:
     """Render one chunk of poses, write its images and its result table (atomically)."""
-    from poseembroider.datasets.synthetic.scene import PosedBody, SceneConfig, SceneSampler, render_sample
+    from poseembroider.datasets.synthetic.scene import (
+        PosedBody,
+        SceneConfig,
+        SceneSampler,
+        frame_body,
+        render_sample,
+    )
 
     cfg = task.cfg
     if _WORKER.get("body_model_file", "") != cfg.body_model_file:
@@ -223,13 +229,11 @@ def _render_chunk(task: _RenderTask) -> tuple[str, int]:
     results: dict[int, dict[str, Any]] = {}
     for k, data_id in enumerate(task.data_ids):
         posed = PosedBody(out.vertices[k], out.joints[k], body.faces, task.poses[k, 0])
-        sample = None
-        for attempt in range(cfg.max_scene_attempts):
+        for attempt in range(cfg.max_scene_attempts):  # the criteria are known before rendering
             params = sampler.sample(posed.vertices, posed.joints, index=data_id * cfg.max_scene_attempts + attempt)
-            sample = render_sample(renderer, posed, params, surface, criteria=cfg.criteria)
-            if sample.criteria["selected"]:
+            if frame_body(posed, params, cfg.criteria).criteria["selected"]:
                 break
-        assert sample is not None
+        sample = render_sample(renderer, posed, params, surface, criteria=cfg.criteria)
         rel = f"images/{task.split}/{data_id:07d}.jpg"
         _save_jpeg(sample.image, image_root(cfg) / rel, cfg.jpeg_quality)
         results[data_id] = {
@@ -283,13 +287,18 @@ class RenderWorkers:
         self.cfg = cfg
         self._pool = None
 
-    def map(self, tasks: list[_RenderTask]):
-        if self.cfg.workers <= 1:
-            return map(_render_chunk, tasks)
-        if self._pool is None:
+    def start(self) -> None:
+        """Start the processes now: their set-up (imports, body model, OpenGL) overlaps the pool sampling."""
+        if self.cfg.workers > 1 and self._pool is None:
             self._pool = mp.get_context("spawn").Pool(
                 self.cfg.workers, initializer=_spawned_worker_init, initargs=(self.cfg,)
             )
+
+    def map(self, tasks: list[_RenderTask]):
+        if self.cfg.workers <= 1:
+            return map(_render_chunk, tasks)
+        self.start()
+        assert self._pool is not None
         return self._pool.imap_unordered(_render_chunk, tasks)
 
     def close(self) -> None:
@@ -609,6 +618,7 @@ def generate_synth(cfg: SynthConfig, stop_after_chunks: int | None = None) -> di
     body_model = _body_model(cfg).eval()
     start = time.perf_counter()
     with RenderWorkers(cfg) as workers:
+        workers.start()
         splits = {
             split: generate_split(cfg, split, body_model, workers, stop_after_chunks)
             for split in SPLITS
