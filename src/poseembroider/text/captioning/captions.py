@@ -45,6 +45,7 @@ from poseembroider.text.captioning.coordinates import caption_coordinates
 from poseembroider.text.captioning.posecode_definitions import KINDS, POSECODE_INDEX, POSECODES, SUPER_POSECODES
 from poseembroider.text.captioning.posecodes import Posecodes, compute_posecodes, measure_posecodes
 from poseembroider.text.captioning.skeleton import skeleton_model
+from poseembroider.text.random_streams import seeded_generator
 
 __all__ = [
     "CANONICAL",
@@ -214,7 +215,7 @@ def _order(statements: list[Statement], rng: random.Random | None) -> list[State
 # ------------------------------------------------------------------------------------------- wording
 
 
-class _Wording:
+class Wording:
     """Random (or canonical) choices of one caption: determiner, templates, subject words."""
 
     def __init__(self, rng: random.Random | None, simplified: bool):
@@ -272,15 +273,15 @@ class _Wording:
         return phrase.replace("{poss}", self.poss)
 
 
-def _join(items: list[str]) -> str:
+def join_phrases(items: list[str]) -> str:
     if len(items) == 1:
         return items[0]
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _render_piece(piece: Piece, wording: _Wording, start: bool, drop_verb: bool, pronoun: bool = False) -> str:
+def _render_piece(piece: Piece, wording: Wording, start: bool, drop_verb: bool, pronoun: bool = False) -> str:
     if pronoun:  # same single subject as the previous sentence
-        return "it is " + _join([wording.predicate(piece.subjects, p) for p in piece.predicates])
+        return "it is " + join_phrases([wording.predicate(piece.subjects, p) for p in piece.predicates])
     subjects = []
     plural = len(piece.subjects) > 1
     for side, part in piece.subjects:
@@ -291,13 +292,13 @@ def _render_piece(piece: Piece, wording: _Wording, start: bool, drop_verb: bool,
             word = wording.part(side, part)
             plural = plural or side == "both"
         subjects.append(word)
-    predicates = _join([wording.predicate(piece.subjects, p) for p in piece.predicates])
+    predicates = join_phrases([wording.predicate(piece.subjects, p) for p in piece.predicates])
     if drop_verb:
-        return f"{_join(subjects)} {predicates}"
-    return f"{_join(subjects)} {'are' if plural else 'is'} {predicates}"
+        return f"{join_phrases(subjects)} {predicates}"
+    return f"{join_phrases(subjects)} {'are' if plural else 'is'} {predicates}"
 
 
-def _assemble(pieces: list[Piece], wording: _Wording, rng: random.Random | None) -> str:
+def _assemble(pieces: list[Piece], wording: Wording, rng: random.Random | None) -> str:
     """Join the pieces into sentences: random transitions (canonical: one piece per sentence), at most
     `MAX_CLAUSES_PER_SENTENCE` clauses, one " with " and one " while " per sentence, a new sentence when
     the subject repeats, and the verb dropped after " with " (and the " and " pieces that follow it)."""
@@ -330,10 +331,10 @@ def _assemble(pieces: list[Piece], wording: _Wording, rng: random.Random | None)
         )
         parts.append(join + _render_piece(piece, wording, start=start, drop_verb=dropping, pronoun=pronoun))
         clauses += 1
-    return _finish("".join(parts))
+    return finish_text("".join(parts))
 
 
-def _finish(text: str) -> str:
+def finish_text(text: str) -> str:
     """One space between words, a final period, the first character of each sentence capitalised
     (only that character: "an L-shape" keeps its capital)."""
     text = " ".join(text.split())
@@ -362,7 +363,7 @@ def caption_statements(statements: list[Statement], options: CaptionOptions, rng
     statements = polish(statements, rng)
     statements = _order(statements, rng)
     pieces = build_pieces(statements, rng, p, aggregate=not options.simplified, part_rank=PART_RANK)
-    wording = _Wording(rng, options.simplified)
+    wording = Wording(rng, options.simplified)
     return _assemble(pieces, wording, rng)
 
 
@@ -370,10 +371,7 @@ def caption_statements(statements: list[Statement], options: CaptionOptions, rng
 
 
 def _generator(seed: int, variant: str) -> torch.Generator:
-    index = list(VARIANTS).index(variant) if variant in VARIANTS else 0
-    words = [int(seed) & 0xFFFFFFFF, int(seed) >> 32 & 0xFFFFFFFF, index]
-    state = np.random.SeedSequence(words).generate_state(1, np.uint64)
-    return torch.Generator().manual_seed(int(state[0]) >> 1)
+    return seeded_generator(seed, list(VARIANTS).index(variant) if variant in VARIANTS else 0)
 
 
 def _resolve(variant: str, options: CaptionOptions | None) -> CaptionOptions:

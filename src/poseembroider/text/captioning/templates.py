@@ -61,7 +61,7 @@ MAX_CLAUSES_PER_SENTENCE = 3
 # -------------------------------------------------------------------------------------- predicates
 
 
-def _sided(templates: dict[str, list[str]]) -> dict[str, list[str]]:
+def expand_sides(templates: dict[str, list[str]]) -> dict[str, list[str]]:
     """Expand "{side}" keys and phrases into a left and a right entry with mirrored wording."""
     out = {}
     for key, phrases in templates.items():
@@ -99,7 +99,7 @@ SINGLE: dict[str, list[str]] = {
     "head bowed": ["bowed forward", "tilted forward", "tipped down toward the chest", "lowered"],
     "head tilted back": ["tilted back", "tipped backward", "thrown back"],
 }
-SINGLE.update(_sided({
+SINGLE.update(expand_sides({
     "twisted {side}": ["twisted to the {side}", "turned to the {side} at the waist", "rotated toward the {side}"],
     "twisted slightly {side}": ["slightly twisted to the {side}", "turned a little to the {side} at the waist",
                                 "twisted a bit toward the {side}"],
@@ -138,7 +138,7 @@ DOUBLE: dict[str, list[str]] = {
     "aligned behind": ["directly behind {obj}", "straight behind {obj}"],
     "level": ["level with {obj}", "at the same height as {obj}", "at the height of {obj}"],
 }
-DOUBLE.update(_sided({
+DOUBLE.update(expand_sides({
     "at_{side}": ["to the {side} of {obj}", "on the {side} of {obj}", "further {side} than {obj}"],
 }))
 """2-component predicates: "<subject> is/are <phrase with {obj}>"."""

@@ -15,15 +15,7 @@ Instructions are written with "your"; when a text draws the determiner "the", ev
 
 from __future__ import annotations
 
-
-def _sided(templates: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Expand "{side}" in keys and templates into a left and a right entry."""
-    out = {}
-    for key, phrases in templates.items():
-        for side in ("left", "right"):
-            out[key.format(side=side)] = [p.replace("{side}", side) for p in phrases]
-    return out
-
+from poseembroider.text.captioning.templates import expand_sides as _sided
 
 # ------------------------------------------------------------------------------- changes (paircodes)
 

@@ -38,10 +38,10 @@ from poseembroider.text.captioning.aggregation import ENTITIES, Piece, Statement
 from poseembroider.text.captioning.captions import (
     PART_RANK,
     CaptionOptions,
-    _finish,
-    _join,
-    _Wording,
+    Wording,
     body_walk,
+    finish_text,
+    join_phrases,
     select_statements,
 )
 from poseembroider.text.captioning.coordinates import caption_coordinates
@@ -65,6 +65,7 @@ from poseembroider.text.correcting.paircodes import (
     measure_paircodes,
     rotation_change_from_orientations,
 )
+from poseembroider.text.random_streams import seeded_generator
 
 __all__ = [
     "CANONICAL",
@@ -458,7 +459,7 @@ class _Writer:
     def __init__(self, rng: random.Random | None, simplified: bool):
         self.rng = rng
         self.simplified = simplified
-        self.words = _Wording(None, simplified)
+        self.words = Wording(None, simplified)
         self.words.rng = rng
         det = "your" if rng is None else rng.choices(*zip(*T.DETERMINERS, strict=True))[0]
         self.words.det, self.words.poss = det, "your"
@@ -469,7 +470,7 @@ class _Writer:
     def subjects(self, subjects) -> tuple[str, bool]:
         words = [self.words.part(side, part) for side, part in subjects if part != "body"]
         plural = len(subjects) > 1 or any(side == "both" for side, _ in subjects)
-        return _join(words) if words else "", plural
+        return join_phrases(words) if words else "", plural
 
     def change(self, piece: Piece, gerund: bool, pronoun: bool = False) -> str:
         """One imperative clause (or several joined by "and") for a change piece; with `pronoun`, the
@@ -480,9 +481,9 @@ class _Writer:
         interps = [q[0] for q in piece.predicates]
         compact = len(interps) > 1 and not self.simplified and (self.rng is None or self.rng.random() < 0.5)
         if compact and all(i in T.DIRECTIONS for i in interps):
-            clauses = [f"{T.MOVE_VERB} {subject} {_join([T.DIRECTIONS[i] for i in interps])}"]
+            clauses = [f"{T.MOVE_VERB} {subject} {join_phrases([T.DIRECTIONS[i] for i in interps])}"]
         elif compact and all(i in T.BODY_DIRECTIONS for i in interps):
-            clauses = [f"{T.LEAN_VERB} {_join([T.BODY_DIRECTIONS[i] for i in interps])}"]
+            clauses = [f"{T.LEAN_VERB} {join_phrases([T.BODY_DIRECTIONS[i] for i in interps])}"]
         else:
             pronoun = "them" if plural else "it"
             clauses = [self.pick(T.CHANGES[interp]).replace("{subj}", subject if k == 0 else pronoun)
@@ -492,7 +493,7 @@ class _Writer:
         return " and ".join(clauses)
 
     def state(self, piece: Piece) -> str:
-        return _join([self.words.predicate(piece.subjects, q) for q in piece.predicates])
+        return join_phrases([self.words.predicate(piece.subjects, q) for q in piece.predicates])
 
     def fact(self, piece: Piece) -> str:
         subject, plural = self.subjects(piece.subjects)
@@ -589,7 +590,7 @@ def _assemble(units: list[tuple], selection: _PairSelection, writer: _Writer, rn
             text = unit[1]
         parts.append(join + text)
         clauses += 1
-    return _finish("".join(parts))
+    return finish_text("".join(parts))
 
 
 def _instruction_from_selection(
@@ -607,11 +608,7 @@ _SALT = 0x5EED_F1C5  # instruction draws differ from the captioner's for the sam
 
 
 def _generator(seed: int, variant: str) -> torch.Generator:
-    index = list(VARIANTS).index(variant) if variant in VARIANTS else len(VARIANTS)
-    seed = int(seed)
-    words = [seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF, index, _SALT]
-    state = np.random.SeedSequence(words).generate_state(1, np.uint64)
-    return torch.Generator().manual_seed(int(state[0]) >> 1)
+    return seeded_generator(seed, list(VARIANTS).index(variant) if variant in VARIANTS else len(VARIANTS), _SALT)
 
 
 def _resolve(variant: str, options: InstructionOptions | None) -> InstructionOptions:
