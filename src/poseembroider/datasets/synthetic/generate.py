@@ -231,9 +231,10 @@ def _render_chunk(task: _RenderTask) -> tuple[str, int]:
         posed = PosedBody(out.vertices[k], out.joints[k], body.faces, task.poses[k, 0])
         for attempt in range(cfg.max_scene_attempts):  # the criteria are known before rendering
             params = sampler.sample(posed.vertices, posed.joints, index=data_id * cfg.max_scene_attempts + attempt)
-            if frame_body(posed, params, cfg.criteria).criteria["selected"]:
+            framing = frame_body(posed, params, cfg.criteria)
+            if framing.criteria["selected"]:
                 break
-        sample = render_sample(renderer, posed, params, surface, criteria=cfg.criteria)
+        sample = render_sample(renderer, posed, params, surface, criteria=cfg.criteria, framing=framing)
         rel = f"images/{task.split}/{data_id:07d}.jpg"
         _save_jpeg(sample.image, image_root(cfg) / rel, cfg.jpeg_quality)
         results[data_id] = {

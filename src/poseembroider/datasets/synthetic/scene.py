@@ -1458,6 +1458,7 @@ def render_sample(
     criteria: SelectionCriteria = DEFAULT_CRITERIA,
     out_hw: tuple[int, int] = CROP_HW,
     supersample: int = 1,
+    framing: Framing | None = None,
 ) -> RenderedSample:
     """Render one sample: the person crop of the virtual frame and everything the caches record.
 
@@ -1470,13 +1471,15 @@ def render_sample(
         criteria: scale factor of the crop and thresholds of the reported criteria.
         out_hw: crop size (H, W).
         supersample: render at s x the crop size and box-filter (anti-aliased edges, s^2 the pixels).
+        framing: `frame_body(body, params, criteria, out_hw)` when the caller computed it already.
     """
     if surface.num_vertices != len(body.vertices):
         raise ValueError(
             f"surface map has {surface.num_vertices} vertices, the body {len(body.vertices)}: "
             "use the BodySurfaceMap of the body model that posed it"
         )
-    framing = frame_body(body, params, criteria, out_hw)
+    if framing is None:
+        framing = frame_body(body, params, criteria, out_hw)
     camera, window, in_frame = framing.camera, framing.window, framing.in_frame
     scene = render_scene(renderer, body, paint_body(surface, params.outfit), params, window, supersample)
 
