@@ -1,0 +1,1 @@
+"""Model building blocks: the pretrained-model mixin, projections, MLPs, frozen modality encoders, losses."""

@@ -1,0 +1,1 @@
+"""One Trainer for every model: loop, LR schedules, checkpoints, resume, logs, DDP (see `trainer.Trainer`)."""

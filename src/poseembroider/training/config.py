@@ -1,0 +1,198 @@
+"""Trainer settings, and config dataclasses turned into command-line flags.
+
+`add_dataclass_arguments(parser, Cls)` adds one flag per field, named exactly like the field, so the
+original README commands parse unchanged (`--lr 0.0002 --lr_scheduler stepLR --lr_step 400 ...`):
+
+| field type | flag |
+| --- | --- |
+| `int`, `float`, `str`, `Path` | `--name VALUE` |
+| `bool`, default False | `--name` (store_true, like the original `--l2normalize`) |
+| `bool`, default True | `--no_name` (store_false, like the original `--no_img_augmentation`) |
+| `Literal[...]` or `metadata={"choices": ...}` | `--name VALUE` among the choices |
+| `list[X]`, `tuple[X, ...]` | `--name V1 V2 ...` |
+| `Optional[X]` | `--name VALUE`, default None |
+
+Help text comes from `field(metadata={"help": ...})`. Fields whose flag is already on the parser (two
+configs sharing a name) are added once, and both configs read the same value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from poseembroider.models.pretrained import dataclass_field_types
+
+T = TypeVar("T")
+
+OPTIMIZERS = ("Adam", "AdamW")
+LR_SCHEDULERS = ("none", "stepLR", "multistepLR", "cosine")
+SCHEDULER_INTERVALS = ("epoch", "step")
+
+
+def _f(default: Any, help: str, **metadata: Any) -> Any:
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **metadata})
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclass
+class TrainerConfig:
+    """Everything the training loop needs, independent of the model and the data."""
+
+    output_dir: str = _f("", "folder for checkpoints (best/, last/), log.jsonl and tensorboard/")
+    epochs: int = _f(100, "number of training epochs")
+    batch_size: int = _f(32, "batch size per process (global batch = batch_size x world size)")
+    val_batch_size: int | None = _f(None, "validation batch size (default: batch_size)")
+    lr: float = _f(1e-4, "base learning rate")
+    wd: float = _f(0.0, "weight decay (L2 for Adam, decoupled for AdamW)")
+    optimizer: str = _f("Adam", "optimizer", choices=OPTIMIZERS)
+    lr_scheduler: str = _f("none", "LR schedule; 'none' keeps the LR constant", choices=LR_SCHEDULERS)
+    lr_step: int = _f(400, "stepLR: multiply the LR by lr_gamma every lr_step intervals")
+    lr_gamma: float = _f(0.5, "stepLR / multistepLR decay factor")
+    lr_milestones: list[int] = _f([], "multistepLR: intervals at which the LR is multiplied by lr_gamma")
+    lr_min_ratio: float = _f(0.0, "cosine: final LR as a fraction of lr")
+    warmup: int = _f(0, "linear warm-up length, in scheduler intervals (before the schedule starts)")
+    scheduler_interval: str = _f(
+        "epoch", "unit of lr_step / milestones / warmup: the schedule is stepped per epoch or per step",
+        choices=SCHEDULER_INTERVALS,
+    )
+    grad_clip: float = _f(0.0, "clip the global gradient norm to this value (0: no clipping)")
+    val_every: int = _f(1, "validate every k epochs (and after the last one)")
+    log_step: int = _f(20, "write a log line every k optimisation steps")
+    best_metric: str = _f("loss", "validation metric that selects the best checkpoint (e.g. loss, mRecall)")
+    best_mode: str = _f("min", "whether the best checkpoint has the lowest or highest best_metric",
+                        choices=("min", "max"))
+    seed: int = _f(1, "seed of python, numpy, torch and the data order")
+    deterministic: bool = _f(False, "deterministic algorithms (torch.use_deterministic_algorithms); slower")
+    num_workers: int = _f(0, "DataLoader worker processes")
+    drop_last: bool = _f(True, "drop the last incomplete training batch")
+    saving_ckpt_step: int = _f(10000, "also keep the weights of every k-th epoch in epoch_<k>/")
+    resume: bool = _f(False, "resume from output_dir/last/ when it exists")
+    device: str = _f("auto", "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:<i>'")
+    find_unused_parameters: bool = _f(False, "DDP: allow parameters that get no gradient in a step")
+    tensorboard: bool = _f(True, "write tensorboard event files")
+    progress: bool = _f(True, "show tqdm progress bars")
+
+    def __post_init__(self) -> None:
+        for name in ("optimizer", "lr_scheduler", "scheduler_interval", "best_mode"):
+            choices = next(f for f in dataclasses.fields(self) if f.name == name).metadata["choices"]
+            if getattr(self, name) not in choices:
+                raise ValueError(f"--{name} {getattr(self, name)!r} is not one of {list(choices)}")
+        for name in ("epochs", "batch_size", "val_every", "log_step", "saving_ckpt_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr_scheduler == "stepLR" and self.lr_step < 1:
+            raise ValueError(f"--lr_step must be >= 1 with stepLR, got {self.lr_step}")
+        if self.grad_clip < 0 or self.warmup < 0:
+            raise ValueError("--grad_clip and --warmup must be >= 0")
+
+
+# --------------------------------------------------------------------------- dataclass <-> argparse
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _scalar_parser(tp: Any) -> Any:
+    if tp in (int, float, str):
+        return tp
+    if tp is Path:
+        return Path
+    raise TypeError(f"no command-line parser for type {tp!r}")
+
+
+def _flag_taken(parser: argparse.ArgumentParser, flag: str) -> bool:
+    return flag in parser._option_string_actions  # noqa: SLF001 - the only way to ask argparse
+
+
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    exclude: tuple[str, ...] = (),
+    title: str | None = None,
+) -> argparse.ArgumentParser:
+    """Add one flag per field of dataclass `cls` (rules in the module docstring); returns `parser`.
+
+    Nested dataclass fields and fields in `exclude` are skipped. A field without default becomes a
+    required flag.
+    """
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"{cls!r} is not a dataclass type")
+    group = parser.add_argument_group(title or cls.__name__)
+    field_types = dataclass_field_types(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name in exclude:
+            continue
+        tp, optional = _unwrap_optional(field_types[f.name])
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            continue
+        default = _field_default(f)
+        required = default is dataclasses.MISSING
+        help_text = f.metadata.get("help", "")
+        kwargs: dict[str, Any] = {"dest": f.name, "help": help_text}
+        if tp is bool:
+            flag = f"--{f.name}" if required or not default else f"--no_{f.name}"
+            if _flag_taken(parser, flag):
+                continue
+            action = "store_true" if flag == f"--{f.name}" else "store_false"
+            group.add_argument(flag, action=action, default=bool(default) if not required else False, **kwargs)
+            continue
+        flag = f"--{f.name}"
+        if _flag_taken(parser, flag):
+            continue
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is typing.Literal:
+            kwargs["choices"] = list(args)
+            kwargs["type"] = type(args[0])
+        elif origin in (list, tuple) or tp in (list, tuple):
+            item = args[0] if args else str
+            kwargs["nargs"] = "*"
+            kwargs["type"] = _scalar_parser(item)
+        else:
+            kwargs["type"] = _scalar_parser(tp)
+        if "choices" in f.metadata:
+            kwargs["choices"] = list(f.metadata["choices"])
+        if required:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = list(default) if isinstance(default, (list, tuple)) else default
+            if not optional or default is not None:
+                kwargs["help"] = f"{help_text} (default: {default!r})".strip()
+        group.add_argument(flag, **kwargs)
+    return parser
+
+
+def dataclass_from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
+    """Build dataclass `cls` from parsed flags (fields absent from `args` keep their defaults)."""
+    field_types = dataclass_field_types(cls)
+    values = vars(args)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init or f.name not in values:
+            continue
+        value = values[f.name]
+        tp, _ = _unwrap_optional(field_types[f.name])
+        if value is not None and (typing.get_origin(tp) is tuple or tp is tuple):
+            value = tuple(value)
+        kwargs[f.name] = value
+    kwargs.update(overrides)
+    return cls(**kwargs)
