@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 
 from poseembroider.body.body_model import BodyModel
-from poseembroider.body.joints import BODY_JOINT_NAMES, JOINT_INDEX, NUM_BODY_JOINTS, PARENTS
-from poseembroider.geometry import axis_angle_to_matrix
+from poseembroider.body.joints import BODY_JOINT_NAMES, JOINT_INDEX, NUM_BODY_JOINTS
+from poseembroider.body.skeleton import Skeleton
 
 __all__ = ["END_POINT_NAMES", "BodySkeleton", "SkeletonPose"]
 
@@ -46,18 +46,15 @@ class SkeletonPose:
 
 
 class BodySkeleton:
-    """Forward kinematics of the 22 body joints (+ end points) for poses (N, 22, 3) and betas (N, <=10)."""
+    """Forward kinematics of the 22 body joints (+ end points) for poses (N, 22, 3) and betas (N, <=10),
+    on top of the body model's joints-only skeleton (`poseembroider.body.skeleton.Skeleton`)."""
 
     def __init__(self, body_model: BodyModel):
+        self.skeleton = Skeleton(body_model)
         smplx_model = body_model.smplx
-        regressor = smplx_model.J_regressor.double()
         v_template = smplx_model.v_template.double()
         shapedirs = smplx_model.shapedirs.double()  # (V, 3, B)
-        self.num_betas = shapedirs.shape[-1]
-        body = list(range(NUM_BODY_JOINTS))
-        rest_joints = regressor[body] @ v_template  # (22, 3)
-        joint_dirs = torch.einsum("jv,vcb->jcb", regressor[body], shapedirs)  # (22, 3, B)
-
+        self.num_betas = self.skeleton.num_betas
         vertex_ids = smplx_model.vertex_joint_selector.extra_joints_idxs.long()
         top = int(torch.argmax(v_template[:, 1]))
         end_vertices = [
@@ -69,39 +66,32 @@ class BodySkeleton:
         ]
         end_rest = v_template[end_vertices].clone()
         end_rest[0, 1] -= HEAD_RADIUS
-        end_dirs = shapedirs[end_vertices]
+        self.end_rest = end_rest.float()  # (5, 3)
+        self.end_dirs = shapedirs[end_vertices][..., : self.num_betas].float()  # (5, 3, B)
         self.end_parents = [JOINT_INDEX[n] for n in ("head", "left_wrist", "right_wrist", "left_foot", "right_foot")]
-        self.parents = list(PARENTS[:NUM_BODY_JOINTS])
-        self.rest_points = torch.cat([rest_joints, end_rest]).float()  # (27, 3)
-        self.point_dirs = torch.cat([joint_dirs, end_dirs]).float()  # (27, 3, B)
         self.point_names = BODY_JOINT_NAMES + END_POINT_NAMES
 
     def rest(self, betas: torch.Tensor | None, batch: int) -> torch.Tensor:
         """(N, 27, 3) rest positions of the joints and end points for shapes `betas` (N, <= num_betas)."""
-        if betas is None:
-            return self.rest_points.expand(batch, -1, -1)
-        betas = torch.as_tensor(betas, dtype=self.rest_points.dtype)
-        if betas.dim() != 2 or betas.shape[0] != batch or betas.shape[1] > self.num_betas:
-            raise ValueError(f"betas: expected ({batch}, <= {self.num_betas}), got {tuple(betas.shape)}")
-        dirs = self.point_dirs[..., : betas.shape[1]]
-        return self.rest_points + torch.einsum("pcb,nb->npc", dirs, betas)
+        joints = self.skeleton.rest(betas, batch)[:, :NUM_BODY_JOINTS]
+        ends = self.end_rest.expand(batch, -1, -1)
+        if betas is not None:
+            betas = torch.as_tensor(betas, dtype=self.end_rest.dtype)
+            ends = ends + torch.einsum("pcb,nb->npc", self.end_dirs[..., : betas.shape[1]], betas)
+        return torch.cat([joints, ends], dim=1)
 
     def __call__(self, poses: torch.Tensor, betas: torch.Tensor | None = None) -> SkeletonPose:
         """Pose the skeleton: axis-angles (N, 22, 3) (global orientation first), no translation."""
-        poses = torch.as_tensor(poses, dtype=self.rest_points.dtype)
+        poses = torch.as_tensor(poses, dtype=self.end_rest.dtype)
         if poses.dim() != 3 or poses.shape[1:] != (NUM_BODY_JOINTS, 3):
             raise ValueError(f"poses: expected (N, 22, 3) axis-angles, got {tuple(poses.shape)}")
         n = poses.shape[0]
+        posed = self.skeleton(poses, betas)
+        joints = posed.joints[:, :NUM_BODY_JOINTS]
+        rotations = posed.rotations[:, :NUM_BODY_JOINTS]
         rest = self.rest(betas, n)
-        local = axis_angle_to_matrix(poses)
-        rotations: list[torch.Tensor] = [local[:, 0]]
-        points: list[torch.Tensor] = [rest[:, 0]]
-        for j in range(1, NUM_BODY_JOINTS):
-            p = self.parents[j]
-            rotations.append(rotations[p] @ local[:, j])
-            offset = rest[:, j] - rest[:, p]
-            points.append(points[p] + (rotations[p] @ offset[..., None])[..., 0])
+        ends = []
         for e, p in enumerate(self.end_parents):
             offset = rest[:, NUM_BODY_JOINTS + e] - rest[:, p]
-            points.append(points[p] + (rotations[p] @ offset[..., None])[..., 0])
-        return SkeletonPose(points=torch.stack(points, dim=1), rotations=torch.stack(rotations, dim=1))
+            ends.append(joints[:, p] + (rotations[:, p] @ offset[..., None])[..., 0])
+        return SkeletonPose(points=torch.cat([joints, torch.stack(ends, dim=1)], dim=1), rotations=rotations)

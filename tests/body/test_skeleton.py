@@ -1,0 +1,29 @@
+import torch
+
+from poseembroider.body.skeleton import Skeleton
+from poseembroider.data import load_cmu_dev_poses
+from poseembroider.geometry import axis_angle_to_matrix
+
+
+def test_joints_equal_the_full_body_model(body_model):
+    poses = torch.as_tensor(load_cmu_dev_poses()[:16])
+    betas = torch.randn(16, 10, generator=torch.Generator().manual_seed(0))
+    skeleton = Skeleton(body_model)
+    reference = body_model(poses, betas=betas).skeleton_joints
+    torch.testing.assert_close(skeleton(poses, betas).joints, reference, atol=1e-5, rtol=0)
+    torch.testing.assert_close(skeleton(poses).joints, body_model(poses).skeleton_joints, atol=1e-5, rtol=0)
+
+
+def test_finger_joints_of_52_joint_poses(body_model):
+    poses = torch.zeros(3, 52, 3)
+    poses[:, 22:, 2] = torch.linspace(0.1, 0.9, 30)
+    torch.testing.assert_close(Skeleton(body_model)(poses).joints, body_model(poses).skeleton_joints, atol=1e-5, rtol=0)
+
+
+def test_global_rotations_compose_along_the_chain(body_model):
+    poses = torch.as_tensor(load_cmu_dev_poses()[:4])
+    out = Skeleton(body_model)(poses)
+    local = axis_angle_to_matrix(poses)
+    knee = 4  # left_knee: pelvis (0) -> left_hip (1) -> left_knee (4)
+    expected = local[:, 0] @ local[:, 1] @ local[:, knee]
+    torch.testing.assert_close(out.rotations[:, knee], expected, atol=1e-5, rtol=0)
