@@ -302,6 +302,199 @@ def _instruct(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- PoseVAE
+
+
+def _forward_to_script(module: str) -> Callable[[argparse.ArgumentParser], None]:
+    """`configure` for a command that hands every word after it to `module.main(argv)` (as `args.script_args`).
+
+    `--help` prints the script's own help (all its flags) and exits, like any command's help. The leaf
+    parser's `parse_known_args` is replaced because argparse cannot collect leading optionals
+    (`--dataset x`) into a positional `REMAINDER` of a sub-command.
+    """
+
+    def configure(p: argparse.ArgumentParser) -> None:
+        own_parse = p.parse_known_args
+
+        def parse_known_args(args=None, namespace=None):
+            words = list(args or [])
+            if "-h" in words or "--help" in words:
+                import importlib
+
+                importlib.import_module(module).build_parser().parse_args(["--help"])  # prints and exits 0
+            namespace, _ = own_parse([], namespace)  # the leaf's defaults (handler)
+            namespace.script_args = words
+            return namespace, []
+
+        p.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+    return configure
+
+
+@command(
+    "train-posevae",
+    "train the PoseVAE (flags of train_poseVAE.py, e.g. --dataset ... --lr 1e-05 --epochs 2000)",
+    _forward_to_script("poseembroider.assisting_models.poseVAE.train_poseVAE"),
+)
+def _train_posevae(args: argparse.Namespace) -> int:
+    from poseembroider.assisting_models.poseVAE.train_poseVAE import main as train_main
+
+    return train_main(args.script_args)
+
+
+@command(
+    "evaluate-posevae",
+    "evaluate a PoseVAE: ELBO terms, reconstruction errors (mm, degrees), best-of-k samples",
+    _forward_to_script("poseembroider.assisting_models.poseVAE.evaluate_poseVAE"),
+)
+def _evaluate_posevae(args: argparse.Namespace) -> int:
+    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import main as evaluate_main
+
+    return evaluate_main(args.script_args)
+
+
+# ---------------------------------------------------------------- image encoder
+
+
+@command(
+    "train-image-encoder",
+    "pretrain the offline image encoder on synthetic crops (pose regression), save it frozen, register it",
+    _forward_to_script("poseembroider.assisting_models.imageEncoder.train_imageEncoder"),
+)
+def _train_image_encoder(args: argparse.Namespace) -> int:
+    from poseembroider.assisting_models.imageEncoder.train_imageEncoder import main as train_main
+
+    return train_main(args.script_args)
+
+
+# ---------------------------------------------------------------- text (tokenizer, text backbone)
+
+
+def _add_corpus_flags(p: argparse.ArgumentParser, n_poses: int, n_pairs: int) -> None:
+    p.add_argument("--corpus", type=Path, default=None,
+                   help="text file, one text per line (default: generate captions + instructions)")
+    p.add_argument("--n-poses", type=int, default=n_poses, help="sampled poses to caption (3 captions each)")
+    p.add_argument("--n-pairs", type=int, default=n_pairs, help="sampled pose pairs to instruct (3 instructions each)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the corpus (and of the training)")
+
+
+def _text_corpus(args: argparse.Namespace) -> list[str] | None:
+    """Texts of `--corpus`, or the generated caption + instruction corpus; None after an error message."""
+    if args.corpus is not None:
+        try:
+            texts = [line.strip() for line in args.corpus.read_text(encoding="utf-8").splitlines()]
+        except OSError as err:
+            print(f"error: cannot read --corpus {args.corpus}: {err}", file=sys.stderr)
+            return None
+        texts = [t for t in texts if t]
+        if not texts:
+            print(f"error: --corpus {args.corpus} holds no text", file=sys.stderr)
+        return texts or None
+    from tqdm.auto import tqdm
+
+    from poseembroider.text.caption_corpus import iter_caption_corpus
+
+    texts: list[str] = []
+    with tqdm(total=3 * (args.n_poses + args.n_pairs), desc="caption corpus", unit="text") as bar:
+        for chunk in iter_caption_corpus(args.n_poses, args.n_pairs, seed=args.seed):
+            texts += [t for t in chunk if t]
+            bar.update(len(chunk))
+    return texts
+
+
+def _configure_text_train_tokenizer(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, help="folder receiving tokenizer.json, vocab.txt, ...")
+    _add_corpus_flags(p, n_poses=3000, n_pairs=3000)
+    p.add_argument("--vocab-size", type=int, default=3000,
+                   help="largest vocabulary (fewer when the corpus has fewer pieces)")
+    p.add_argument("--min-frequency", type=int, default=2, help="pieces seen fewer times are not merged")
+    p.add_argument("--max-length", type=int, default=256, help="truncation length in tokens, [CLS] and [SEP] included")
+    p.add_argument("--save-corpus", type=Path, default=None, help="also write the corpus there, one text per line")
+
+
+@command(
+    "text train-tokenizer",
+    "train the offline WordPiece tokenizer on the caption + instruction corpus and save it in OUT",
+    _configure_text_train_tokenizer,
+)
+def _text_train_tokenizer(args: argparse.Namespace) -> int:
+    import time
+
+    from poseembroider.text.tokenization import train_wordpiece_tokenizer
+
+    texts = _text_corpus(args)
+    if texts is None:
+        return 2
+    if args.save_corpus is not None:
+        args.save_corpus.parent.mkdir(parents=True, exist_ok=True)
+        args.save_corpus.write_text("".join(t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
+    start = time.perf_counter()
+    try:
+        tokenizer = train_wordpiece_tokenizer(texts, args.vocab_size, args.out, min_frequency=args.min_frequency,
+                                              max_length=args.max_length)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"tokenizer: {len(tokenizer)} tokens (asked for at most {args.vocab_size}) from {len(texts)} texts "
+          f"in {time.perf_counter() - start:.1f} s; saved in {args.out}")
+    return 0
+
+
+def _configure_text_pretrain_backbone(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tokenizer", type=Path, required=True, help="tokenizer folder (from `text train-tokenizer`)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="folder receiving the model and its tokenizer (distilbertSynth: MODELS_ROOT/distilbert-synth)")
+    _add_corpus_flags(p, n_poses=3000, n_pairs=3000)
+    p.add_argument("--size", choices=("base", "small", "tiny"), default="base",
+                   help="TEXT_BACKBONE_PRESETS: base 4x256 (3.4 M), small 4x128 (0.9 M), tiny 2x64 (0.16 M)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--val-every", type=int, default=None, help="held-out evaluation every N steps (and at the end)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 is faster on cores shared with other jobs)")
+    p.add_argument("--json", action="store_true", help="print the pretraining report as JSON")
+
+
+@command(
+    "text pretrain-backbone",
+    "pretrain the offline DistilBERT text backbone by masked-language modelling on the caption corpus",
+    _configure_text_pretrain_backbone,
+)
+def _text_pretrain_backbone(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from poseembroider.text.text_backbone import TEXT_BACKBONE_PRESETS, pretrain_text_backbone
+    from poseembroider.text.tokenization import TextModelNotFoundError, load_tokenizer
+
+    try:
+        tokenizer = load_tokenizer(args.tokenizer)
+    except (TextModelNotFoundError, ValueError) as err:
+        print(f"error: --tokenizer: {err}", file=sys.stderr)
+        return 2
+    texts = _text_corpus(args)
+    if texts is None:
+        return 2
+    try:
+        report = pretrain_text_backbone(texts, tokenizer, args.out, steps=args.steps, batch_size=args.batch_size,
+                                        seed=args.seed, config=TEXT_BACKBONE_PRESETS[args.size], lr=args.lr,
+                                        val_every=args.val_every, device=args.device, num_threads=args.threads)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(asdict(report), indent=2))
+    else:
+        print(f"text backbone ({args.size}, {report.n_backbone_parameters:,} parameters) saved in {args.out}\n"
+              f"  {report.steps} steps x {report.batch_size} texts in {report.train_time_s:.0f} s "
+              f"({report.train_texts_per_s:.0f} texts/s)\n"
+              f"  held-out MLM loss {report.initial_val_loss:.3f} -> {report.val_loss:.3f}, masked-token accuracy "
+              f"{report.val_accuracy:.3f} (chance {report.chance_accuracy:.4f}, most frequent token "
+              f"{report.unigram_accuracy:.3f})")
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 
 

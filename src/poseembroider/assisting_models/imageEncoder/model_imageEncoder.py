@@ -1,0 +1,442 @@
+"""The image encoder: a ViT over 256x192 person crops whose 192 patch tokens feed PoseEmbroider.
+
+`ImageEncoder` is the SMPLer-X / ViTPose backbone layout (original_system.md §2.4) built on timm's
+`VisionTransformer`:
+
+- patch embedding: Conv2d(k=16, s=16, padding=2) -> a 16x12 grid = 192 patch tokens for 256x192 crops;
+- absolute position embedding of num_patches + 1 entries (ViTPose keeps the class-token slot of its
+  ImageNet / MAE pretraining): patch i gets `pos_embed[1 + i] + pos_embed[0]`;
+- 31 learnable task tokens (SMPLer-X: 1 shape + 1 camera + 2 expression/jaw + 2 hands + 25 body) prepended
+  after the position embedding, without one; they are timm's `reg_token`;
+- pre-norm blocks (LayerNorm eps 1e-6, qkv bias, GELU MLP, linearly increasing drop-path), final LayerNorm.
+
+`forward_features(images (B, 3, 256, 192)) -> (B, 192, D)` returns only the patch tokens, in row-major
+grid order, as PoseEmbroider uses them (the task tokens are dropped). Presets (`IMAGE_ENCODER_PRESETS`):
+`smplerx_vitb32` (ViT-B/16, 768/12/12, loads the SMPLer-X weights, see `smplerx_weights`) and
+`vit_tiny_256x192` (192/6/3, no task tokens, inputs standardised inside the model), our CPU-sized encoder
+pretrained on the synthetic crops by `train_imageEncoder.py` with `ImagePoseRegressor`.
+
+Frozen mode (`freeze()`, or `frozen=True` in the config, as in the saved pretrained encoders): no
+trainable parameter, always in eval mode (no drop-path), forward without autograd graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+from timm.layers import PatchEmbed, trunc_normal_
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from poseembroider.assisting_models.imageEncoder.smplerx_weights import (
+    find_smplerx_weights,
+    load_smplerx_weights,
+    missing_smplerx_file_error,
+    smplerx_checkpoint_path,
+)
+from poseembroider.geometry import (
+    axis_angle_to_matrix,
+    chordal_mean_axis_angle,
+    geodesic_distance,
+    matrix_to_rot6d,
+    procrustes_align,
+    rot6d_to_matrix,
+)
+from poseembroider.models.pretrained import PretrainedModel, register_model
+
+SMPLERX_PRESET = "smplerx_vitb32"
+CPU_PRESET = "vit_tiny_256x192"
+
+
+@dataclass
+class ImageEncoderConfig:
+    """Architecture of the image ViT (defaults: SMPLer-X ViT-B/16 at 256x192)."""
+
+    img_size: tuple[int, int] = (256, 192)  # (H, W) of the input crops
+    patch_size: int = 16  # square patches
+    patch_padding: int = 2  # zero padding of the patch-embed conv (ViTPose: 4 + 2 * (ratio // 2 - 1), ratio 1)
+    in_chans: int = 3
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    drop_path_rate: float = 0.3  # stochastic depth, linearly increasing over the blocks
+    norm_eps: float = 1e-6  # LayerNorm epsilon
+    num_task_tokens: int = 31  # SMPLer-X task tokens (1+1+2+2+25) prepended to the patch tokens
+    # per-channel (x - mean) / std applied inside the model to the [0, 1] crops; None: none (SMPLer-X, as the original)
+    pixel_mean: tuple[float, float, float] | None = None
+    pixel_std: tuple[float, float, float] | None = None
+    frozen: bool = False  # no trainable parameter, always eval (set in saved pretrained encoders)
+    preset: str = SMPLERX_PRESET  # the preset this config derives from (provenance only)
+
+    def __post_init__(self) -> None:
+        self.img_size = tuple(int(s) for s in self.img_size)  # type: ignore[assignment]
+        if len(self.img_size) != 2:
+            raise ValueError(f"img_size must be (H, W), got {self.img_size}")
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        if min(self.grid_size) < 1:
+            raise ValueError(f"img_size {self.img_size} gives no patch with patch_size {self.patch_size}")
+        if (self.pixel_mean is None) != (self.pixel_std is None):
+            raise ValueError("pixel_mean and pixel_std go together: set both or neither")
+        for name in ("pixel_mean", "pixel_std"):
+            value = getattr(self, name)
+            if value is not None:
+                if len(value) != self.in_chans:
+                    raise ValueError(f"{name} needs {self.in_chans} values, got {value}")
+                setattr(self, name, tuple(float(v) for v in value))
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """(rows, cols) of patch tokens: the conv output size, (256 + 4 - 16) // 16 + 1 = 16 by 12."""
+        pad, k = self.patch_padding, self.patch_size
+        return tuple((s + 2 * pad - k) // k + 1 for s in self.img_size)  # type: ignore[return-value]
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid_size[0] * self.grid_size[1]
+
+
+IMAGE_ENCODER_PRESETS: dict[str, ImageEncoderConfig] = {
+    SMPLERX_PRESET: ImageEncoderConfig(),
+    # ViT-Tiny widths, 6 blocks, no task tokens, no drop-path: sized for short CPU training from scratch, where
+    # input standardisation (ImageNet statistics) makes pose regression start learning several times sooner
+    CPU_PRESET: ImageEncoderConfig(
+        embed_dim=192,
+        depth=6,
+        num_heads=3,
+        drop_path_rate=0.0,
+        num_task_tokens=0,
+        pixel_mean=(0.485, 0.456, 0.406),
+        pixel_std=(0.229, 0.224, 0.225),
+        preset=CPU_PRESET,
+    ),
+}
+"""Named architectures; `--image_encoder_name` of the trainer picks one."""
+
+
+def image_encoder_config(preset: str, **overrides) -> ImageEncoderConfig:
+    """A copy of preset `preset` with fields replaced by `overrides`."""
+    if preset not in IMAGE_ENCODER_PRESETS:
+        raise KeyError(f"unknown image encoder preset {preset!r}; known: {sorted(IMAGE_ENCODER_PRESETS)}")
+    return dataclasses.replace(IMAGE_ENCODER_PRESETS[preset], **overrides)
+
+
+# --------------------------------------------------------------------------------------------- backbone
+
+
+class PaddedPatchEmbed(PatchEmbed):
+    """timm's PatchEmbed with a zero-padded projection conv (ViTPose: 16x16 / stride 16 / padding 2)."""
+
+    def __init__(self, *args, padding: int = 2, **kwargs) -> None:
+        self.padding = padding  # read by _init_img_size, which timm's __init__ calls
+        super().__init__(*args, **kwargs)
+        old = self.proj
+        self.proj = nn.Conv2d(
+            old.in_channels,
+            old.out_channels,
+            kernel_size=old.kernel_size,
+            stride=old.stride,
+            padding=padding,
+            bias=old.bias is not None,
+        )
+
+    def _init_img_size(self, img_size):
+        img_size, grid_size, num_patches = super()._init_img_size(img_size)
+        if img_size is None:
+            return img_size, grid_size, num_patches
+        pad = getattr(self, "padding", 0)
+        grid_size = tuple((s + 2 * pad - p) // p + 1 for s, p in zip(img_size, self.patch_size, strict=True))
+        return img_size, grid_size, grid_size[0] * grid_size[1]
+
+
+class ViTPoseBackbone(VisionTransformer):
+    """timm `VisionTransformer` with the SMPLer-X / ViTPose token layout (see the module docstring).
+
+    Its state-dict names are timm's; `smplerx_weights` maps SMPLer-X checkpoints onto them.
+    `forward_features` (timm's) returns all tokens, task tokens first: (B, num_task_tokens + N, D).
+    """
+
+    def __init__(self, config: ImageEncoderConfig) -> None:
+        super().__init__(
+            img_size=config.img_size,
+            patch_size=config.patch_size,
+            in_chans=config.in_chans,
+            num_classes=0,
+            global_pool="",
+            embed_dim=config.embed_dim,
+            depth=config.depth,
+            num_heads=config.num_heads,
+            mlp_ratio=config.mlp_ratio,
+            qkv_bias=config.qkv_bias,
+            class_token=False,
+            reg_tokens=config.num_task_tokens,
+            no_embed_class=True,
+            fc_norm=False,
+            drop_path_rate=config.drop_path_rate,
+            embed_layer=partial(PaddedPatchEmbed, padding=config.patch_padding),
+            norm_layer=partial(nn.LayerNorm, eps=config.norm_eps),
+        )
+        # one extra slot (the class token's, unused by tokens of its own): added to every patch token
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, config.embed_dim))
+        trunc_normal_(self.pos_embed, std=0.02)
+        if self.reg_token is not None:
+            trunc_normal_(self.reg_token, std=0.02)  # SMPLer-X's task-token init
+
+    def _pos_embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) patch tokens -> (B, T + N, D): ViTPose position embedding, then the T task tokens."""
+        x = x + self.pos_embed[:, 1:] + self.pos_embed[:, :1]
+        if self.reg_token is not None:
+            x = torch.cat([self.reg_token.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.pos_drop(x)
+
+
+# --------------------------------------------------------------------------------------------- encoder
+
+
+@register_model
+class ImageEncoder(PretrainedModel, nn.Module):
+    """Person crops (B, 3, 256, 192) in [0, 1] -> patch tokens (B, 192, D).
+
+    Callers always pass [0, 1] crops, as in the original pipeline (original_system.md §4.4: no ImageNet
+    normalisation before the SMPLer-X ViT); an encoder whose config sets `pixel_mean` / `pixel_std`
+    standardises them itself.
+    """
+
+    config_class = ImageEncoderConfig
+
+    def __init__(self, config: ImageEncoderConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else ImageEncoderConfig()
+        self.backbone = ViTPoseBackbone(self.config)
+        if self.config.pixel_mean is not None:  # constants of the config: not saved in the state dict
+            shape = (1, self.config.in_chans, 1, 1)
+            self.register_buffer("pixel_mean", torch.tensor(self.config.pixel_mean).view(shape), persistent=False)
+            self.register_buffer("pixel_std", torch.tensor(self.config.pixel_std).view(shape), persistent=False)
+        if self.config.frozen:
+            self.freeze()
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides) -> ImageEncoder:
+        """Randomly initialised encoder of a named architecture (`IMAGE_ENCODER_PRESETS`)."""
+        return cls(image_encoder_config(preset, **overrides))
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    @property
+    def num_tokens(self) -> int:
+        """Patch tokens per image (192 at 256x192)."""
+        return self.config.num_patches
+
+    @property
+    def frozen(self) -> bool:
+        return self.config.frozen
+
+    def freeze(self) -> ImageEncoder:
+        """No trainable parameter, eval mode kept through later `.train()` calls (no drop-path)."""
+        self.config = dataclasses.replace(self.config, frozen=True)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self.eval()
+
+    def train(self, mode: bool = True) -> ImageEncoder:
+        return super().train(mode and not self.config.frozen)
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        expected = (self.config.in_chans, *self.config.img_size)
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"images: expected (B, {', '.join(map(str, expected))}) crops in [0, 1], got {shape}")
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, N, D) patch tokens (N = 192 at 256x192), task tokens dropped."""
+        self._check_images(images)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not (self.frozen and not images.requires_grad)):
+            if self.config.pixel_mean is not None:
+                images = (images - self.pixel_mean) / self.pixel_std
+            tokens = self.backbone.forward_features(images)
+        return tokens[:, self.backbone.num_prefix_tokens :]
+
+    forward = forward_features
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, D, 16, 12): the patch tokens laid out as SMPLer-X's `forward_features` returns them."""
+        tokens = self.forward_features(images)
+        rows, cols = self.config.grid_size
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, rows, cols)
+
+    def load_smplerx_weights(self, path: str | os.PathLike | None = None) -> Path:
+        """Load the SMPLer-X ViT-B backbone (default file under TORCH_CACHE_DIR/smplerx/) strictly."""
+        return load_smplerx_weights(self.backbone, path)
+
+
+def build_image_encoder(name: str, frozen: bool = True) -> ImageEncoder:
+    """The image encoder PoseEmbroider's `--image_encoder_name` refers to.
+
+    `smplerx_vitb32`: the ViT-B preset with the SMPLer-X weights (FileNotFoundError naming the expected file
+    when they are absent); any other name: a shortname or folder of a saved `ImageEncoder` (e.g. the one
+    `train_imageEncoder.py` registers, saved frozen). `frozen=True` freezes the result; `False` leaves it as
+    built or saved.
+    """
+    if name == SMPLERX_PRESET:
+        path = find_smplerx_weights()
+        if path is None:  # fail before building an 86M-parameter model
+            raise missing_smplerx_file_error(smplerx_checkpoint_path())
+        encoder = ImageEncoder.from_preset(SMPLERX_PRESET)
+        encoder.load_smplerx_weights(path)
+    else:
+        encoder = ImageEncoder.from_pretrained(name)
+    if frozen:
+        encoder.freeze()
+    return encoder
+
+
+# --------------------------------------------------------------------------------------------- pretraining
+
+
+@dataclass
+class ImagePoseRegressorConfig:
+    """Encoder + average pooling + MLP head regressing the SMPL-X body pose in 6D (offline pretraining)."""
+
+    encoder: ImageEncoderConfig = field(default_factory=lambda: image_encoder_config(CPU_PRESET))
+    num_body_joints: int = 22  # global orientation + 21 body joints
+    head_hidden: int = 512  # hidden width of the MLP head
+    head_dropout: float = 0.1
+
+
+@register_model
+class ImagePoseRegressor(PretrainedModel, nn.Module):
+    """Pretrains an `ImageEncoder` by regressing the body pose from crops (geodesic loss).
+
+    tokens (B, N, D) -> mean over N -> LayerNorm -> Linear(D, H) -> GELU -> Dropout -> Linear(H, J*6)
+    -> 6D + the learned mean pose -> rotation matrices (B, J, 3, 3).
+
+    Metrics (validation): geodesic error in degrees, MPJPE and PA-MPJPE in mm on the J body joints posed by
+    the body model with the mean shape (pelvis-aligned; PA: similarity Procrustes per sample).
+    The body model is not part of the state dict (`set_body_model`, else built on first use).
+    """
+
+    config_class = ImagePoseRegressorConfig
+
+    def __init__(self, config: ImagePoseRegressorConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else ImagePoseRegressorConfig()
+        cfg = self.config
+        self.encoder = ImageEncoder(cfg.encoder)
+        dim, joints = cfg.encoder.embed_dim, cfg.num_body_joints
+        self.head = nn.Sequential(
+            nn.LayerNorm(dim),
+            nn.Linear(dim, cfg.head_hidden),
+            nn.GELU(),
+            nn.Dropout(cfg.head_dropout),
+            nn.Linear(cfg.head_hidden, joints * 6),
+        )
+        nn.init.xavier_uniform_(self.head[-1].weight, gain=0.01)
+        nn.init.zeros_(self.head[-1].bias)
+        # the prediction is a residual on this pose (6D); identity rotations until `set_mean_pose`
+        self.mean_rot6d = nn.Parameter(matrix_to_rot6d(torch.eye(3).expand(joints, 3, 3)).clone())
+        self.__dict__["_body_model"] = None  # kept out of the module tree: not saved, not moved by .to()
+
+    # ---- body model (metrics) -------------------------------------------------------------------
+
+    def set_body_model(self, body_model: nn.Module | None) -> None:
+        self.__dict__["_body_model"] = body_model
+
+    def body_model(self, device: torch.device) -> nn.Module:
+        model = self.__dict__["_body_model"]
+        if model is None:
+            from poseembroider.body.body_model import BodyModel
+
+            model = BodyModel().eval()
+            self.__dict__["_body_model"] = model
+        if next(model.buffers()).device != device:
+            model.to(device)
+        return model
+
+    @torch.no_grad()
+    def set_mean_pose(self, poses: torch.Tensor) -> None:
+        """Start the head from the chordal mean of axis-angle poses (N, J, 3) (e.g. the training set's)."""
+        mean = chordal_mean_axis_angle(poses.to(self.mean_rot6d)[:, : self.config.num_body_joints])
+        self.mean_rot6d.copy_(matrix_to_rot6d(axis_angle_to_matrix(mean)))
+
+    def param_groups(self, lr: float, wd: float) -> list[dict]:
+        """Weight decay on matrices only: not on biases, norms, position embedding, task tokens, mean pose."""
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            skip = p.ndim <= 1 or name.endswith(("pos_embed", "reg_token")) or name == "mean_rot6d"
+            (no_decay if skip else decay).append(p)
+        return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+    # ---- forward --------------------------------------------------------------------------------
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 256, 192) -> rotation matrices (B, J, 3, 3)."""
+        tokens = self.encoder.forward_features(images)
+        rot6d = self.head(tokens.mean(dim=1)).view(-1, self.config.num_body_joints, 6) + self.mean_rot6d
+        return rot6d_to_matrix(rot6d)
+
+    def _targets(self, batch: dict) -> torch.Tensor:
+        poses = batch["poses"][:, : self.config.num_body_joints]
+        return axis_angle_to_matrix(poses.to(self.mean_rot6d.dtype))
+
+    def training_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Geodesic loss: angle (rad) between predicted and true rotations, summed over joints, batch mean."""
+        angles = geodesic_distance(self(batch["images"]), self._targets(batch))  # (B, J)
+        return {"loss": angles.sum(-1).mean(), "geodesic_deg": torch.rad2deg(angles.detach()).mean()}
+
+    @torch.no_grad()
+    def joint_errors(self, predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sample MPJPE / PA-MPJPE (mm), (B,) each, for rotation matrices (B, J, 3, 3)."""
+        from poseembroider.geometry import matrix_to_axis_angle
+
+        body = self.body_model(predicted.device)
+        both = matrix_to_axis_angle(torch.cat([predicted, target]))
+        joints = body(both).body_joints[:, : self.config.num_body_joints]
+        joints = joints - joints[:, :1]  # pelvis-aligned
+        pred, true = joints.split(predicted.shape[0])
+        mpjpe = (pred - true).norm(dim=-1).mean(-1) * 1000
+        pa = (procrustes_align(pred, true).aligned - true).norm(dim=-1).mean(-1) * 1000
+        return {"mpjpe_mm": mpjpe, "pa_mpjpe_mm": pa}
+
+    @torch.no_grad()
+    def validation_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        predicted, target = self(batch["images"]), self._targets(batch)
+        angles = geodesic_distance(predicted, target)
+        errors = self.joint_errors(predicted, target)
+        return {
+            "loss": angles.sum(-1).mean(),
+            "geodesic_deg": torch.rad2deg(angles).mean(),
+            "mpjpe_mm": errors["mpjpe_mm"].mean(),
+            "pa_mpjpe_mm": errors["pa_mpjpe_mm"].mean(),
+        }
+
+    def frozen_encoder(self) -> ImageEncoder:
+        """A frozen copy of the encoder part (what `train_imageEncoder.py` saves as the image encoder)."""
+        encoder = ImageEncoder(dataclasses.replace(self.encoder.config, frozen=False))
+        encoder.load_state_dict(self.encoder.state_dict(), strict=True)
+        return encoder.freeze()
+
+
+__all__ = [
+    "CPU_PRESET",
+    "IMAGE_ENCODER_PRESETS",
+    "SMPLERX_PRESET",
+    "ImageEncoder",
+    "ImageEncoderConfig",
+    "ImagePoseRegressor",
+    "ImagePoseRegressorConfig",
+    "PaddedPatchEmbed",
+    "ViTPoseBackbone",
+    "build_image_encoder",
+    "image_encoder_config",
+]

@@ -1,0 +1,221 @@
+"""ImageEncoder: token layout of the SMPLer-X ViT, frozen mode, checkpoints, and the pose regressor's step."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
+    IMAGE_ENCODER_PRESETS,
+    ImageEncoder,
+    ImageEncoderConfig,
+    ImagePoseRegressor,
+    ImagePoseRegressorConfig,
+    build_image_encoder,
+    image_encoder_config,
+)
+from poseembroider.geometry import axis_angle_to_matrix, geodesic_distance
+from poseembroider.models.pretrained import CheckpointError, load_pretrained
+
+SMALL = ImageEncoderConfig(embed_dim=32, depth=2, num_heads=4, drop_path_rate=0.3, preset="test_small")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small tensors: one thread avoids OpenMP synchronisation stalls when the CPU is shared (10x here)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _images(n: int = 2, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, 256, 192, generator=torch.Generator().manual_seed(seed))
+
+
+def test_smplerx_preset_gives_192_tokens_of_768():
+    torch.manual_seed(0)
+    encoder = ImageEncoder.from_preset("smplerx_vitb32").eval()
+    cfg = encoder.config
+    assert (cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.num_task_tokens) == (768, 12, 12, 31)
+    assert (cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_path_rate, cfg.norm_eps) == (4.0, True, 0.3, 1e-6)
+    conv = encoder.backbone.patch_embed.proj
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((16, 16), (16, 16), (2, 2))
+    assert encoder.backbone.pos_embed.shape == (1, 193, 768)  # num_patches + 1
+    assert encoder.backbone.reg_token.shape == (1, 31, 768)
+    assert encoder.backbone.norm.eps == 1e-6 and encoder.backbone.blocks[0].norm1.eps == 1e-6
+    with torch.no_grad():
+        tokens = encoder.forward_features(_images(1))
+    assert tokens.shape == (1, 192, 768) and encoder.num_tokens == 192
+    assert 85e6 < sum(p.numel() for p in encoder.parameters()) < 87e6
+
+
+@pytest.mark.parametrize("preset", sorted(IMAGE_ENCODER_PRESETS))
+def test_every_preset_has_a_16x12_grid(preset):
+    cfg = image_encoder_config(preset)
+    assert cfg.grid_size == (16, 12) and cfg.num_patches == 192
+
+
+def test_tokens_and_feature_map_of_a_small_encoder():
+    encoder = ImageEncoder(SMALL).eval()
+    images = _images(3)
+    tokens = encoder(images)
+    assert tokens.shape == (3, 192, 32)
+    fmap = encoder.feature_map(images)
+    assert fmap.shape == (3, 32, 16, 12)
+    # row-major grid: token r * 12 + c is the feature at (r, c)
+    assert torch.allclose(fmap[:, :, 2, 5], tokens[:, 2 * 12 + 5])
+
+
+def test_forward_matches_the_vitpose_token_layout():
+    """Reference written from the SMPLer-X ViT facts with plain torch ops: patch conv (padding 2), +pos[1:] +pos[0],
+    task tokens prepended without position embedding, pre-norm blocks, last norm, task tokens dropped."""
+    torch.manual_seed(1)
+    cfg = dataclasses.replace(SMALL, num_task_tokens=5)
+    encoder = ImageEncoder(cfg).eval()
+    bb = encoder.backbone
+    images = _images(2)
+    with torch.no_grad():
+        x = F.conv2d(images, bb.patch_embed.proj.weight, bb.patch_embed.proj.bias, stride=16, padding=2)
+        x = x.flatten(2).transpose(1, 2)
+        x = x + bb.pos_embed[:, 1:] + bb.pos_embed[:, :1]
+        x = torch.cat([bb.reg_token.expand(2, -1, -1), x], dim=1)
+        heads = cfg.num_heads
+        for blk in bb.blocks:
+            h = F.layer_norm(x, (cfg.embed_dim,), blk.norm1.weight, blk.norm1.bias, eps=1e-6)
+            qkv = F.linear(h, blk.attn.qkv.weight, blk.attn.qkv.bias).reshape(2, x.shape[1], 3, heads, -1)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4)
+            attn = ((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)).softmax(-1)
+            h = (attn @ v).transpose(1, 2).reshape(2, x.shape[1], -1)
+            x = x + F.linear(h, blk.attn.proj.weight, blk.attn.proj.bias)
+            h = F.layer_norm(x, (cfg.embed_dim,), blk.norm2.weight, blk.norm2.bias, eps=1e-6)
+            x = x + F.linear(F.gelu(F.linear(h, blk.mlp.fc1.weight, blk.mlp.fc1.bias)), blk.mlp.fc2.weight,
+                             blk.mlp.fc2.bias)
+        x = F.layer_norm(x, (cfg.embed_dim,), bb.norm.weight, bb.norm.bias, eps=1e-6)
+        expected = x[:, 5:]
+        assert torch.allclose(encoder(images), expected, atol=1e-5)
+
+
+def test_cpu_preset_standardises_inputs_inside_the_model_and_smplerx_does_not():
+    assert image_encoder_config("smplerx_vitb32").pixel_mean is None  # the original feeds [0, 1] crops
+    cfg = dataclasses.replace(image_encoder_config("vit_tiny_256x192"), depth=1)
+    assert cfg.pixel_mean == (0.485, 0.456, 0.406) and cfg.pixel_std == (0.229, 0.224, 0.225)
+    encoder = ImageEncoder(cfg).eval()
+    assert not any("pixel" in k for k in encoder.state_dict())  # constants of the config, not weights
+    images = _images(1)
+    mean, std = torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1), torch.tensor(cfg.pixel_std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = encoder.backbone.forward_features((images - mean) / std)
+        assert torch.allclose(encoder(images), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="pixel_mean and pixel_std go together"):
+        ImageEncoderConfig(pixel_mean=(0.5, 0.5, 0.5))
+
+
+def test_frozen_mode_has_no_trainable_parameter_and_is_deterministic():
+    torch.manual_seed(0)
+    encoder = ImageEncoder(SMALL)
+    images = _images(4)
+    encoder.train()
+    assert not torch.equal(encoder(images), encoder(images))  # drop-path is live while training
+    encoder.freeze()
+    assert encoder.frozen and not any(p.requires_grad for p in encoder.parameters())
+    encoder.train()  # a parent's .train() must not re-enable drop-path
+    assert not encoder.training and not any(m.training for m in encoder.modules())
+    first, second = encoder(images), encoder(images)
+    assert torch.equal(first, second) and not first.requires_grad
+
+
+def test_frozen_encoder_passes_gradients_to_input_images_when_asked():
+    encoder = ImageEncoder(dataclasses.replace(SMALL, frozen=True))
+    images = _images(1).requires_grad_(True)
+    encoder(images).sum().backward()
+    assert images.grad is not None and all(p.grad is None for p in encoder.parameters())
+
+
+def test_bad_image_shape_is_refused_with_the_expected_shape():
+    encoder = ImageEncoder(SMALL)
+    with pytest.raises(ValueError, match=r"expected \(B, 3, 256, 192\).*\(2, 3, 224, 224\)"):
+        encoder(torch.rand(2, 3, 224, 224))
+
+
+def test_checkpoint_round_trips_strictly(tmp_path):
+    torch.manual_seed(2)
+    encoder = ImageEncoder(dataclasses.replace(SMALL, num_task_tokens=3)).freeze()
+    encoder.save_pretrained(tmp_path / "enc")
+    loaded = ImageEncoder.from_pretrained(tmp_path / "enc")
+    assert loaded.config == encoder.config and loaded.frozen
+    assert all(torch.equal(a, b) for a, b in zip(encoder.state_dict().values(), loaded.state_dict().values(),
+                                                   strict=True))
+    assert torch.equal(encoder(_images(1)), loaded(_images(1)))
+    assert isinstance(load_pretrained(tmp_path / "enc"), ImageEncoder)
+    assert isinstance(build_image_encoder(str(tmp_path / "enc")), ImageEncoder)
+    # strict: a checkpoint of another architecture is refused, naming the key and both shapes
+    other = ImageEncoder(dataclasses.replace(SMALL, embed_dim=48))
+    with pytest.raises(CheckpointError, match=r"pos_embed: checkpoint \(1, 193, 32\) vs model \(1, 193, 48\)"):
+        from poseembroider.models.pretrained import load_state_dict_checked
+
+        load_state_dict_checked(other, encoder.state_dict(), "enc")
+
+
+def test_regressor_round_trips_and_gives_rotations(tmp_path):
+    torch.manual_seed(3)
+    model = ImagePoseRegressor(ImagePoseRegressorConfig(encoder=SMALL, head_hidden=16)).eval()
+    rotations = model(_images(2))
+    assert rotations.shape == (2, 22, 3, 3)
+    eye = torch.eye(3).expand(2, 22, 3, 3)
+    assert torch.allclose(rotations @ rotations.transpose(-1, -2), eye, atol=1e-5)
+    model.save_pretrained(tmp_path / "reg")
+    loaded = ImagePoseRegressor.from_pretrained(tmp_path / "reg")
+    assert loaded.config == model.config and torch.allclose(loaded(_images(2)), rotations)
+    encoder = loaded.frozen_encoder()
+    assert encoder.frozen and torch.equal(encoder(_images(1)), loaded.encoder(_images(1)))
+
+
+def test_training_steps_on_a_fixed_batch_lower_the_geodesic_loss():
+    torch.manual_seed(4)
+    model = ImagePoseRegressor(ImagePoseRegressorConfig(encoder=dataclasses.replace(SMALL, drop_path_rate=0.0),
+                                                        head_hidden=32, head_dropout=0.0))
+    poses = 0.4 * torch.randn(4, 22, 3, generator=torch.Generator().manual_seed(5))
+    images = torch.zeros(4, 3, 256, 192)
+    for i in range(4):  # tell-apart images: a bright band at a different height in each
+        images[i, i % 3, 64 * i : 64 * i + 64] = 1.0
+    batch = {"images": images, "poses": poses}
+    model.set_mean_pose(poses)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss = model.training_step(batch)["loss"]
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+    expected = geodesic_distance(model(images), axis_angle_to_matrix(poses)).sum(-1).mean()
+    assert torch.isclose(model.training_step(batch)["loss"], expected)
+
+
+def test_validation_metrics_are_zero_for_a_perfect_prediction(body_model):
+    model = ImagePoseRegressor(ImagePoseRegressorConfig(encoder=SMALL, head_hidden=16))
+    model.set_body_model(body_model)
+    poses = 0.3 * torch.randn(3, 22, 3, generator=torch.Generator().manual_seed(6))
+    target = axis_angle_to_matrix(poses)
+    errors = model.joint_errors(target, target)
+    assert errors["mpjpe_mm"].abs().max() < 1e-3 and errors["pa_mpjpe_mm"].abs().max() < 1e-2
+    other = axis_angle_to_matrix(poses.flip(0))
+    errors = model.joint_errors(other, target)
+    assert (errors["mpjpe_mm"] >= errors["pa_mpjpe_mm"] - 1e-3).all() and errors["mpjpe_mm"][0] > 1.0
+    metrics = model.validation_step({"images": _images(3), "poses": poses})
+    assert set(metrics) == {"loss", "geodesic_deg", "mpjpe_mm", "pa_mpjpe_mm"}
+
+
+def test_param_groups_keep_weight_decay_off_embeddings_norms_and_biases():
+    model = ImagePoseRegressor(ImagePoseRegressorConfig(encoder=dataclasses.replace(SMALL, num_task_tokens=2)))
+    decay, no_decay = model.param_groups(1e-3, 0.05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay_names = {names[id(p)] for p in no_decay["params"]}
+    assert {"encoder.backbone.pos_embed", "encoder.backbone.reg_token", "mean_rot6d"} <= no_decay_names
+    assert all(p.ndim >= 2 for p in decay["params"]) and decay["weight_decay"] == 0.05
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))

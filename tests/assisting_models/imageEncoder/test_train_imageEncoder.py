@@ -1,0 +1,85 @@
+"""train_imageEncoder end to end on a tiny generated synthetic dataset: the loss goes down, the frozen encoder
+is saved, registered and loadable by its shortname; the CLI forwards to the script."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from poseembroider.assisting_models.imageEncoder import train_imageEncoder as script
+from poseembroider.assisting_models.imageEncoder.model_imageEncoder import ImageEncoder, build_image_encoder
+from poseembroider.cli import main as cli_main
+from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
+from poseembroider.registry import resolve
+
+pytestmark = pytest.mark.render  # the dataset is rendered
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small tensors: one thread avoids OpenMP synchronisation stalls when the CPU is shared (10x here)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(procedural_model_file) -> str:
+    cfg = SynthConfig(name="imgenc_tiny", n_train=16, n_val=8, seed=5, workers=1, pool_factor=1.5, chunk_size=8,
+                      body_model_file=procedural_model_file)
+    generate_synth(cfg)
+    return cfg.script_name
+
+
+FAST = ["--encoder_depth", "2", "--encoder_embed_dim", "64", "--encoder_num_heads", "2", "--head_hidden", "64",
+        "--batch_size", "8", "--lr", "0.002", "--warmup", "2", "--no_progress", "--no_tensorboard"]
+
+
+def test_short_training_lowers_the_loss_and_saves_a_frozen_encoder(tiny_dataset, body_model, tmp_path):
+    args = script.build_parser().parse_args(
+        ["--dataset", tiny_dataset, "--epochs", "6", "--no_img_augmentation", "--output_dir", str(tmp_path / "run"),
+         "--shortname", "imageencoder_test_tiny", *FAST]
+    )
+    results = script.train(args, body_model=body_model)
+
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in records if "train/loss" in r]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    val = results["val"]
+    assert set(val) >= {"loss", "geodesic_deg", "mpjpe_mm", "pa_mpjpe_mm"}
+    assert 0 < val["pa_mpjpe_mm"] <= val["mpjpe_mm"] < 1000 and 0 < val["geodesic_deg"] < 90
+    assert results["train_size"] == 16 and results["val_size"] == 8 and results["train_images_per_s"] > 0
+    assert set(results["val_mean_pose_baseline"]) == set(val)
+
+    assert resolve("imageencoder_test_tiny") == (tmp_path / "run" / "image_encoder").resolve()
+    encoder = build_image_encoder("imageencoder_test_tiny")
+    assert isinstance(encoder, ImageEncoder) and encoder.frozen
+    assert not any(p.requires_grad for p in encoder.parameters())
+    assert encoder(torch.rand(2, 3, 256, 192)).shape == (2, 192, 64)
+    # the saved encoder is the encoder of the best checkpoint
+    best = script.ImagePoseRegressor.from_pretrained(tmp_path / "run" / "best")
+    assert all(torch.equal(a, b) for a, b in zip(best.encoder.state_dict().values(), encoder.state_dict().values(),
+                                                   strict=True))
+
+
+def test_cli_forwards_flags_to_the_script(tiny_dataset, body_model, tmp_path, monkeypatch, capsys):
+    """`poseembroider train-image-encoder <flags>` = `train_imageEncoder.main(<flags>)` (augmentation on)."""
+    monkeypatch.setattr("poseembroider.body.body_model.BodyModel", lambda: body_model)
+    out = tmp_path / "cli_run"
+    code = cli_main(["train-image-encoder", "--dataset", tiny_dataset, "--epochs", "1", "--output_dir", str(out),
+                     "--no_register", "--max_train_samples", "8", "--max_val_samples", "4", *FAST])
+    assert code == 0
+    assert "PA-MPJPE" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert results["img_augmentation"] and results["train_size"] == 8 and results["shortname"] is None
+    assert (out / "image_encoder" / "model.safetensors").is_file()
+
+
+def test_bad_flags_fail_before_any_work(capsys):
+    assert script.main(["--epochs", "0", "--dataset", "does-not-matter"]) == 2
+    assert "--epochs must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--image_encoder_name", "resnet50"])
