@@ -11,21 +11,8 @@ import streamlit as st
 
 from poseembroider import config
 from poseembroider.datasets.discovery import available_datasets
-from poseembroider.datasets.registry import get_dataset
 from poseembroider.datasets.visualization import image_to_uint8, pose_image
-
-
-@st.cache_resource
-def body_and_renderer():
-    from poseembroider.body.body_model import BodyModel
-    from poseembroider.rendering import create_renderer
-
-    return BodyModel().eval(), create_renderer(240, 320)
-
-
-@st.cache_resource
-def load_dataset(name: str, split: str):
-    return get_dataset(name, split, item_format="ipt", caption_selection=0)
+from poseembroider.datasets.visualize_common import body_and_renderer, load_dataset
 
 
 def main() -> None:
