@@ -45,7 +45,7 @@ from poseembroider.text.captioning.coordinates import caption_coordinates
 from poseembroider.text.captioning.posecode_definitions import KINDS, POSECODE_INDEX, POSECODES, SUPER_POSECODES
 from poseembroider.text.captioning.posecodes import Posecodes, compute_posecodes, measure_posecodes
 from poseembroider.text.captioning.skeleton import skeleton_model
-from poseembroider.text.random_streams import seeded_generator
+from poseembroider.text.random_streams import per_item_rngs, resolve_variant, seeded_generator
 
 __all__ = [
     "CANONICAL",
@@ -375,11 +375,7 @@ def _generator(seed: int, variant: str) -> torch.Generator:
 
 
 def _resolve(variant: str, options: CaptionOptions | None) -> CaptionOptions:
-    if options is not None:
-        return options
-    if variant not in VARIANTS:
-        raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {variant!r}")
-    return VARIANTS[variant]
+    return resolve_variant(variant, options, VARIANTS)
 
 
 def captions_from_posecodes(
@@ -387,8 +383,8 @@ def captions_from_posecodes(
 ) -> list[str]:
     """Captions of N poses whose posecodes are already computed (noise included)."""
     statements = select_statements(posecodes, options, generator)
-    seeds = torch.randint(0, 2**62, (len(statements),), generator=generator).tolist()
-    return [caption_statements(s, options, random.Random(seed)) for s, seed in zip(statements, seeds, strict=True)]
+    rngs = per_item_rngs(len(statements), generator)
+    return [caption_statements(s, options, rng) for s, rng in zip(statements, rngs, strict=True)]
 
 
 def _coordinates(poses, body_model) -> tuple[torch.Tensor, torch.Tensor]:

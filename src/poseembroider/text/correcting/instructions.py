@@ -65,7 +65,7 @@ from poseembroider.text.correcting.paircodes import (
     measure_paircodes,
     rotation_change_from_orientations,
 )
-from poseembroider.text.random_streams import seeded_generator
+from poseembroider.text.random_streams import per_item_rngs, resolve_variant, seeded_generator
 
 __all__ = [
     "CANONICAL",
@@ -612,11 +612,7 @@ def _generator(seed: int, variant: str) -> torch.Generator:
 
 
 def _resolve(variant: str, options: InstructionOptions | None) -> InstructionOptions:
-    if options is not None:
-        return options
-    if variant not in VARIANTS:
-        raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {variant!r}")
-    return VARIANTS[variant]
+    return resolve_variant(variant, options, VARIANTS)
 
 
 def instructions_from_paircodes(
@@ -624,9 +620,8 @@ def instructions_from_paircodes(
 ) -> list[str]:
     """Instructions of N pairs whose paircodes are already computed (noise included)."""
     selections = _select(codes, options, generator)
-    seeds = torch.randint(0, 2**62, (len(selections),), generator=generator).tolist()
-    return [_instruction_from_selection(s, options, random.Random(seed))
-            for s, seed in zip(selections, seeds, strict=True)]
+    rngs = per_item_rngs(len(selections), generator)
+    return [_instruction_from_selection(s, options, rng) for s, rng in zip(selections, rngs, strict=True)]
 
 
 @dataclass
