@@ -28,9 +28,7 @@ def ground_truth_ranks(
     L2-normalised embeddings for cosine). Returns (N,) int64 ranks; rank 0 means retrieved first.
     """
     if queries.dim() != 2 or gallery.dim() != 2:
-        raise ValueError(
-            f"queries and gallery must be (N, D); got {tuple(queries.shape)} and {tuple(gallery.shape)}"
-        )
+        raise ValueError(f"queries and gallery must be (N, D); got {tuple(queries.shape)} and {tuple(gallery.shape)}")
     if queries.shape != gallery.shape:
         raise ValueError(
             f"queries {tuple(queries.shape)} and gallery {tuple(gallery.shape)} must have the same shape "
@@ -74,9 +72,7 @@ def x2y_recalls(
 def mean_recall(metrics: Mapping[str, float], names: Iterable[str] | None = None) -> float:
     """Mean of the `*_R@k` entries of `metrics` (restricted to the query types in `names` if given)."""
     wanted = None if names is None else set(names)
-    values = [
-        v for key, v in metrics.items() if "_R@" in key and (wanted is None or key.split("_R@")[0] in wanted)
-    ]
+    values = [v for key, v in metrics.items() if "_R@" in key and (wanted is None or key.split("_R@")[0] in wanted)]
     if not values:
         raise ValueError(f"mean_recall: no '<query>_R@k' entries among {sorted(metrics)}")
     return sum(values) / len(values)
