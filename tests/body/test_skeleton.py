@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from poseembroider.body.skeleton import Skeleton
@@ -27,3 +28,16 @@ def test_global_rotations_compose_along_the_chain(body_model):
     knee = 4  # left_knee: pelvis (0) -> left_hip (1) -> left_knee (4)
     expected = local[:, 0] @ local[:, 1] @ local[:, knee]
     torch.testing.assert_close(out.rotations[:, knee], expected, atol=1e-5, rtol=0)
+
+
+def test_pose_rotations_match_forward_and_carry_gradients(body_model):
+    skeleton = Skeleton(body_model)
+    poses = 0.4 * torch.randn(5, 22, 3, generator=torch.Generator().manual_seed(3))
+    rotations = axis_angle_to_matrix(poses).requires_grad_(True)
+    joints = skeleton.pose_rotations(rotations)
+    assert joints.shape == (5, 22, 3)
+    assert torch.allclose(joints, skeleton(poses).body_joints, atol=1e-5)
+    joints.square().sum().backward()
+    assert rotations.grad is not None and rotations.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"\(N, J <= 55, 3, 3\)"):
+        skeleton.pose_rotations(torch.eye(3).expand(2, 22, 3, 3)[..., :2])

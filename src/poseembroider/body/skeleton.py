@@ -81,3 +81,21 @@ class Skeleton(torch.nn.Module):
         rest = self.rest(betas, batch)
         joints, transforms = batch_rigid_transform(axis_angle_to_matrix(poses), rest, self.parents, dtype=rest.dtype)
         return SkeletonOutput(joints=joints, rotations=transforms[..., :3, :3])
+
+    def pose_rotations(self, rotations: torch.Tensor, betas: torch.Tensor | None = None) -> torch.Tensor:
+        """Differentiable forward kinematics from local rotation matrices (N, J, 3, 3), J <= 55 (the first J
+        joints in SMPL-X order; the others at rest) -> posed joints (N, J, 3), metres, pelvis at its rest place.
+
+        For losses on regressed rotations: no axis-angle round trip (unstable near pi), gradients flow.
+        `pose_mean` must be zero (flat-hand models, as ours); `forward` handles the other case.
+        """
+        if rotations.dim() != 4 or rotations.shape[-2:] != (3, 3) or rotations.shape[1] > NUM_JOINTS:
+            raise ValueError(f"rotations: expected (N, J <= {NUM_JOINTS}, 3, 3), got {tuple(rotations.shape)}")
+        if bool(self.pose_mean.any()):
+            raise ValueError("pose_rotations needs a body model without pose mean (flat hands)")
+        batch, num_joints = rotations.shape[:2]
+        rotations = rotations.to(self.rest_joints.dtype)
+        rest_rotations = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+        full = torch.cat([rotations, rest_rotations.expand(batch, NUM_JOINTS - num_joints, 3, 3)], dim=1)
+        joints, _ = batch_rigid_transform(full, self.rest(betas, batch), self.parents, dtype=full.dtype)
+        return joints[:, :num_joints]

@@ -219,3 +219,32 @@ def test_param_groups_keep_weight_decay_off_embeddings_norms_and_biases():
     assert {"encoder.backbone.pos_embed", "encoder.backbone.reg_token", "mean_rot6d"} <= no_decay_names
     assert all(p.ndim >= 2 for p in decay["params"]) and decay["weight_decay"] == 0.05
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_conv_stem_gives_the_same_grid_and_rejects_other_patch_settings():
+    config = dataclasses.replace(SMALL, stem="conv", patch_padding=0)
+    encoder = ImageEncoder(config).eval()
+    assert encoder(_images(2)).shape == (2, 192, 32)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in encoder.modules())
+    with pytest.raises(ValueError, match="patch_padding 0"):
+        dataclasses.replace(SMALL, stem="conv")  # padding 2 of the ViTPose patch embedding
+    with pytest.raises(ValueError, match="stem 'pixels'"):
+        dataclasses.replace(SMALL, stem="pixels")
+
+
+def test_joint_term_is_zero_for_a_perfect_prediction_and_adds_to_the_loss(body_model):
+    encoder = dataclasses.replace(SMALL, drop_path_rate=0.0)
+    model = ImagePoseRegressor(ImagePoseRegressorConfig(encoder=encoder, head_hidden=16, wloss_joints=10.0)).eval()
+    model.set_body_model(body_model)
+    poses = 0.4 * torch.randn(3, 22, 3, generator=torch.Generator().manual_seed(8))
+    target = axis_angle_to_matrix(poses)
+    assert model.root_relative_joint_error(target, target).abs().max() < 1e-5
+    turned = target.clone()
+    turned[:, 0] = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, 1.0]])).expand(3, 3, 3)
+    assert model.root_relative_joint_error(turned, target).abs().max() < 1e-5  # the root rotation is ignored
+    outputs = model.training_step({"images": _images(3), "poses": poses})
+    predicted = model(_images(3))
+    geodesic = geodesic_distance(predicted, target).sum(-1).mean()
+    joints = model.root_relative_joint_error(predicted, target).mean()
+    assert torch.isclose(outputs["loss"], geodesic + 10.0 * joints, rtol=1e-4)
+    assert outputs["joints_mm"] > 0

@@ -260,9 +260,7 @@ def load_smplerx_state_dict(
             parts.append(f"missing key(s) {_limited(missing)}")
         if unexpected:
             parts.append(f"unexpected key(s) {_limited(sorted(unexpected))}")
-        raise CheckpointError(
-            f"{source} does not match the SMPLer-X ViT backbone (strict load): " + "; ".join(parts)
-        )
+        raise CheckpointError(f"{source} does not match the SMPLer-X ViT backbone (strict load): " + "; ".join(parts))
     backbone.load_state_dict(mapped, strict=True)
 
 
@@ -324,12 +322,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Convert the SMPLer-X ViT-B checkpoint's backbone to safetensors (read without unpickling)."
     )
-    parser.add_argument("--checkpoint", type=Path, default=None, help="default: <TORCH_CACHE_DIR>/smplerx/"
-                        + SMPLERX_CHECKPOINT_NAME)
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="default: <TORCH_CACHE_DIR>/smplerx/" + SMPLERX_CHECKPOINT_NAME
+    )
     parser.add_argument("--output", type=Path, default=None, help="default: beside it, " + SMPLERX_CONVERTED_NAME)
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow full unpickling of the checkpoint when weights_only loading refuses it "
-                             "(can run code from the file: only for a file from a trusted source)")
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow full unpickling of the checkpoint when weights_only loading refuses it "
+        "(can run code from the file: only for a file from a trusted source)",
+    )
     args = parser.parse_args(argv)
     try:
         out = convert_smplerx_checkpoint(args.checkpoint, args.output, trust_pickle=args.trust_pickle)

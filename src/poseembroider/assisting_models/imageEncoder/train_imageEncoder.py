@@ -77,24 +77,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = parser.add_argument_group("data and model")
     g.add_argument("--dataset", default=DEFAULT_DATASET, help="single-element dataset with images and poses")
-    g.add_argument("--image_encoder_name", default=CPU_PRESET, choices=sorted(IMAGE_ENCODER_PRESETS),
-                   help="architecture preset of the encoder to pretrain")
+    g.add_argument(
+        "--image_encoder_name",
+        default=CPU_PRESET,
+        choices=sorted(IMAGE_ENCODER_PRESETS),
+        help="architecture preset of the encoder to pretrain",
+    )
     g.add_argument("--encoder_depth", type=int, default=None, help="override the preset's number of blocks")
     g.add_argument("--encoder_embed_dim", type=int, default=None, help="override the preset's token width")
     g.add_argument("--encoder_num_heads", type=int, default=None, help="override the preset's attention heads")
     g.add_argument("--drop_path_rate", type=float, default=None, help="override the preset's stochastic depth")
     g.add_argument("--num_body_joints", type=int, default=22, choices=[22])
     g.add_argument("--head_hidden", type=int, default=512, help="hidden width of the regression head")
-    g.add_argument("--no_img_augmentation", dest="img_augmentation", action="store_false",
-                   help="train on the plain crops (no random resized crop / colour jitter / blur / solarise)")
+    g.add_argument(
+        "--wloss_joints",
+        type=float,
+        default=10.0,
+        help="weight of the root-relative body-joint MPJPE (m) added to the geodesic loss (0: off)",
+    )
+    g.add_argument(
+        "--no_img_augmentation",
+        dest="img_augmentation",
+        action="store_false",
+        help="train on the plain crops (no random resized crop / colour jitter / blur / solarise)",
+    )
     g.add_argument("--max_train_samples", type=int, default=0, help="use the first N training samples (0: all)")
     g.add_argument("--max_val_samples", type=int, default=0, help="use the first N validation samples (0: all)")
-    g.add_argument("--shortname", default=None,
-                   help="register the frozen encoder under this name (default: imageencoder_<preset>_<dataset>)")
-    g.add_argument("--no_register", dest="register", action="store_false",
-                   help="do not add the encoder to the local shortname registry")
-    g.add_argument("--torch_threads", type=int, default=0,
-                   help="torch intra-op threads (0: torch's default); 1 is faster on a CPU shared with other jobs")
+    g.add_argument(
+        "--shortname",
+        default=None,
+        help="register the frozen encoder under this name (default: imageencoder_<preset>_<dataset>)",
+    )
+    g.add_argument(
+        "--no_register",
+        dest="register",
+        action="store_false",
+        help="do not add the encoder to the local shortname registry",
+    )
+    g.add_argument(
+        "--torch_threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (0: torch's default); 1 is faster on a CPU shared with other jobs",
+    )
     add_dataclass_arguments(parser, TrainerConfig, title="training")
     parser.set_defaults(**TRAINER_DEFAULTS)
     return parser
@@ -175,7 +200,12 @@ def build_model(args: argparse.Namespace) -> ImagePoseRegressor:
     }
     encoder = image_encoder_config(args.image_encoder_name, **overrides)
     return ImagePoseRegressor(
-        ImagePoseRegressorConfig(encoder=encoder, num_body_joints=args.num_body_joints, head_hidden=args.head_hidden)
+        ImagePoseRegressorConfig(
+            encoder=encoder,
+            num_body_joints=args.num_body_joints,
+            head_hidden=args.head_hidden,
+            wloss_joints=args.wloss_joints,
+        )
     )
 
 
@@ -193,10 +223,12 @@ def train(args: argparse.Namespace, body_model: nn.Module | None = None) -> dict
     torch.manual_seed(trainer_config.seed)
 
     processing = "smplerx_train" if args.img_augmentation else "smplerx_eval"
-    train_set = _subset(get_dataset(args.dataset, "train", item_format="ip", img_processing=processing),
-                        args.max_train_samples)
-    val_set = _subset(get_dataset(args.dataset, "val", item_format="ip", img_processing="smplerx_eval"),
-                      args.max_val_samples)
+    train_set = _subset(
+        get_dataset(args.dataset, "train", item_format="ip", img_processing=processing), args.max_train_samples
+    )
+    val_set = _subset(
+        get_dataset(args.dataset, "val", item_format="ip", img_processing="smplerx_eval"), args.max_val_samples
+    )
     train_poses = _all_poses(_subset(get_dataset(args.dataset, "train", item_format="p"), args.max_train_samples))
     val_poses = _all_poses(_subset(get_dataset(args.dataset, "val", item_format="p"), args.max_val_samples))
 
