@@ -5,11 +5,27 @@ import pytest
 from PIL import Image
 
 from poseembroider.quickstart import QUICKSTART_STEPS, run_quickstart
+from poseembroider.quickstart_assisting import AssistingSizes
+from poseembroider.registry import resolve
+
+TINY = AssistingSizes(
+    corpus_poses=20,
+    corpus_pairs=20,
+    vocab_size=400,
+    text_backbone_size="tiny",
+    text_backbone_steps=4,
+    posevae_epochs=1,
+    posevae_batch_size=4,
+    image_encoder_epochs=1,
+    image_encoder_batch_size=4,
+)
 
 
 @pytest.mark.render
 def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_file):
-    summary = run_quickstart(out_dir=tmp_path, n_poses=3, seed=1, n_train=8, n_val=12, sampler_report_size=200)
+    summary = run_quickstart(
+        out_dir=tmp_path, n_poses=3, seed=1, n_train=8, n_val=12, sampler_report_size=200, assisting_sizes=TINY
+    )
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == summary
     assert list(on_disk["steps"]) == list(QUICKSTART_STEPS)
@@ -29,3 +45,12 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
     crops = np.asarray(Image.open(tmp_path / "contact_sheet_crops.png").convert("RGB"))
     assert crops.shape[0] > 256 and crops.std() > 20  # 12 crops and renders, not a blank page
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+    text = on_disk["steps"]["text_models"]
+    assert text["mlm_steps"] == 4 and text["vocab_size"] <= 400 and text["corpus_texts"] > 0
+    posevae = on_disk["steps"]["posevae"]
+    assert posevae["val_size"] == 12 and posevae["val_metrics"]["mpjpe_mm"] > 0
+    assert posevae["val_mean_pose_baseline"]["mpjpe_mm"] > 0
+    assert resolve(posevae["shortname"]).is_dir()
+    encoder = on_disk["steps"]["image_encoder"]
+    assert encoder["val"]["pa_mpjpe_mm"] > 0 and encoder["val_mean_pose_baseline"]["pa_mpjpe_mm"] > 0
+    assert (resolve(encoder["shortname"]) / "model.safetensors").is_file()

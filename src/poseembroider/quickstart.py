@@ -11,6 +11,9 @@ measured; the dicts are gathered in `<out>/summary.json`, written last and atomi
    (median distance from each real CMU pose to its nearest sampled pose) of 10,000 sampled poses.
 4. `synthetic_dataset`: generate a small synthetic script + fix dataset (`poseembroider data synth`)
    and write `contact_sheet_crops.png`: image crops beside their ground-truth poses as the camera saw them.
+5. the assisting models, trained on it (`quickstart_assisting.ASSISTING_STEPS`): text tokenizer and
+   backbone, PoseVAE, PoseText, PairText, image encoder; each registered under its shortname, with its
+   validation metrics beside a chance-level reference.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from poseembroider import config
+from poseembroider.quickstart_assisting import ASSISTING_STEPS, AssistingSizes
 
 
 @dataclass
@@ -39,6 +43,7 @@ class QuickstartContext:
     n_train: int = 512
     n_val: int = 128
     sampler_report_size: int = 10_000
+    assisting_sizes: AssistingSizes = field(default_factory=AssistingSizes)
     artifacts: dict = field(default_factory=dict)  # objects later steps re-use (body model, ...)
 
 
@@ -156,6 +161,7 @@ QUICKSTART_STEPS: dict[str, QuickstartStep] = {
     "pose_contact_sheet": step_pose_contact_sheet,
     "pose_sampler_report": step_pose_sampler_report,
     "synthetic_dataset": step_synthetic_dataset,
+    **ASSISTING_STEPS,
 }
 
 
@@ -174,11 +180,16 @@ def run_quickstart(
     n_train: int = 512,
     n_val: int = 128,
     sampler_report_size: int = 10_000,
+    assisting_sizes: AssistingSizes | None = None,
 ) -> dict:
-    """Run every step and write `<out_dir>/summary.json`; returns the summary."""
+    """Run every step and write `<out_dir>/summary.json`; returns the summary.
+
+    `assisting_sizes`: how long the assisting models train (default `AssistingSizes()`)."""
     out_dir = Path(config.GENERAL_EXP_OUTPUT_DIR / "quickstart" if out_dir is None else out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = QuickstartContext(out_dir, n_poses, seed, n_train, n_val, sampler_report_size)
+    ctx = QuickstartContext(
+        out_dir, n_poses, seed, n_train, n_val, sampler_report_size, assisting_sizes or AssistingSizes()
+    )
     summary: dict = {"seed": seed, "steps": {}}
     start = time.perf_counter()
     for name, step in QUICKSTART_STEPS.items():

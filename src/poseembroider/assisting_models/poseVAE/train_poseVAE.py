@@ -160,7 +160,15 @@ def train(
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class UsageError(ValueError):
+    """Bad flags or dataset: the message names the flag at fault."""
+
+
+def run(argv: Sequence[str] | None = None, body_model: Any = None) -> dict[str, Any]:
+    """Parse `argv` (the script's flags), train, register; returns the report `main` prints.
+
+    Raises `UsageError` for bad flags or an unreadable `--dataset` (before any training).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -169,28 +177,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.output_dir = str(default_output_dir(args))
         trainer_config = dataclass_from_args(TrainerConfig, args)
     except ValueError as err:
-        parser.error(str(err))
+        raise UsageError(str(err)) from err
     if args.data_size is not None and args.data_size < 1:
-        parser.error(f"--data_size must be >= 1, got {args.data_size}")
+        raise UsageError(f"--data_size must be >= 1, got {args.data_size}")
     from poseembroider.datasets.cache_format import CacheError
 
     try:
         train_dataset, val_dataset = load_datasets(args)
     except (CacheError, ValueError) as err:
-        print(f"error: --dataset {args.dataset}: {err}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--dataset {args.dataset}: {err}") from err
     shortname = default_shortname(args.dataset) if args.shortname is None else args.shortname
-    summary = train(model_config, trainer_config, train_dataset, val_dataset, shortname=shortname)
+    summary = train(
+        model_config, trainer_config, train_dataset, val_dataset, shortname=shortname, body_model=body_model
+    )
+    return {
+        "output_dir": trainer_config.output_dir,
+        "best_dir": summary["best_dir"],
+        "best_epoch": summary["best_epoch"],
+        "shortname": summary["shortname"],
+        "train_size": len(train_dataset),
+        "val_size": len(val_dataset),
+        "val_metrics": summary["best_metrics"],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        report = run(argv)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if is_main_process():
-        report = {
-            "output_dir": trainer_config.output_dir,
-            "best_dir": summary["best_dir"],
-            "best_epoch": summary["best_epoch"],
-            "shortname": summary["shortname"],
-            "train_size": len(train_dataset),
-            "val_size": len(val_dataset),
-            "val_metrics": summary["best_metrics"],
-        }
         print(json.dumps(report, indent=2))
     return 0
 

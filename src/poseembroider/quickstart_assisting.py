@@ -1,0 +1,184 @@
+"""Quickstart steps that train the assisting models on the synthetic datasets of the quickstart.
+
+Each step runs the same code as the model's training script (`train_*.py`, same flags) at a size a 2-core
+CPU finishes in minutes, registers the model under the shortname the later steps load it by, and returns its
+validation metrics beside a chance-level reference measured on the same split, for `summary.json` and the
+README's results table:
+
+- `text_models`: our WordPiece tokenizer and the small DistilBERT, masked-language-modelled on the caption +
+  instruction corpus, saved where `distilbertSynth` resolves (`config.MODELS_ROOT/distilbert-synth`);
+- `posevae`: the PoseVAE (reconstruction MPJPE vs. the mean pose);
+- `image_encoder`: our conv-stem ViT pretrained to regress the pose from crops (PA-MPJPE vs. the mean pose).
+
+Sizes are set by `AssistingSizes` (the defaults fit the quickstart; tests shrink them).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from poseembroider.quickstart import QuickstartContext
+
+
+@dataclass
+class AssistingSizes:
+    """How much each assisting model trains in the quickstart."""
+
+    corpus_poses: int = 1500  # sampled poses captioned for the text corpus (3 captions each)
+    corpus_pairs: int = 1500  # sampled pairs instructed for the text corpus (3 instructions each)
+    vocab_size: int = 3000
+    text_backbone_size: str = "small"  # TEXT_BACKBONE_PRESETS
+    text_backbone_steps: int = 600
+    posevae_epochs: int = 60
+    posevae_batch_size: int = 128
+    posevae_lr: float = 1e-3
+    image_encoder_epochs: int = 12
+    image_encoder_batch_size: int = 32
+    image_encoder_lr: float = 1e-3
+    torch_threads: int = 1  # 1 is the fast choice on 2 cores shared with DataLoader workers
+
+
+def _sizes(ctx: QuickstartContext) -> AssistingSizes:
+    return ctx.assisting_sizes
+
+
+def _run_dir(ctx: QuickstartContext, name: str) -> str:
+    return str(ctx.out_dir / "models" / name)
+
+
+def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
+    """Tokenizer + MLM-pretrained text backbone, saved as `distilbertSynth`."""
+    from poseembroider.text.caption_corpus import build_caption_corpus
+    from poseembroider.text.text_backbone import TEXT_BACKBONE_PRESETS, pretrain_text_backbone
+    from poseembroider.text.tokenization import text_model_folder, train_wordpiece_tokenizer
+
+    sizes = _sizes(ctx)
+    start = time.perf_counter()
+    corpus = build_caption_corpus(
+        sizes.corpus_poses, sizes.corpus_pairs, seed=ctx.seed, body_model=ctx.artifacts["body"]
+    )
+    corpus_seconds = time.perf_counter() - start
+    tokenizer = train_wordpiece_tokenizer(corpus, sizes.vocab_size, ctx.out_dir / "models" / "tokenizer")
+    backbone_dir = text_model_folder("distilbertSynth")
+    report = pretrain_text_backbone(
+        corpus,
+        tokenizer,
+        backbone_dir,
+        steps=sizes.text_backbone_steps,
+        seed=ctx.seed,
+        config=TEXT_BACKBONE_PRESETS[sizes.text_backbone_size],
+        num_threads=sizes.torch_threads,
+    )
+    print(
+        f"[quickstart] text backbone: masked-token accuracy {report.val_accuracy:.3f} "
+        f"(most frequent token {report.unigram_accuracy:.3f}); saved in {backbone_dir}"
+    )
+    return {
+        "corpus_texts": len(corpus),
+        "corpus_seconds": round(corpus_seconds, 1),
+        "vocab_size": len(tokenizer),
+        "backbone_dir": str(backbone_dir),
+        "backbone_parameters": report.n_backbone_parameters,
+        "mlm_steps": report.steps,
+        "val_mlm_loss": round(report.val_loss, 4),
+        "val_masked_token_accuracy": round(report.val_accuracy, 4),
+        "chance_masked_token_accuracy": round(report.unigram_accuracy, 4),
+    }
+
+
+def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
+    """The PoseVAE on the synthetic script poses (`train_poseVAE.py` flags, shorter and faster)."""
+    from poseembroider.assisting_models.poseVAE import train_poseVAE
+    from poseembroider.text.text_backbone import torch_threads
+
+    sizes = _sizes(ctx)
+    dataset = ctx.artifacts["synth_config"].script_name
+    argv = [
+        "--dataset", dataset,
+        "--epochs", str(sizes.posevae_epochs),
+        "--batch_size", str(sizes.posevae_batch_size),
+        "--lr", str(sizes.posevae_lr),
+        "--val_every", str(max(1, sizes.posevae_epochs // 6)),
+        "--output_dir", _run_dir(ctx, "posevae"),
+        "--no_progress",
+    ]  # fmt: skip
+    with torch_threads(sizes.torch_threads):
+        report = train_poseVAE.run(argv, body_model=ctx.artifacts["body"])
+        baseline = mean_pose_baseline(dataset, ctx.artifacts["body"])
+    metrics = report["val_metrics"]
+    print(
+        f"[quickstart] PoseVAE: val reconstruction MPJPE {metrics['mpjpe_mm']:.1f} mm "
+        f"(mean pose: {baseline['mpjpe_mm']:.1f} mm); registered as {report['shortname']}"
+    )
+    return {**report, "val_mean_pose_baseline": baseline}
+
+
+def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
+    """Our conv-stem ViT, pretrained on the synthetic crops (`train_imageEncoder.py`)."""
+    from poseembroider.assisting_models.imageEncoder import train_imageEncoder
+
+    sizes = _sizes(ctx)
+    argv = [
+        "--dataset", ctx.artifacts["synth_config"].script_name,
+        "--epochs", str(sizes.image_encoder_epochs),
+        "--batch_size", str(sizes.image_encoder_batch_size),
+        "--lr", str(sizes.image_encoder_lr),
+        "--num_workers", "1",
+        "--torch_threads", str(sizes.torch_threads),
+        "--output_dir", _run_dir(ctx, "image_encoder"),
+        "--no_progress",
+    ]  # fmt: skip
+    args = train_imageEncoder.build_parser().parse_args(argv)
+    results = train_imageEncoder.train(args, body_model=ctx.artifacts["body"])
+    val, base = results["val"], results["val_mean_pose_baseline"]
+    print(
+        f"[quickstart] image encoder: val PA-MPJPE {val['pa_mpjpe_mm']:.1f} mm (mean pose: "
+        f"{base['pa_mpjpe_mm']:.1f} mm); registered as {results['shortname']}"
+    )
+    return results
+
+
+@torch.no_grad()
+def mean_pose_baseline(dataset: str, body_model: torch.nn.Module) -> dict[str, float]:
+    """Reconstruction errors of answering every validation pose with the chordal mean of the training
+    poses: the level a pose model must beat. Keys of `pose_reconstruction_errors` (mm, degrees)."""
+    from torch.utils.data import DataLoader
+
+    from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
+    from poseembroider.datasets.registry import get_dataset
+    from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle
+
+    def poses_of(split: str) -> torch.Tensor:
+        loader = DataLoader(get_dataset(dataset, split, item_format="p"), batch_size=512)
+        return torch.cat([batch["poses"] for batch in loader])
+
+    val = poses_of("val")
+    mean = chordal_mean_axis_angle(poses_of("train")).expand_as(val)
+    totals: dict[str, float] = {}
+    for start in range(0, len(val), 256):
+        target, predicted = val[start : start + 256], mean[start : start + 256]
+        true_out, pred_out = body_model(target), body_model(predicted)
+        errors = pose_reconstruction_errors(
+            pred_out.joints,
+            true_out.joints,
+            pred_out.vertices,
+            true_out.vertices,
+            axis_angle_to_matrix(predicted),
+            axis_angle_to_matrix(target),
+        )
+        for name, value in errors.items():
+            totals[name] = totals.get(name, 0.0) + float(value.sum())
+    return {name: round(total / len(val), 2) for name, total in totals.items()}
+
+
+ASSISTING_STEPS = {
+    "text_models": step_text_models,
+    "posevae": step_posevae,
+    "image_encoder": step_image_encoder,
+}
+"""Quickstart steps of this module, in order (after `synthetic_dataset`)."""
