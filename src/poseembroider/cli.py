@@ -353,6 +353,53 @@ def _evaluate_posevae(args: argparse.Namespace) -> int:
     return evaluate_main(args.script_args)
 
 
+# ---------------------------------------------------------------- PoseText, PairText
+
+
+@command(
+    "train-posetext",
+    "train PoseText (flags of train_poseText.py, e.g. --dataset ... --text_encoder_name distilbertSynth)",
+    _forward_to_script("poseembroider.assisting_models.poseText.train_poseText"),
+)
+def _train_posetext(args: argparse.Namespace) -> int:
+    from poseembroider.assisting_models.poseText.train_poseText import main as train_main
+
+    return train_main(args.script_args)
+
+
+@command(
+    "evaluate-posetext",
+    "evaluate a PoseText: pose-to-text and text-to-pose R@1/5/10 and mRecall",
+    _forward_to_script("poseembroider.assisting_models.poseText.evaluate_poseText"),
+)
+def _evaluate_posetext(args: argparse.Namespace) -> int:
+    from poseembroider.assisting_models.poseText.evaluate_poseText import main as evaluate_main
+
+    return evaluate_main(args.script_args)
+
+
+@command(
+    "train-pairtext",
+    "train PairText (flags of train_pairText.py, e.g. --datasets ... --pretrained <shortname>)",
+    _forward_to_script("poseembroider.assisting_models.pairText.train_pairText"),
+)
+def _train_pairtext(args: argparse.Namespace) -> int:
+    from poseembroider.assisting_models.pairText.train_pairText import main as train_main
+
+    return train_main(args.script_args)
+
+
+@command(
+    "evaluate-pairtext",
+    "evaluate a PairText: pair-to-text and text-to-pair R@1/5/10 and mRecall",
+    _forward_to_script("poseembroider.assisting_models.pairText.evaluate_pairText"),
+)
+def _evaluate_pairtext(args: argparse.Namespace) -> int:
+    from poseembroider.assisting_models.pairText.evaluate_pairText import main as evaluate_main
+
+    return evaluate_main(args.script_args)
+
+
 # ---------------------------------------------------------------- image encoder
 
 

@@ -1,0 +1,83 @@
+"""Data plumbing shared by the PoseText and PairText scripts: datasets of poses + texts, and batching.
+
+Items come from the dataset registry with item format 'pt' (`poses` (J, 3) or `poses_A` / `poses_B`,
+`texts_tokens` (L,) of varying L, `texts_lengths`, ...). `collate_text_items` pads the tokens to the
+longest text of the batch (`collate_texts`) and stacks everything else with PyTorch's default collate.
+Captions are drawn at random at train time ('rand') and fixed per sample at validation
+('deterministic-mix': caption `id % number of captions`), as the original.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch.utils.data import ConcatDataset, Dataset, Subset, default_collate
+
+from poseembroider.text.text_backbone import collate_texts
+from poseembroider.text.tokenization import Tokenizer
+
+__all__ = ["TEXT_KEYS", "collate_text_items", "load_text_datasets", "text_collate_fn"]
+
+TEXT_KEYS = ("texts_tokens", "texts_lengths")
+
+
+def collate_text_items(items: Sequence[dict[str, Any]], pad_token_id: int = 0) -> dict[str, Any]:
+    """A batch of dataset items: `texts_tokens` (B, L) right-padded with `pad_token_id` (L = longest text),
+    `texts_lengths` (B,), the other keys as `default_collate` stacks them (strings become lists)."""
+    missing = [key for key in TEXT_KEYS if key not in items[0]]
+    if missing:
+        raise KeyError(
+            f"dataset items lack {missing} (keys: {sorted(items[0])}): build the dataset with item_format 't' "
+            "and a tokenizer"
+        )
+    rest = [{k: v for k, v in item.items() if k not in TEXT_KEYS} for item in items]
+    batch = default_collate(rest)
+    batch.update(collate_texts(items, pad_token_id))
+    return batch
+
+
+def text_collate_fn(tokenizer: Tokenizer) -> Callable[[Sequence[dict[str, Any]]], dict[str, Any]]:
+    """`collate_text_items` padding with the tokenizer's [PAD] id (picklable, for DataLoader workers)."""
+    return functools.partial(collate_text_items, pad_token_id=tokenizer.pad_token_id)
+
+
+def load_text_datasets(
+    names: Sequence[str],
+    split: str,
+    tokenizer: Tokenizer,
+    num_body_joints: int = 22,
+    training: bool = False,
+    lr_flip_probability: float = 0.0,
+    seed: int | None = None,
+    data_size: int | None = None,
+    caption_selection: str | int | None = None,
+) -> Dataset:
+    """The `split` of each registry dataset in `names` (item format 'pt'), concatenated in that order.
+
+    `training` picks the caption selection ('rand', else 'deterministic-mix') unless `caption_selection`
+    is given; the left/right flip applies at training only. `data_size` keeps the first N items.
+    """
+    from poseembroider.datasets.registry import get_dataset
+
+    if not names:
+        raise ValueError("no dataset name given (--dataset / --datasets)")
+    selection = caption_selection if caption_selection is not None else ("rand" if training else "deterministic-mix")
+    parts = [
+        get_dataset(
+            name,
+            split,
+            item_format="pt",
+            caption_selection=selection,
+            tokenizer=tokenizer,
+            num_body_joints=num_body_joints,
+            lr_flip_probability=lr_flip_probability if training else 0.0,
+            seed=seed,
+        )
+        for name in names
+    ]
+    dataset: Dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    if data_size is not None:
+        dataset = Subset(dataset, range(min(data_size, len(dataset))))  # type: ignore[arg-type]
+    return dataset

@@ -1,0 +1,177 @@
+"""Retrieval building blocks: the text branch (frozen backbone + transformer + masked average) and the
+retrieval pose encoder (PoseVAE trunk + bottleneck head)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from poseembroider.models.pose_encoder import L2Norm, RetrievalPoseEncoder, vposer_feature_layers
+from poseembroider.models.pretrained import CheckpointError
+from poseembroider.models.text_encoder import (
+    PositionalEncoding,
+    TransformerTextEncoder,
+    backbone_fingerprint,
+    masked_average,
+)
+
+SENTENCES = [
+    "the left arm is raised above the head",
+    "the right knee is bent and the left foot is behind the body",
+    "both hands are close together in front of the chest",
+    "the torso leans forward while the arms are spread apart",
+] * 3
+
+
+def _text_model_folder(folder, seed: int):
+    from transformers import DistilBertConfig, DistilBertForMaskedLM
+
+    from poseembroider.text.tokenization import train_wordpiece_tokenizer
+
+    tokenizer = train_wordpiece_tokenizer(SENTENCES, vocab_size=200, out_dir=folder, max_length=32)
+    torch.manual_seed(seed)
+    config = DistilBertConfig(
+        vocab_size=len(tokenizer), dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=32
+    )
+    DistilBertForMaskedLM(config).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def text_dir(tmp_path_factory):
+    return _text_model_folder(tmp_path_factory.mktemp("text_encoder") / "tiny", seed=0)
+
+
+def _small_encoder(text_dir, role="retrieval") -> TransformerTextEncoder:
+    torch.manual_seed(0)
+    return TransformerTextEncoder(str(text_dir), latentD=16, role=role, num_layers=2, num_heads=2, dim_feedforward=32)
+
+
+@pytest.fixture(scope="module")
+def encoder(text_dir) -> TransformerTextEncoder:
+    return _small_encoder(text_dir).eval()
+
+
+def _tokens(encoder: TransformerTextEncoder, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    return encoder.tokenizer.batch(texts)
+
+
+def test_default_layout_is_the_original_one(text_dir):
+    encoder = TransformerTextEncoder(str(text_dir))
+    assert encoder.latentD == 512 and encoder.topping == "avgp" and encoder.role == "retrieval"
+    assert isinstance(encoder.projection[0], nn.ReLU) and encoder.projection[1].in_features == 16  # backbone hidden
+    assert encoder.projection[1].out_features == 512
+    layers = encoder.transformer.layers
+    assert len(layers) == 4
+    layer = layers[0]
+    assert layer.self_attn.embed_dim == 512 and layer.self_attn.num_heads == 4
+    assert layer.linear1.out_features == 1024 and layer.dropout.p == 0.1
+    assert layer.activation is torch.nn.functional.gelu or "gelu" in str(layer.activation)
+    assert encoder.positional_encoding.dropout.p == 0.1
+
+
+def test_positional_encoding_is_the_sinusoidal_table():
+    pe = PositionalEncoding(8, dropout=0.0).eval()
+    out = pe(torch.zeros(2, 3, 8))
+    assert torch.allclose(out[0, 0], torch.tensor([0.0, 1.0] * 4))
+    assert torch.allclose(out[1, 2, 0], torch.sin(torch.tensor(2.0)))
+    assert "pe" not in pe.state_dict()  # rebuilt at construction, never saved
+
+
+def test_masked_average_ignores_masked_positions():
+    x = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [4.0], [6.0]]])
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    assert torch.allclose(masked_average(x, mask), torch.tensor([[2.0], [4.0]]))
+
+
+def test_output_shapes_and_norms(encoder, text_dir):
+    tokens, lengths = _tokens(encoder, SENTENCES[:4])
+    out = encoder(tokens, lengths)
+    assert out.shape == (4, 16)
+    assert torch.allclose(out.norm(dim=-1), torch.ones(4), atol=1e-5)
+    raw = _small_encoder(text_dir, role=None).eval()(tokens, lengths)
+    assert raw.shape == (4, 16) and not torch.allclose(raw.norm(dim=-1), torch.ones(4), atol=1e-3)
+    assert torch.allclose(torch.nn.functional.normalize(raw, dim=-1), out, atol=1e-5)
+
+
+def test_padding_does_not_change_the_output(encoder):
+    tokens, lengths = _tokens(encoder, SENTENCES[:4])
+    reference = encoder(tokens, lengths)
+    padded = torch.cat([tokens, torch.full((4, 7), 5, dtype=torch.long)], dim=1)  # garbage after the lengths
+    assert torch.allclose(encoder(padded, lengths), reference, atol=1e-5)
+    alone = encoder(tokens[1:2, : lengths[1]], lengths[1:2])  # no padding at all
+    assert torch.allclose(alone, reference[1:2], atol=1e-5)
+
+
+def test_backbone_is_frozen_gets_no_gradient_and_stays_in_eval_mode(text_dir):
+    encoder = _small_encoder(text_dir)
+    encoder.train()
+    assert encoder.training and encoder.transformer.training
+    assert not encoder.backbone.training and not encoder.backbone.model.training
+    assert all(not p.requires_grad for p in encoder.backbone.parameters())
+    trainable = {id(p) for p in encoder.trainable_parameters()}
+    assert trainable and not trainable & {id(p) for p in encoder.backbone.parameters()}
+    tokens, lengths = _tokens(encoder, SENTENCES[:4])
+    encoder(tokens, lengths).sum().backward()
+    assert all(p.grad is None for p in encoder.backbone.parameters())
+    assert encoder.projection[1].weight.grad is not None
+
+
+def test_weights_trained_over_another_backbone_are_refused(encoder, tmp_path):
+    other_dir = _text_model_folder(tmp_path / "other", seed=1)
+    other = _small_encoder(other_dir)
+    assert not torch.equal(backbone_fingerprint(other.backbone), backbone_fingerprint(encoder.backbone))
+    state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("backbone.")}
+    with pytest.raises(CheckpointError, match="another text backbone"):
+        other.load_state_dict(state, strict=False)
+    same = _small_encoder(encoder.text_encoder_name)
+    same.load_state_dict(state, strict=False)  # same backbone: accepted
+
+
+def test_bad_inputs_are_refused(encoder, text_dir):
+    tokens, lengths = _tokens(encoder, SENTENCES[:2])
+    with pytest.raises(ValueError, match="texts_tokens must be"):
+        encoder(tokens[0], lengths)
+    with pytest.raises(ValueError, match="texts_lengths must lie"):
+        encoder(tokens, lengths + 100)
+    with pytest.raises(ValueError, match="transformer_topping"):
+        TransformerTextEncoder(str(text_dir), topping="cls")
+    with pytest.raises(ValueError, match="role"):
+        TransformerTextEncoder(str(text_dir), role="generative")
+
+
+# --------------------------------------------------------------------------- pose branch
+
+
+def test_pose_encoder_has_the_original_layout():
+    encoder = RetrievalPoseEncoder()
+    layers = encoder.encoder
+    assert len(layers) == 12
+    assert isinstance(layers[1], nn.BatchNorm1d) and layers[1].num_features == 66
+    assert (layers[2].in_features, layers[2].out_features) == (66, 512)
+    assert isinstance(layers[3], nn.LeakyReLU) and isinstance(layers[5], nn.Dropout) and layers[5].p == 0.1
+    assert (layers[8].in_features, layers[8].out_features) == (512, 32) and isinstance(layers[9], nn.ReLU)
+    assert (layers[10].in_features, layers[10].out_features) == (32, 512) and isinstance(layers[11], L2Norm)
+
+
+def test_pose_encoder_trunk_matches_the_posevae_encoder_layers_0_to_7():
+    from poseembroider.assisting_models.poseVAE.model_poseVAE import FEATURE_LAYER, PoseEncoder
+
+    vae_trunk = PoseEncoder(512, 32, 22).encoder[: FEATURE_LAYER + 1]
+    ours = nn.Sequential(*vposer_feature_layers(22, 512))
+    assert [type(m) for m in ours] == [type(m) for m in vae_trunk]
+    vae_state = vae_trunk.state_dict()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in vae_state.items()}
+    ours.load_state_dict(vae_state)  # a PoseVAE trunk drops in
+    poses = torch.randn(5, 22, 3)
+    assert torch.allclose(ours.eval()(poses), vae_trunk.eval()(poses))
+
+
+def test_pose_encoder_outputs_unit_vectors_and_refuses_bad_shapes():
+    encoder = RetrievalPoseEncoder(latentD=16, num_neurons=32, num_neurons_mini=8).eval()
+    out = encoder(torch.randn(3, 22, 3))
+    assert out.shape == (3, 16) and torch.allclose(out.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(encoder(torch.randn(3, 22, 3).reshape(3, 66)).norm(dim=-1), torch.ones(3), atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(B, 22, 3\)"):
+        encoder(torch.randn(3, 52, 3))
