@@ -109,3 +109,16 @@ def test_bad_item_format():
 
     with pytest.raises(ValueError, match="item_format 'ix'"):
         _parse_item_format("ix")
+
+
+def test_dataloader_workers_make_their_own_random_draws(tiny_synth_dataset):
+    ds = get_dataset(tiny_synth_dataset["script"], "train", item_format="p", lr_flip_probability=0.5, seed=0)
+    assert len(ds) == 6
+    patterns = []
+    for seed in range(4):
+        loader = DataLoader(ds, batch_size=3, num_workers=2, generator=torch.Generator().manual_seed(seed))
+        first, second = (batch["flipped"].tolist() for batch in loader)  # one batch per worker
+        patterns.append((first, second))
+    # copies of one generator would flip the same positions in both workers, whatever the loader seed
+    assert any(first != second for first, second in patterns)
+    assert len(set(map(str, patterns))) > 1  # and the draws follow the loader's seed

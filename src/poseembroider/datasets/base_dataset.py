@@ -112,6 +112,7 @@ class _TriModalBase(Dataset):
         self.tokenizer = tokenizer
         self.image_processing = get_image_processing(img_processing) if "i" in self.letters else None
         self._rng = random.Random(seed)
+        self._worker_rng: tuple[int, random.Random] | None = None  # (worker seed, its generator)
         family, version = source.script_family or source.family, source.script_version or source.version
         self._images = self._load(split, "images", family, version) if "i" in self.letters else None
         # poses are also needed for cam_rot and the in-sequence pair re-normalisation
@@ -169,12 +170,23 @@ class _TriModalBase(Dataset):
         cam_rot = matrix_to_axis_angle(matrix)
         return flip_axis_angle(cam_rot) if flip else cam_rot
 
+    def _random(self) -> random.Random:
+        """The generator of caption and flip draws. In a DataLoader worker, one seeded by the worker's seed
+        (base seed of the epoch + worker id): each worker starts from a copy of the dataset, and copies
+        of one generator would make the same draws in every worker."""
+        info = torch.utils.data.get_worker_info()
+        if info is None:
+            return self._rng
+        if self._worker_rng is None or self._worker_rng[0] != info.seed:
+            self._worker_rng = (info.seed, random.Random(info.seed))
+        return self._worker_rng[1]
+
     def _select_text(self, texts: list[str], key: int) -> str:
         texts = [t for t in texts if t]
         if not texts:
             raise CacheError(f"no text for id {key} in the rawtexts cache of {self.source.family}")
         if self.caption_selection == "rand":
-            return self._rng.choice(texts)
+            return self._random().choice(texts)
         if self.caption_selection == "deterministic-mix":
             return texts[key % len(texts)]
         return texts[min(int(self.caption_selection), len(texts) - 1)]
@@ -188,7 +200,7 @@ class _TriModalBase(Dataset):
 
     def _draw_flip(self, texts: list[str] | None) -> tuple[bool, list[str] | None]:
         """Decide the L/R flip; a sample whose text cannot be flipped is kept as is."""
-        if self.lr_flip_probability <= 0 or self._rng.random() >= self.lr_flip_probability:
+        if self.lr_flip_probability <= 0 or self._random().random() >= self.lr_flip_probability:
             return False, texts
         if texts is None:
             return True, None
