@@ -18,6 +18,10 @@ TINY = AssistingSizes(
     posevae_batch_size=4,
     image_encoder_epochs=1,
     image_encoder_batch_size=4,
+    text_retrieval_latentD=16,
+    posetext_epochs=1,
+    pairtext_epochs=1,
+    text_retrieval_batch_size=2,
 )
 
 
@@ -54,3 +58,8 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
     encoder = on_disk["steps"]["image_encoder"]
     assert encoder["val"]["pa_mpjpe_mm"] > 0 and encoder["val_mean_pose_baseline"]["pa_mpjpe_mm"] > 0
     assert (resolve(encoder["shortname"]) / "model.safetensors").is_file()
+    for name in ("posetext", "pairtext"):
+        retrieval = on_disk["steps"][name]
+        assert 0 <= retrieval["val"]["mRecall"] <= 100 and retrieval["chance_mRecall"] > 0
+        assert (resolve(retrieval["shortname"]) / "model.safetensors").is_file()
+    assert on_disk["steps"]["posetext"]["val_size"] == 12

@@ -40,8 +40,8 @@ class QuickstartContext:
     out_dir: Path
     n_poses: int
     seed: int
-    n_train: int = 512
-    n_val: int = 128
+    n_train: int = 2048
+    n_val: int = 256
     sampler_report_size: int = 10_000
     assisting_sizes: AssistingSizes = field(default_factory=AssistingSizes)
     artifacts: dict = field(default_factory=dict)  # objects later steps re-use (body model, ...)
@@ -177,8 +177,8 @@ def run_quickstart(
     out_dir: Path | None = None,
     n_poses: int = 16,
     seed: int = 0,
-    n_train: int = 512,
-    n_val: int = 128,
+    n_train: int = 2048,
+    n_val: int = 256,
     sampler_report_size: int = 10_000,
     assisting_sizes: AssistingSizes | None = None,
 ) -> dict:
