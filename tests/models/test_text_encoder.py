@@ -175,3 +175,11 @@ def test_pose_encoder_outputs_unit_vectors_and_refuses_bad_shapes():
     assert torch.allclose(encoder(torch.randn(3, 22, 3).reshape(3, 66)).norm(dim=-1), torch.ones(3), atol=1e-5)
     with pytest.raises(ValueError, match=r"\(B, 22, 3\)"):
         encoder(torch.randn(3, 52, 3))
+
+
+def test_length_sorted_encoding_equals_one_batch_in_input_order(encoder):
+    texts = [SENTENCES[i % len(SENTENCES)] for i in (3, 0, 2, 1, 0, 3)]
+    tokens, lengths = _tokens(encoder, texts)
+    reference = encoder(tokens, lengths)
+    assert torch.allclose(encoder.encode_by_length(tokens, lengths, batch_size=2), reference, atol=1e-5)
+    assert torch.allclose(encoder.encode_raw_texts(texts, batch_size=4), reference, atol=1e-5)
