@@ -4,6 +4,11 @@ Each run is a separate process generating a train split of N poses end to end (p
 sampling, rendering, captions, pair mining, instructions, caches) into a temporary folder; peak memory
 is the largest sum of resident memory of the process and its rendering workers, sampled every 0.1 s.
 Ours: 2 rendering workers. Baseline: the same generation with 1 worker (no parallelism), same run.
+Stage seconds: "render" includes the captions, pairs and instructions, made while the workers render
+("texts" is their own time). Each run records the machine's load average before and after it, and
+its CPU seconds (process and workers): n / (CPU seconds / cores) is the rate the run would reach with
+its cores (2 for 2 workers) to itself (it counts the imports and the workers' start-up, and assumes
+no idle core).
 
     .venv/bin/python benchmarks/bench_synth_generation.py [--sizes 256 2048]
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,20 +29,23 @@ from pathlib import Path
 from common import write_result
 
 
+def _children(pid: int) -> list[int]:
+    """Child process ids of `pid`, from /proc/PID/task/*/children (no scan of every process)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(c) for c in task.read_text().split()]
+        except OSError:
+            continue
+    return children
+
+
 def _tree_rss_mb(root: int) -> float:
-    """Resident memory (MB) of `root` and all its descendants, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
+    """Resident memory (MB) of `root` and all its descendants, from /proc (cheap: the sampling thread
+    shares the two cores with the run it measures)."""
     tree, frontier = {root}, [root]
     while frontier:
-        pid = frontier.pop()
-        children = [c for c, p in parents.items() if p == pid and c not in tree]
+        children = [c for c in _children(frontier.pop()) if c not in tree]
         tree.update(children)
         frontier.extend(children)
     total = 0.0
@@ -83,10 +92,13 @@ def one_run(n: int, workers: int) -> dict:
             synth_root=Path(tmp) / "synth",
             cache_dir=Path(tmp) / "cache",
         )
+        load_before = os.getloadavg()[0]
         start = time.perf_counter()
         with PeakMemory() as memory:
             stats = generate_synth(cfg)
         seconds = time.perf_counter() - start
+        load_after = os.getloadavg()[0]
+    cpu_seconds = _cpu_seconds()  # the workers are joined: their time is in RUSAGE_CHILDREN
     split = stats["splits"]["train"]
     return {
         "n": n,
@@ -96,7 +108,18 @@ def one_run(n: int, workers: int) -> dict:
         "peak_memory_mb": round(memory.peak),
         "pairs": split["pairs_in_sequence"] + split["pairs_out_of_sequence"],
         "stage_seconds": split["seconds"],
+        # 1-minute load average of the machine (our run included): other jobs share the 2 cores
+        "load_before_after": [round(load_before, 2), round(load_after, 2)],
+        "cpu_seconds": round(cpu_seconds, 1),
+        # what the run's CPU time allows on min(workers, 2) cores of its own: the rate without other jobs
+        "samples_per_s_on_free_cores": round(n / (cpu_seconds / min(workers, 2)), 2),
     }
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (the rendering workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_in_subprocess(n: int, workers: int) -> dict:
@@ -129,6 +152,7 @@ def main() -> None:
             "ours": "poseembroider data synth, 2 rendering workers",
             "baseline": "the same generation with 1 rendering worker",
             "ours_samples_per_s": ours_large["samples_per_s"],
+            "ours_samples_per_s_on_2_free_cores": ours_large["samples_per_s_on_free_cores"],
             "baseline_samples_per_s": baseline["samples_per_s"],
             "ratio": round(ours_small["samples_per_s"] / baseline["samples_per_s"], 2),
             "render_stage_samples_per_s": round(ours_large["n"] / ours_large["stage_seconds"]["render"], 2),

@@ -13,6 +13,7 @@ Pieces:
   both `Renderer`s: `render`, `render_rgba`, `render_depth`, `render_meshes`, `render_layers`;
 - `create_renderer(width, height, backend="auto")` and the backend registry;
 - `render_body` (named views of SMPL-X-frame bodies), `make_contact_sheet`, `save_image`.
+- `vertex_lighting.shade_vertices`: pyrender's lighting evaluated per vertex, for fast unlit renders.
 
 Importing this package imports neither pyrender nor OpenGL and sets no environment variable: the
 OpenGL platform (`PYOPENGL_PLATFORM`) is chosen when the first `MeshRenderer` is created.

@@ -30,6 +30,7 @@ from poseembroider.rendering.colors import RGB, as_rgb
 from poseembroider.rendering.lighting import Light, default_lights
 from poseembroider.rendering.mesh_spec import MeshSpec, as_mesh_specs, face_normals, vertex_normals
 from poseembroider.rendering.platform import configure_opengl_platform
+from poseembroider.rendering.vertex_lighting import DEFAULT_AMBIENT, DEFAULT_ROUGHNESS
 
 _GLTF_TRIANGLES = 4
 
@@ -140,8 +141,8 @@ class MeshRenderer(Renderer):
         width: int = 256,
         height: int = 256,
         *,
-        ambient_light: RGB = (0.25, 0.25, 0.25),
-        roughness: float = 0.75,
+        ambient_light: RGB = DEFAULT_AMBIENT,
+        roughness: float = DEFAULT_ROUGHNESS,
         platform: str | None = None,
     ):
         super().__init__(width, height)
@@ -178,11 +179,11 @@ class MeshRenderer(Renderer):
         pyrender = self._pyrender
         vertices, faces = mesh.vertices, mesh.faces
         colors = mesh.color if mesh.per_vertex_colors else None
-        if mesh.smooth:
-            positions, normals, indices = vertices, vertex_normals(vertices, faces), faces
+        if mesh.smooth:  # the flat (unlit) shader reads no normals
+            positions, normals, indices = vertices, None if unlit else vertex_normals(vertices, faces), faces
         else:
             positions = vertices[faces].reshape(-1, 3)
-            normals = np.repeat(face_normals(vertices, faces)[0].astype(np.float32), 3, axis=0)
+            normals = None if unlit else np.repeat(face_normals(vertices, faces)[0].astype(np.float32), 3, axis=0)
             indices = np.arange(3 * len(faces)).reshape(-1, 3)
             colors = None if colors is None else colors[faces].reshape(-1, 4)
         base = np.ones(4, np.float32) if colors is not None else mesh.color.copy()

@@ -41,6 +41,12 @@ def test_sample_shapes_and_provenance(samples):
     assert len(samples.key_a_names) == n and samples.attempts["drawn"] >= n
 
 
+def test_skeleton_joints_in_batches_equal_one_forward(samples, skeleton):
+    poses, betas = samples.poses[:50], samples.betas[:50]
+    torch.testing.assert_close(skeleton.joints(poses, betas, batch_size=7), skeleton(poses, betas).joints)
+    torch.testing.assert_close(skeleton.joints(poses, batch_size=16), skeleton(poses).joints)
+
+
 def test_no_sampled_joint_is_outside_its_limits(samples):
     assert within_limits(samples.poses).all()
 

@@ -68,6 +68,17 @@ def test_farthest_point_sampling_spreads_the_subset(cmu_joints):
     )
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 30), st.sampled_from(["mpjpe", "euclidean"]), st.integers(0, 2**31 - 1))
+def test_farthest_point_sampling_equals_the_greedy_definition(n, distance, seed):
+    points = torch.randn(n, 4, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    full = mpjpe_matrix(points, points) if distance == "mpjpe" else torch.cdist(points.flatten(1), points.flatten(1))
+    chosen = [n // 2]
+    while len(chosen) < n:  # the definition: the row farthest from its nearest chosen row
+        chosen.append(int(full[chosen].min(dim=0).values.argmax()))
+    assert farthest_point_sampling(points.flatten(1), n, seed_index=n // 2, distance=distance).tolist() == chosen
+
+
 def test_farthest_point_sampling_takes_all_points_and_checks_arguments():
     x = torch.randn(7, 6, generator=torch.Generator().manual_seed(1))
     assert sorted(farthest_point_sampling(x, 7).tolist()) == list(range(7))

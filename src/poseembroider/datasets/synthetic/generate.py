@@ -12,21 +12,30 @@ Per split, mirroring the original processing steps:
 5. pair mining among the kept poses (step 6, `pair_mining`) and three instructions per pair (step 7);
 6. the caches (`cache_format`), each written atomically.
 
-Every random draw is seeded by (seed, split) or (seed, split, data id), so the output does not depend
-on the number of workers or on interruptions: a killed run continues where it stopped (the pool, each
-rendered chunk and each text table are saved in a work folder as they are done) and ends with the same
-dataset as an uninterrupted run.
+Steps 4-5 need the pool only: this process makes them while the worker processes render (step 3).
+Memory stays flat as the dataset grows: the workers write each chunk as it is done and hand back their
+freed heap, and the text pipelines and the skeleton run on blocks of fixed size.
+
+Every random draw is seeded by (seed, split), (seed, split, data id) or (seed, split, step, block of
+`TEXT_BLOCK` poses or pairs), so the output does not depend on the number of workers or on
+interruptions: a killed run continues where it stopped (the pool, each rendered chunk and each text
+table are saved in a work folder as they are done) and ends with the same dataset as an uninterrupted
+run. This process and the workers use one torch thread each, so floats agree whatever the worker count.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import json
 import logging
 import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -167,7 +176,7 @@ def build_pool(cfg: SynthConfig, split: str, body_model) -> dict[str, torch.Tens
     pool.update(poses=poses, orientation=raw[:, 0].clone(), heading_rotation=matrix_to_axis_angle(heading))
     from poseembroider.datasets.synthetic.skeleton import BodySkeleton
 
-    joints = BodySkeleton(body_model)(poses).joints  # mean shape, joints only: no skinning needed
+    joints = BodySkeleton(body_model).joints(poses)  # mean shape, joints only: no skinning needed
     pool["canonical_joints"] = joints - joints[:, :1]
     pool["selected"] = farthest_point_sampling(pool["canonical_joints"].reshape(len(poses), -1), n)
     return pool
@@ -226,7 +235,8 @@ def _render_chunk(task: _RenderTask) -> tuple[str, int]:
     sampler = SceneSampler(seed=cfg.split_seed(task.split), config=SceneConfig(criteria=cfg.criteria))
     with torch.no_grad():
         out = body(task.poses, betas=task.betas)
-    results: dict[int, dict[str, Any]] = {}
+    samples = []
+    attempts = []
     for k, data_id in enumerate(task.data_ids):
         posed = PosedBody(out.vertices[k], out.joints[k], body.faces, task.poses[k, 0])
         for attempt in range(cfg.max_scene_attempts):  # the criteria are known before rendering
@@ -235,24 +245,78 @@ def _render_chunk(task: _RenderTask) -> tuple[str, int]:
             if framing.criteria["selected"]:
                 break
         sample = render_sample(renderer, posed, params, surface, criteria=cfg.criteria, framing=framing)
-        rel = f"images/{task.split}/{data_id:07d}.jpg"
-        _save_jpeg(sample.image, image_root(cfg) / rel, cfg.jpeg_quality)
-        results[data_id] = {
-            "image": rel,
-            "bbox": [0.0, 0.0, float(sample.image.shape[1]), float(sample.image.shape[0])],
-            "frame_bbox": [float(v) for v in sample.bbox],
-            "cam_rot": torch.as_tensor(sample.cam_rot, dtype=torch.float32),
-            "transl": torch.as_tensor(sample.cam_transl, dtype=torch.float32),
-            "in_frame": torch.as_tensor(sample.in_frame),
-            "unoccluded": torch.as_tensor(sample.unoccluded),
-            "visible": torch.as_tensor(sample.visible),
-            "joints_2d": torch.as_tensor(sample.joints_2d, dtype=torch.float32),
-            "criteria_values": dict(sample.criteria),
-            "scene_attempts": attempt + 1,
-        }
-    path = _chunk_path(cfg, task.split, task.chunk)
-    save_cache(results, path)
+        _save_jpeg(sample.image, image_root(cfg) / _image_path(task.split, data_id), cfg.jpeg_quality)
+        samples.append(sample)
+        attempts.append(attempt + 1)
+    save_cache(_chunk_table(task.data_ids, samples, attempts), _chunk_path(cfg, task.split, task.chunk))
+    _release_free_memory()
     return task.split, task.chunk
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None on other C libraries."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _release_free_memory() -> None:
+    """Give the heap's free pages back to the system after a chunk.
+
+    Without it a rendering process grows by ~60 KB per image (freed but fragmented heap memory that
+    glibc keeps), so peak memory would grow with the dataset size; with it the workers stay flat.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _image_path(split: str, data_id: int) -> str:
+    return f"images/{split}/{data_id:07d}.jpg"
+
+
+def _chunk_table(data_ids: list[int], samples: list, attempts: list[int]) -> dict[str, Any]:
+    """The results of a rendered chunk of c samples (`RenderedSample`s) as a dozen stacked tensors
+    rather than c dicts of small tensors (fewer objects to pickle in the worker and to load in the
+    main process). `_chunk_results` reads it back."""
+
+    def stack(field: str, dtype: torch.dtype) -> torch.Tensor:
+        return torch.as_tensor(np.stack([getattr(sample, field) for sample in samples]), dtype=dtype)
+
+    return {
+        "data_ids": torch.tensor(data_ids),
+        "image_hw": torch.tensor([sample.image.shape[:2] for sample in samples]),
+        "frame_bbox": stack("bbox", torch.float64),
+        "cam_rot": stack("cam_rot", torch.float32),
+        "transl": stack("cam_transl", torch.float32),
+        "in_frame": stack("in_frame", torch.bool),
+        "unoccluded": stack("unoccluded", torch.bool),
+        "visible": stack("visible", torch.bool),
+        "joints_2d": stack("joints_2d", torch.float32),
+        "criteria_values": [dict(sample.criteria) for sample in samples],
+        "scene_attempts": torch.tensor(attempts),
+    }
+
+
+_PER_SAMPLE_TENSORS = ("cam_rot", "transl", "in_frame", "unoccluded", "visible", "joints_2d")
+
+
+def _chunk_results(table: dict[str, Any], split: str) -> dict[int, dict[str, Any]]:
+    """{data id: its results} of a `_chunk_table` (each tensor its own copy, not a view of the chunk's)."""
+    results = {}
+    for k, data_id in enumerate(table["data_ids"].tolist()):
+        height, width = table["image_hw"][k].tolist()
+        results[data_id] = {
+            "image": _image_path(split, data_id),
+            "bbox": [0.0, 0.0, float(width), float(height)],
+            "frame_bbox": table["frame_bbox"][k].tolist(),
+            **{key: table[key][k].clone() for key in _PER_SAMPLE_TENSORS},
+            "criteria_values": table["criteria_values"][k],
+            "scene_attempts": int(table["scene_attempts"][k]),
+        }
+    return results
 
 
 def _save_jpeg(image: np.ndarray, path: Path, quality: int) -> None:
@@ -289,7 +353,7 @@ class RenderWorkers:
         self._pool = None
 
     def start(self) -> None:
-        """Start the processes now: their set-up (imports, body model, OpenGL) overlaps the pool sampling."""
+        """Start the processes now: their set-up (imports, body model, OpenGL) overlaps this process's."""
         if self.cfg.workers > 1 and self._pool is None:
             self._pool = mp.get_context("spawn").Pool(
                 self.cfg.workers, initializer=_spawned_worker_init, initargs=(self.cfg,)
@@ -323,11 +387,14 @@ def render_split(
     split: str,
     pool: dict[str, torch.Tensor],
     workers: RenderWorkers,
+    meanwhile: Callable[[], Any] = lambda: None,
     stop_after_chunks: int | None = None,
-) -> dict[int, dict[str, Any]]:
-    """Render every kept pose of a split (parallel, resumable); returns the per-id results.
+) -> tuple[dict[int, dict[str, Any]], Any]:
+    """Render every kept pose of a split (parallel, resumable) while this process runs `meanwhile()`;
+    returns (the per-id results, what `meanwhile` returned).
 
-    `stop_after_chunks` interrupts the run after that many new chunks (tests of the resume path).
+    The text stages need the pool only, so they run here while the workers render instead of after
+    them. `stop_after_chunks` interrupts the run after that many new chunks (tests of the resume path).
     """
     selected = pool["selected"].tolist()
     chunks = [selected[i : i + cfg.chunk_size] for i in range(0, len(selected), cfg.chunk_size)]
@@ -338,17 +405,30 @@ def render_split(
     ]
     if stop_after_chunks is not None:
         todo = todo[:stop_after_chunks]
+    rendering = workers.map(todo)  # worker processes start on the chunks now; in-process rendering is lazy
+    side_result = meanwhile()
     if todo:
         with tqdm(total=len(chunks), initial=len(chunks) - len(todo), desc=f"rendering {split}", unit="chunk") as bar:
-            for _ in workers.map(todo):
+            for _ in rendering:
                 bar.update()
     missing = [k for k in range(len(chunks)) if not _chunk_path(cfg, split, k).exists()]
     if missing:
         raise InterruptedError(f"rendering of {split} stopped with {len(missing)} chunks left: run again to resume")
     results: dict[int, dict[str, Any]] = {}
     for k in range(len(chunks)):
-        results.update(load_cache(_chunk_path(cfg, split, k)))
-    return results
+        results.update(_chunk_results(load_cache(_chunk_path(cfg, split, k)), split))
+    return results, side_result
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run a block with `count` torch threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------------------------------- step 4-6
@@ -536,38 +616,60 @@ def check_work_dir(cfg: SynthConfig, split: str) -> None:
     os.replace(tmp, path)
 
 
-def generate_split(
-    cfg: SynthConfig, split: str, body_model, workers: RenderWorkers, stop_after_chunks: int | None = None
-) -> dict[str, Any]:
-    """Generate one split of the script and fix datasets; returns its statistics."""
+@dataclass
+class _Texts:
+    """The text stages of a split: captions per data id, mined pairs, instructions per pair id."""
+
+    captions: dict[int, list[str]] | None
+    pairs: dict[str, Any]
+    instructions: dict[int, list[str]] | None
+    seconds: float
+
+
+TEXT_BLOCK = 512
+"""Poses (or pairs) per call of the text pipelines: their working memory stays the same for any N."""
+
+
+def _in_blocks(make: Callable[[int, slice], list], count: int) -> list:
+    """Concatenation of `make(block index, rows)` over consecutive `TEXT_BLOCK` row slices of `count` rows."""
+    out: list = []
+    for block, start in enumerate(range(0, count, TEXT_BLOCK)):
+        out += make(block, slice(start, start + TEXT_BLOCK))
+    return out
+
+
+def _block_seed(cfg: SynthConfig, split: str, stage: int, block: int) -> int:
+    """Seed of one block of a text stage (`stage`: the step number), independent of the others."""
+    return int(np.random.SeedSequence([cfg.split_seed(split), stage, block]).generate_state(1)[0])
+
+
+def text_stages(cfg: SynthConfig, split: str, pool: dict[str, torch.Tensor], body_model) -> _Texts:
+    """Captions (step 4), pair mining and instructions (step 5) of a split, each cached in the work folder."""
     caption_variants, instruction_variants, posecode_categories = _text_tools()
-    check_work_dir(cfg, split)
     work = work_dir(cfg, split)
     start = time.perf_counter()
-    pool = _cached(work / "pool.pt", lambda: build_pool(cfg, split, body_model))
-    pool["poses_original"] = pool["poses"].clone()
-    pool["poses_original"][:, 0] = pool["orientation"]
-    pool_seconds = time.perf_counter() - start
-
-    start = time.perf_counter()
-    rendered = render_split(cfg, split, pool, workers, stop_after_chunks)
-    render_seconds = time.perf_counter() - start
-
     selected = pool["selected"]
     ids = selected.tolist()
     kept_poses = pool["poses"][selected]
-    start = time.perf_counter()
     captions = None
     if caption_variants is not None:
-        texts = _cached(
-            work / "captions.pt", lambda: caption_variants(kept_poses, body_model, seed=cfg.split_seed(split))
-        )
-        captions = dict(zip(ids, texts, strict=True))
-    text_seconds = time.perf_counter() - start
 
+        def make_captions() -> list[list[str]]:
+            return _in_blocks(
+                lambda block, rows: caption_variants(
+                    kept_poses[rows], body_model, seed=_block_seed(cfg, split, 4, block)
+                ),
+                len(ids),
+            )
+
+        captions = dict(zip(ids, _cached(work / "captions.pt", make_captions), strict=True))
     pairs, instructions = {"pair_2_dataid": {}, "sequence_info": {}}, None
     if posecode_categories is not None:
-        codes = _cached(work / "posecode_categories.pt", lambda: posecode_categories(kept_poses, body_model))
+
+        def make_codes() -> torch.Tensor:
+            return torch.cat(_in_blocks(lambda _, rows: [posecode_categories(kept_poses[rows], body_model)], len(ids)))
+
+        codes = _cached(work / "posecode_categories.pt", make_codes)
         pairs = _cached(work / "pairs.pt", lambda: mine_pairs(cfg, split, pool, codes))
     if instruction_variants is not None and pairs["pair_2_dataid"]:
         pair_ids = list(pairs["pair_2_dataid"])
@@ -581,30 +683,57 @@ def generate_split(
         )
 
         def make_instructions() -> list[list[str]]:
-            return instruction_variants(
-                pool["poses"][a], pool["poses"][b], body_model, seed=cfg.split_seed(split), rotation_change_deg=yaw
+            return _in_blocks(
+                lambda block, rows: instruction_variants(
+                    pool["poses"][a[rows]],
+                    pool["poses"][b[rows]],
+                    body_model,
+                    seed=_block_seed(cfg, split, 7, block),
+                    rotation_change_deg=yaw[rows],
+                ),
+                len(pair_ids),
             )
 
         instructions = dict(zip(pair_ids, _cached(work / "instructions.pt", make_instructions), strict=True))
+    return _Texts(captions, pairs, instructions, time.perf_counter() - start)
 
-    paths = write_script_caches(cfg, split, pool, rendered, captions)
-    paths += write_fix_caches(cfg, split, pairs, instructions)
-    kinds = list(pairs["sequence_info"].values())
+
+def generate_split(
+    cfg: SynthConfig, split: str, body_model, workers: RenderWorkers, stop_after_chunks: int | None = None
+) -> dict[str, Any]:
+    """Generate one split of the script and fix datasets; returns its statistics."""
+    check_work_dir(cfg, split)
+    start = time.perf_counter()
+    pool = _cached(work_dir(cfg, split) / "pool.pt", lambda: build_pool(cfg, split, body_model))
+    pool["poses_original"] = pool["poses"].clone()
+    pool["poses_original"][:, 0] = pool["orientation"]
+    pool_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    rendered, texts = render_split(
+        cfg, split, pool, workers, lambda: text_stages(cfg, split, pool, body_model), stop_after_chunks
+    )
+    render_seconds = time.perf_counter() - start
+
+    paths = write_script_caches(cfg, split, pool, rendered, texts.captions)
+    paths += write_fix_caches(cfg, split, texts.pairs, texts.instructions)
+    ids = pool["selected"].tolist()
+    kinds = list(texts.pairs["sequence_info"].values())
     attempts = [rendered[i]["scene_attempts"] for i in ids]
     return {
         "size": len(ids),
         "pool_size": int(len(pool["poses"])),
         "pairs_in_sequence": kinds.count("in"),
         "pairs_out_of_sequence": kinds.count("out"),
-        "captions": captions is not None,
-        "instructions": instructions is not None,
+        "captions": texts.captions is not None,
+        "instructions": texts.instructions is not None,
         "selected_by_criteria": float(np.mean([rendered[i]["criteria_values"]["selected"] for i in ids])),
         "full_human_visibility": float(np.mean([bool(rendered[i]["in_frame"].all()) for i in ids])),
         "mean_scene_attempts": float(np.mean(attempts)),
-        "seconds": {
+        "seconds": {  # the texts are made while the workers render: "render" includes them
             "pool": round(pool_seconds, 2),
             "render": round(render_seconds, 2),
-            "texts": round(text_seconds, 2),
+            "texts": round(texts.seconds, 2),
         },
         "cache_files": [p.name for p in paths],
     }
@@ -616,10 +745,12 @@ def generate_synth(cfg: SynthConfig, stop_after_chunks: int | None = None) -> di
         from poseembroider.body.model_file import locate_model_file
 
         cfg = replace(cfg, body_model_file=locate_model_file().path)
-    body_model = _body_model(cfg).eval()
     start = time.perf_counter()
-    with RenderWorkers(cfg) as workers:
-        workers.start()
+    # one torch thread, as in the workers: the same float results whatever the worker count, and no
+    # spinning OpenMP threads taking the cores from the workers while the texts are made
+    with RenderWorkers(cfg) as workers, _torch_threads(1):
+        workers.start()  # their set-up overlaps the loading of the body model and the pool sampling here
+        body_model = _body_model(cfg).eval()
         splits = {
             split: generate_split(cfg, split, body_model, workers, stop_after_chunks)
             for split in SPLITS

@@ -140,17 +140,19 @@ def farthest_point_sampling(
             raise ValueError(
                 f"features: distance='mpjpe' needs D divisible by 3 (flattened joints), got D = {x.shape[1]}"
             )
-        points = x.reshape(n, -1, 3).float()
-
-        def dist_to(i: int) -> torch.Tensor:
-            return (points - points[i]).norm(dim=-1).mean(dim=-1)
+        # (3, J, N): each step's distances are whole-row operations (no reductions over short axes)
+        coords = x.reshape(n, -1, 3).float().permute(2, 1, 0).contiguous()
     elif distance == "euclidean":
-        points = x.float()
-
-        def dist_to(i: int) -> torch.Tensor:
-            return (points - points[i]).norm(dim=-1)
+        coords = x.float().T.contiguous()[:, None]  # (D, 1, N)
     else:
         raise ValueError(f"distance: expected 'mpjpe' or 'euclidean', got {distance!r}")
+    buffer = torch.empty_like(coords)
+
+    def dist_to(i: int) -> torch.Tensor:
+        torch.sub(coords, coords[..., i : i + 1], out=buffer)
+        buffer.mul_(buffer)
+        return buffer.sum(dim=0).sqrt_().mean(dim=0)
+
     chosen = torch.empty(k, dtype=torch.long)
     chosen[0] = seed_index
     min_dist = dist_to(seed_index)
@@ -158,8 +160,8 @@ def farthest_point_sampling(
     for step in range(1, k):
         nxt = int(torch.argmax(min_dist))
         chosen[step] = nxt
-        min_dist = torch.minimum(min_dist, dist_to(nxt))
-        min_dist[chosen[: step + 1]] = -1.0
+        torch.minimum(min_dist, dist_to(nxt), out=min_dist)
+        min_dist[nxt] = -1.0  # the chosen rows keep -1: every distance is >= 0
     return chosen
 
 

@@ -83,7 +83,7 @@ def mine_out_of_sequence_pairs(
     codes: torch.Tensor,
     params: MiningParams,
     generator: np.random.Generator,
-    chunk_size: int = 1024,
+    chunk_size: int = 128,
 ) -> list[tuple[int, int]]:
     """(A, B) local index pairs across sequences.
 
@@ -91,8 +91,11 @@ def mine_out_of_sequence_pairs(
         sequence_ids: (N,) sequence of each pose (-1 for poses outside sequences: each its own).
         features: (N, D) L2-normalised pose features (cosine similarity = dot product).
         codes: (N, P) posecode categories.
+        chunk_size: B rows per step; the codes of their top-k A, (chunk_size, top_k, P), are the
+            largest temporary, hence small chunks and 16-bit codes.
     """
     n = features.shape[0]
+    codes = codes.to(torch.int16)  # categories are small integers
     seq = torch.as_tensor(np.where(sequence_ids >= 0, sequence_ids, -1 - np.arange(n)))
     lo, hi = params.similarity_window
     eligible: dict[int, set[int]] = {}  # B -> A satisfying every constraint

@@ -25,8 +25,10 @@ inside the frame; all 22 = `full_human_visibility`), `unoccluded` (in frame and 
 of sight, exact ray test; the body never hides itself at this level) and `visible` (in frame and the
 depth buffer shows no surface, occluder or other body part, more than 0.2 m in front of the joint).
 
-Speed (2-core CPU, OSMesa): about 35 ms per sample, of which ~20 ms is the OpenGL render; the whole
-1280 x 720 frame then cropped costs ~10x more (`benchmarks/bench_scene_render.py`). `supersample=2`
+Speed (2-core CPU, OSMesa, one thread): about 30 ms per sample, of which ~8 ms is the OpenGL render:
+lights are evaluated per vertex with pyrender's BRDF (`rendering.vertex_lighting`) and the meshes drawn
+unlit, since the per-pixel shader was two thirds of the render under Mesa's software rasteriser; the
+whole 1280 x 720 frame then cropped costs ~10x more (`benchmarks/bench_scene_render.py`). `supersample=2`
 renders 2x2 sub-pixels per crop pixel for anti-aliased edges (closer to a downscaled frame) for
 roughly a quarter more time; keep one renderer per size (`create_scene_renderer`), since OSMesa
 recreates its context when the size changes.
@@ -66,7 +68,8 @@ from poseembroider.datasets.synthetic.textures import (
 )
 from poseembroider.rendering.camera import Camera, orbit_rotation
 from poseembroider.rendering.lighting import Light
-from poseembroider.rendering.mesh_spec import MeshSpec
+from poseembroider.rendering.mesh_spec import MeshSpec, vertex_normals
+from poseembroider.rendering.vertex_lighting import shade_vertices
 
 __all__ = [
     "BEDLAM_FRAME_HW",
@@ -428,8 +431,16 @@ class Environment:
         low, high = foot.min(axis=0) - reach, foot.max(axis=0) + reach
         near = ((points_xz >= low) & (points_xz <= high)).all(axis=1)
         if near.any():
-            d2 = ((points_xz[near][:, None, :] - foot[None]) ** 2).sum(-1)
-            occlusion = (weight[None] * np.exp(-d2 / (2.0 * (sigma**2)[None]))).sum(-1)
+            # (points x casters) Gaussians in place, summed by a matrix-vector product
+            close = points_xz[near]
+            falloff = close[:, :1] - foot[None, :, 0]
+            falloff *= falloff
+            dz = close[:, 1:] - foot[None, :, 1]
+            dz *= dz
+            falloff += dz
+            falloff *= -0.5 / (sigma * sigma)
+            np.exp(falloff, out=falloff)
+            occlusion = falloff @ weight
             shade[near] = 1.0 - self.shadow_strength * (1.0 - np.exp(-occlusion))
         return shade
 
@@ -1257,6 +1268,15 @@ def _merged_mesh(parts: Sequence[Primitive]) -> MeshSpec:
     return MeshSpec(vertices, faces, colors, smooth=True)
 
 
+def _lit_mesh(mesh: MeshSpec, camera: Camera, lights: Sequence[Light]) -> MeshSpec:
+    """Smooth `mesh` with its colours lit per vertex (`shade_vertices`), to draw unlit: the software
+    rasteriser then skips the per-pixel BRDF, two thirds of the cost of a lit render. (The scene's
+    meshes are all smooth: a flat-shaded one would need per-face normals.)"""
+    normals = vertex_normals(mesh.vertices, mesh.faces)
+    colors = shade_vertices(mesh.vertices, normals, mesh.vertex_rgba(), camera.pose, lights)
+    return MeshSpec(mesh.vertices, mesh.faces, colors, smooth=mesh.smooth, double_sided=mesh.double_sided)
+
+
 def _box_downsample(image: np.ndarray, factor: int) -> np.ndarray:
     """Mean over factor x factor blocks of (H * f, W * f, ...) -> (H, W, ...), as s^2 strided sums
     (several times faster than `reshape(...).mean(axis=(1, 3))`)."""
@@ -1286,7 +1306,7 @@ def render_scene(
     meshes = [MeshSpec(body.vertices, body.faces, body_colors)]
     if params.occluders:  # one mesh for all occluder parts: one draw call
         meshes.append(_merged_mesh([part for occluder in params.occluders for part in occluder.parts]))
-    layers = renderer.render_layers(meshes, camera, params.lights)
+    layers = renderer.render_layers([_lit_mesh(mesh, camera, params.lights) for mesh in meshes], camera, unlit=True)
     color, alpha = layers.color, layers.alpha
     depth = layers.depth if layers.depth is not None else np.zeros(alpha.shape, np.float32)
     out_h, out_w = window.out_hw

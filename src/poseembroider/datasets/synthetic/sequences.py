@@ -170,7 +170,7 @@ def sample_sequences(
     poses = torch.cat([matrix_to_axis_angle(global_rot)[..., None, :], body[..., 1:, :]], dim=-2).float()
 
     flat_betas = betas[:, None].expand(s, t, -1).reshape(s * t, -1)
-    joints = sampler.skeleton(poses.reshape(s * t, NUM_BODY_JOINTS, 3), flat_betas).joints.reshape(
+    joints = sampler.skeleton.joints(poses.reshape(s * t, NUM_BODY_JOINTS, 3), flat_betas).reshape(
         s, t, NUM_BODY_JOINTS, 3
     )
 

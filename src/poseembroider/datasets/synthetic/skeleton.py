@@ -95,3 +95,13 @@ class BodySkeleton:
             offset = rest[:, NUM_BODY_JOINTS + e] - rest[:, p]
             ends.append(joints[:, p] + (rotations[:, p] @ offset[..., None])[..., 0])
         return SkeletonPose(points=torch.cat([joints, torch.stack(ends, dim=1)], dim=1), rotations=rotations)
+
+    def joints(self, poses: torch.Tensor, betas: torch.Tensor | None = None, batch_size: int = 1024) -> torch.Tensor:
+        """(N, 22, 3) body joints of axis-angles (N, 22, 3), posed `batch_size` at a time: the forward
+        kinematics' temporaries (global rotations, end points) stay the same size for any N."""
+        poses = torch.as_tensor(poses, dtype=self.end_rest.dtype)
+        out = torch.empty(poses.shape[0], NUM_BODY_JOINTS, 3, dtype=self.end_rest.dtype)
+        for start in range(0, poses.shape[0], batch_size):
+            rows = slice(start, start + batch_size)
+            out[rows] = self(poses[rows], None if betas is None else betas[rows]).joints
+        return out
