@@ -185,24 +185,13 @@ def fit(
 ) -> dict[str, Any]:
     """Train `model` (PoseText or PairText); returns the Trainer summary plus `best_dir`, `best_metrics`
     and `shortname` (registered on the main process when given)."""
-    from poseembroider.registry import register
+    from poseembroider.training.run_results import publish_best
     from poseembroider.training.trainer import Trainer
 
     collate = text_collate_fn(model.text_encoder.tokenizer)
     trainer = Trainer(model, train_dataset, val_dataset, trainer_config, collate_fn=collate)
     summary = trainer.fit()
-    output_dir = Path(trainer_config.output_dir)
-    best_dir = output_dir / "best"
-    if not best_dir.is_dir():
-        best_dir = output_dir / "last"
-    metrics_file = output_dir / "best" / "metrics.json"
-    best_metrics = json.loads(metrics_file.read_text())["metrics"] if metrics_file.is_file() else {}
-    summary.update(best_dir=str(best_dir), best_metrics=best_metrics, shortname=None)
-    if shortname and trainer.is_main:
-        registry_file = register(shortname, best_dir)
-        summary["shortname"] = shortname
-        logger.info("registered %s -> %s in %s", shortname, best_dir, registry_file)
-    return summary
+    return publish_best(summary, trainer_config.output_dir, shortname, trainer.is_main)
 
 
 def print_report(trainer_config: TrainerConfig, summary: dict[str, Any], train_size: int, val_size: int) -> None:

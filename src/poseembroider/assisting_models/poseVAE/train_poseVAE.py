@@ -138,7 +138,7 @@ def train(
 
     `body_model`: the `BodyModel` of the losses (default: built on first use).
     """
-    from poseembroider.registry import register
+    from poseembroider.training.run_results import publish_best
     from poseembroider.training.state import seed_everything
     from poseembroider.training.trainer import Trainer
 
@@ -146,18 +146,7 @@ def train(
     model = PoseVAE(model_config).set_body_model(body_model)
     trainer = Trainer(model, train_dataset, val_dataset, trainer_config)
     summary = trainer.fit()
-    output_dir = Path(trainer_config.output_dir)
-    best_dir = output_dir / "best"
-    if not best_dir.is_dir():
-        best_dir = output_dir / "last"
-    metrics_file = output_dir / "best" / "metrics.json"
-    best_metrics = json.loads(metrics_file.read_text())["metrics"] if metrics_file.is_file() else {}
-    summary.update(best_dir=str(best_dir), best_metrics=best_metrics, shortname=None)
-    if shortname and trainer.is_main:
-        registry_file = register(shortname, best_dir)
-        summary["shortname"] = shortname
-        logger.info("registered %s -> %s in %s", shortname, best_dir, registry_file)
-    return summary
+    return publish_best(summary, trainer_config.output_dir, shortname, trainer.is_main)
 
 
 class UsageError(ValueError):
