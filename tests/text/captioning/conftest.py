@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
 import torch
+from english_checks import surface_problems
 
 from poseembroider.body.joints import BODY_JOINT_NAMES, JOINT_INDEX
 from poseembroider.data import load_cmu_dev_poses
@@ -34,16 +34,31 @@ POSES = {
     "right_knee_right_angle": make_pose(right_knee=(HALF_PI, 0, 0)),
     "hands_above_head": make_pose(left_shoulder=(0, 0, 1.35), right_shoulder=(0, 0, -1.35)),
     "left_hand_above_head": make_pose(left_shoulder=(0, 0, 1.35), right_shoulder=(0, 0, 1.2)),
-    "seated": make_pose(left_hip=(-HALF_PI, 0, 0), right_hip=(-HALF_PI, 0, 0),
-                        left_knee=(HALF_PI, 0, 0), right_knee=(HALF_PI, 0, 0),
-                        left_shoulder=(0, 0, -1.2), right_shoulder=(0, 0, 1.2)),
+    "seated": make_pose(
+        left_hip=(-HALF_PI, 0, 0),
+        right_hip=(-HALF_PI, 0, 0),
+        left_knee=(HALF_PI, 0, 0),
+        right_knee=(HALF_PI, 0, 0),
+        left_shoulder=(0, 0, -1.2),
+        right_shoulder=(0, 0, 1.2),
+    ),
     "lying_on_back": make_pose(pelvis=(-HALF_PI, 0, 0), left_shoulder=(0, 0, -1.3), right_shoulder=(0, 0, 1.3)),
     "lying_face_down": make_pose(pelvis=(HALF_PI, 0, 0), left_shoulder=(0, 0, -1.3), right_shoulder=(0, 0, 1.3)),
-    "kneeling": make_pose(left_knee=(HALF_PI, 0, 0), right_knee=(HALF_PI, 0, 0),
-                          left_ankle=(HALF_PI / 2, 0, 0), right_ankle=(HALF_PI / 2, 0, 0),
-                          left_shoulder=(0, 0, -1.2), right_shoulder=(0, 0, 1.2)),
-    "bent_forward": make_pose(pelvis=(1.3, 0, 0), left_hip=(-1.3, 0, 0), right_hip=(-1.3, 0, 0),
-                              left_shoulder=(0, 0, -1.2), right_shoulder=(0, 0, 1.2)),
+    "kneeling": make_pose(
+        left_knee=(HALF_PI, 0, 0),
+        right_knee=(HALF_PI, 0, 0),
+        left_ankle=(HALF_PI / 2, 0, 0),
+        right_ankle=(HALF_PI / 2, 0, 0),
+        left_shoulder=(0, 0, -1.2),
+        right_shoulder=(0, 0, 1.2),
+    ),
+    "bent_forward": make_pose(
+        pelvis=(1.3, 0, 0),
+        left_hip=(-1.3, 0, 0),
+        right_hip=(-1.3, 0, 0),
+        left_shoulder=(0, 0, -1.2),
+        right_shoulder=(0, 0, 1.2),
+    ),
     "head_turned_left": make_pose(neck=(0, 0.5, 0), head=(0, 0.4, 0)),
 }
 
@@ -55,8 +70,19 @@ def sample_poses(n: int, seed: int) -> torch.Tensor:
     cmu = load_cmu_dev_poses()
     poses = cmu[rng.integers(0, len(cmu), n)] + rng.normal(0, 0.15, (n, 22, 3)).astype(np.float32)
     limits = {name: 0.5 for name in BODY_JOINT_NAMES}
-    limits.update({"left_hip": 1.2, "right_hip": 1.2, "left_shoulder": 1.3, "right_shoulder": 1.3,
-                   "spine1": 0.4, "spine2": 0.3, "spine3": 0.3, "left_collar": 0.3, "right_collar": 0.3})
+    limits.update(
+        {
+            "left_hip": 1.2,
+            "right_hip": 1.2,
+            "left_shoulder": 1.3,
+            "right_shoulder": 1.3,
+            "spine1": 0.4,
+            "spine2": 0.3,
+            "spine3": 0.3,
+            "left_collar": 0.3,
+            "right_collar": 0.3,
+        }
+    )
     random_share = rng.random(n) < 0.35
     for j, name in enumerate(BODY_JOINT_NAMES[1:], start=1):
         value = rng.uniform(-1, 1, (n, 3)) * limits[name]
@@ -84,33 +110,9 @@ def hand_poses():
     return POSES
 
 
-_DOUBLED = re.compile(r"\b(\w+)\s+\1\b", re.IGNORECASE)
-
-
 def english_problems(text: str) -> list[str]:
-    """What makes `text` not read as our captions should: empty, lower-case sentence start, missing
-    final period, doubled spaces or words, unfilled slots, "the the"."""
-    problems = []
-    if not text.strip():
-        return ["empty"]
-    if "  " in text or text != text.strip():
-        problems.append("extra spaces")
-    if not text.endswith("."):
-        problems.append("no final period")
-    if any(ch in text for ch in "{}<>_\0"):
-        problems.append("unfilled slot or identifier")
-    if _DOUBLED.search(text):
-        problems.append(f"doubled word {_DOUBLED.search(text).group(0)!r}")
-    if re.search(r"\bthe the\b", text, re.IGNORECASE):
-        problems.append("the the")
-    if " ." in text or " ," in text or ",," in text or ".." in text:
-        problems.append("space before punctuation")
-    for sentence in text.split(". "):
-        if not sentence[:1].isupper():
-            problems.append(f"sentence not capitalised: {sentence[:30]!r}")
-    if re.search(r"\bl-shape\b", text):
-        problems.append("lower-cased L-shape")
-    return problems
+    """What makes `text` not read as our captions should (see `english_checks.surface_problems`)."""
+    return surface_problems(text)
 
 
 @pytest.fixture(scope="session")

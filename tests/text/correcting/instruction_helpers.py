@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import torch
+from english_checks import surface_problems
 
 from poseembroider.body.joints import BODY_JOINT_NAMES, JOINT_INDEX, left_right_permutation
 from poseembroider.data import load_cmu_dev_poses
@@ -42,8 +43,13 @@ POSES = {
     "right_knee_bent": make_pose(right_knee=(HALF_PI, 0, 0), **ARMS_DOWN),
     "hands_above_head": make_pose(left_shoulder=(0, 0, 1.35), right_shoulder=(0, 0, -1.35)),
     "left_hand_above_head": make_pose(left_shoulder=(0, 0, 1.35), right_shoulder=(0, 0, 1.2)),
-    "seated": make_pose(left_hip=(-HALF_PI, 0, 0), right_hip=(-HALF_PI, 0, 0),
-                        left_knee=(HALF_PI, 0, 0), right_knee=(HALF_PI, 0, 0), **ARMS_DOWN),
+    "seated": make_pose(
+        left_hip=(-HALF_PI, 0, 0),
+        right_hip=(-HALF_PI, 0, 0),
+        left_knee=(HALF_PI, 0, 0),
+        right_knee=(HALF_PI, 0, 0),
+        **ARMS_DOWN,
+    ),
     "bent_forward": make_pose(pelvis=(1.3, 0, 0), left_hip=(-1.3, 0, 0), right_hip=(-1.3, 0, 0), **ARMS_DOWN),
     "lying_on_back": make_pose(pelvis=(-HALF_PI, 0, 0), **ARMS_DOWN),
     "head_turned_left": make_pose(neck=(0, 0.5, 0), head=(0, 0.4, 0), **ARMS_DOWN),
@@ -91,35 +97,19 @@ def sentences(text: str) -> list[str]:
     return sorted(text.rstrip(".").split(". "))
 
 
-_DOUBLED = re.compile(r"\b(\w+)\s+\1\b", re.IGNORECASE)
 _FACT = re.compile(r"^(Your|The|Both) [^.]* (should|must|needs? to|ha(s|ve) to) ")
 IMPERATIVE_STARTS = frozenset(GERUNDS) | {"stay", "change", "leave"}
 
 
 def english_problems(text: str) -> list[str]:
-    """What makes `text` not read as our instructions should: empty, a sentence neither imperative nor a
-    fact about the target ("Your left knee should be ..."), lower-case sentence start, missing final
-    period, doubled spaces or words, unfilled slots, "the the", space before punctuation."""
-    if not text.strip():
-        return ["empty"]
-    problems = []
-    if "  " in text or text != text.strip():
-        problems.append("extra spaces")
-    if not text.endswith("."):
-        problems.append("no final period")
-    if any(ch in text for ch in "{}<>_\0"):
-        problems.append("unfilled slot or identifier")
-    if _DOUBLED.search(text):
-        problems.append(f"doubled word {_DOUBLED.search(text).group(0)!r}")
-    if re.search(r"\bthe the\b", text, re.IGNORECASE):
-        problems.append("the the")
-    if " ." in text or " ," in text or ",," in text or ".." in text:
-        problems.append("space before punctuation")
-    if re.search(r"\bl-shape\b", text):
-        problems.append("lower-cased L-shape")
+    """What makes `text` not read as our instructions should: the surface problems of
+    `english_checks.surface_problems`, and a sentence neither imperative nor a fact about the target
+    ("Your left knee should be ...")."""
+    problems = surface_problems(text)
+    if problems == ["empty"]:
+        return problems
     for sentence in text.rstrip(".").split(". "):
-        if not sentence[:1].isupper():
-            problems.append(f"sentence not capitalised: {sentence[:30]!r}")
-        elif sentence.split()[0].lower() not in IMPERATIVE_STARTS and not _FACT.match(sentence):
+        words = sentence.split()
+        if words and sentence[:1].isupper() and words[0].lower() not in IMPERATIVE_STARTS and not _FACT.match(sentence):
             problems.append(f"not imperative: {sentence[:40]!r}")
     return problems
