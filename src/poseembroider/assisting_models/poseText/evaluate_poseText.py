@@ -28,15 +28,11 @@ from tqdm.auto import tqdm
 from poseembroider.assisting_models.poseText.data import load_text_datasets, text_collate_fn
 from poseembroider.assisting_models.poseText.model_poseText import PoseText, TextRetrievalModel
 from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
+from poseembroider.evaluation.result_files import previous_result, result_path, write_result
 from poseembroider.evaluation.retrieval import pose_text_retrieval_metrics
-from poseembroider.models.pretrained import atomic_file
 from poseembroider.training.trainer import move_to_device
 
 METRIC_ORDER = ("p2t_R@1", "p2t_R@5", "p2t_R@10", "t2p_R@1", "t2p_R@5", "t2p_R@10", "mRecall")
-
-
-def result_path(model_dir: Path, split: str, dataset: str) -> Path:
-    return Path(model_dir) / f"result_{split}_{dataset}.json"
 
 
 @torch.no_grad()
@@ -105,10 +101,9 @@ def run_evaluation(args: argparse.Namespace, model_class: type[TextRetrievalMode
         "seed": args.seed,
     }
     path = result_path(model_dir, args.split, args.dataset)
-    if path.is_file() and not args.overwrite:
-        previous = json.loads(path.read_text())
-        if previous.get("settings") == settings:
-            return previous
+    previous = None if args.overwrite else previous_result(path, settings)
+    if previous is not None:
+        return previous
     model = model_class.from_pretrained(model_dir, map_location=resolve_device(args.device))
     dataset = load_text_datasets(
         [args.dataset],
@@ -131,8 +126,7 @@ def run_evaluation(args: argparse.Namespace, model_class: type[TextRetrievalMode
         "settings": settings,
         "metrics": metrics,
     }
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(path, result)
     return result
 
 

@@ -44,8 +44,9 @@ from poseembroider import config
 from poseembroider.assisting_models.poseVAE.loss import gaussian_nll, kl_to_standard_normal, laplacian_nll
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import METRIC_NAMES, pose_reconstruction_errors
+from poseembroider.evaluation.result_files import previous_result, result_path, write_result
 from poseembroider.geometry import axis_angle_to_matrix
-from poseembroider.models.pretrained import CONFIG_NAME, atomic_file
+from poseembroider.models.pretrained import CONFIG_NAME
 
 SAMPLE_SOURCES = ("prior", "posterior")
 
@@ -64,10 +65,6 @@ def resolve_model_dir(model_path: str | Path, checkpoint: str = "best") -> Path:
         f"{directory}: no {CONFIG_NAME} there nor in {directory / checkpoint} (expected a model folder written "
         "by save_pretrained, or a training output folder with best/ and last/)"
     )
-
-
-def result_path(model_dir: Path, split: str, dataset: str) -> Path:
-    return Path(model_dir) / f"result_{split}_{dataset}.json"
 
 
 def _errors(body, decoded: dict[str, torch.Tensor], original, target_rotmat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -231,10 +228,9 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
         "data_size": args.data_size,
     }
     path = result_path(model_dir, args.split, args.dataset)
-    if path.is_file() and not args.overwrite:
-        previous = json.loads(path.read_text())
-        if previous.get("settings") == settings:
-            return previous
+    previous = None if args.overwrite else previous_result(path, settings)
+    if previous is not None:
+        return previous
     model = PoseVAE.from_pretrained(model_dir, map_location=resolve_device(args.device))
     dataset: Dataset = get_dataset(args.dataset, args.split, item_format="p", num_body_joints=model.num_body_joints)
     if args.data_size:
@@ -263,8 +259,7 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
         "settings": settings,
         "metrics": metrics,
     }
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(path, result)
     return result
 
 
