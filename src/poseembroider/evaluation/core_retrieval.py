@@ -1,0 +1,94 @@
+"""Retrieval metrics of the representation models over the 9 query types (original_system.md §5.1).
+
+For each query type (i2p, i2t, p2i, p2t, t2i, t2p, ip2t, it2p, pt2i) the queries of the N samples are
+ranked against the N gallery tokens of the target modality; R@1/5/10 in percent;
+`mRecall_single_query` = mean of the 18 single-query values, `mRecall_dual_query` = mean of the 9 dual
+values, `mRecall` = their mean (the model-selection metric). Query type names are those of
+`models.modalities.QueryType.name` (letters of the query modalities, '2', letter of the target).
+
+Ranks are computed in chunks of queries (`retrieval.ground_truth_ranks`), so memory is O(chunk x N) for
+any N; `streamed_ranks` also takes the queries chunk by chunk, for callers that compute them on the fly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import torch
+
+from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALUES, ground_truth_ranks, recall_at_k
+
+LETTER_MODALITIES = {"i": "image", "p": "pose", "t": "text"}
+
+
+def target_of(query_name: str) -> str:
+    """'pt2i' -> 'image'."""
+    try:
+        return LETTER_MODALITIES[query_name.split("2")[1]]
+    except (IndexError, KeyError):
+        raise ValueError(
+            f"query type {query_name!r}: expected '<query letters>2<target letter>' (e.g. 'pt2i')"
+        ) from None
+
+
+def is_dual(query_name: str) -> bool:
+    return len(query_name.split("2")[0]) == 2
+
+
+def streamed_ranks(query_chunks: Iterable[torch.Tensor], gallery: torch.Tensor) -> torch.Tensor:
+    """Ranks (N,) of the ground truth for queries given as consecutive chunks (n_k, D), sum n_k = N;
+    query j of the stream is answered by gallery item j."""
+    n = gallery.shape[0]
+    ranks = torch.empty(n, dtype=torch.long)
+    gallery_t = gallery.t()
+    start = 0
+    with torch.no_grad():
+        for chunk in query_chunks:
+            stop = start + chunk.shape[0]
+            if stop > n:
+                raise ValueError(f"streamed_ranks: more queries than the {n} gallery items")
+            scores = chunk @ gallery_t  # (n_k, N)
+            positives = (chunk * gallery[start:stop]).sum(dim=1)
+            rows = torch.arange(stop - start)
+            scores[rows, rows + start] = positives
+            ranks[start:stop] = (scores > positives[:, None]).sum(dim=1)
+            start = stop
+    if start != n:
+        raise ValueError(f"streamed_ranks: {start} queries for {n} gallery items")
+    return ranks
+
+
+def summarize(metrics: Mapping[str, float]) -> dict[str, float]:
+    """`mRecall_single_query`, `mRecall_dual_query` (when present) and `mRecall` of `<query>_R@k` entries."""
+    single = [v for k, v in metrics.items() if "_R@" in k and not is_dual(k.split("_R@")[0])]
+    dual = [v for k, v in metrics.items() if "_R@" in k and is_dual(k.split("_R@")[0])]
+    out: dict[str, float] = {}
+    if single:
+        out["mRecall_single_query"] = sum(single) / len(single)
+    if dual:
+        out["mRecall_dual_query"] = sum(dual) / len(dual)
+    if out:
+        out["mRecall"] = sum(out.values()) / len(out)
+    return out
+
+
+def recalls_of_ranks(name: str, ranks: torch.Tensor, ks: Sequence[int] = K_RECALL_VALUES) -> dict[str, float]:
+    return {f"{name}_R@{k}": v for k, v in recall_at_k(ranks, ks).items()}
+
+
+def core_retrieval_metrics(
+    queries: Mapping[str, torch.Tensor],
+    galleries: Mapping[str, torch.Tensor],
+    ks: Sequence[int] = K_RECALL_VALUES,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> dict[str, float]:
+    """R@k of every query type in `queries` ({name: (N, D)}) against `galleries` ({modality: (N, D)}),
+    plus the mRecall summaries."""
+    metrics: dict[str, float] = {}
+    for name, q in queries.items():
+        target = target_of(name)
+        if target not in galleries:
+            raise KeyError(f"query type {name!r} needs the {target} gallery; have {sorted(galleries)}")
+        metrics.update(recalls_of_ranks(name, ground_truth_ranks(q, galleries[target], chunk_size), ks))
+    metrics.update(summarize(metrics))
+    return metrics

@@ -1,0 +1,37 @@
+"""One rank of the 2-process core-model check (spawned by test_model_ddp.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+
+def core_ddp_worker(rank: int, world_size: int, port: int, folder: str) -> None:
+    """Run one DDP step of the core model on this rank's half of the saved batch; save loss and grads."""
+    from poseembroider.model import REPRESENTATION_MODELS, CoreConfig
+    from poseembroider.training.distributed import destroy_distributed, init_distributed, wrap_ddp
+    from poseembroider.training.trainer import _TrainingStep
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size)
+    )
+    torch.set_num_threads(1)
+    out = Path(folder)
+    inputs = torch.load(out / "inputs.pt", weights_only=True)
+    info = init_distributed("cpu")
+    try:
+        model = REPRESENTATION_MODELS[inputs["model"]](CoreConfig(**inputs["config"]))
+        model.load_state_dict(inputs["state"])
+        model.eval()  # no dropout: the two runs must see the same function
+        step = wrap_ddp(_TrainingStep(model), info.device)
+        half = inputs["pose_features"].shape[0] // world_size
+        rows = slice(rank * half, (rank + 1) * half)
+        batch = {k: inputs[k][rows] for k in ("image_features", "pose_features", "text_features")}
+        loss = step(batch)["loss"]
+        loss.backward()
+        grads = {f"grad.{n}": p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        torch.save({"loss": loss.detach(), **grads}, out / f"rank{rank}.pt")
+    finally:
+        destroy_distributed()
