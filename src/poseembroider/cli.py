@@ -357,6 +357,28 @@ def _evaluate_posevae(args: argparse.Namespace) -> int:
 
 
 @command(
+    "train-core",
+    "train PoseEmbroider or the Aligner (flags of train_core.py, e.g. --model PoseEmbroider --dataset ...)",
+    _forward_to_script("poseembroider.train_core"),
+)
+def _train_core(args: argparse.Namespace) -> int:
+    from poseembroider.train_core import main as train_main
+
+    return train_main(args.script_args)
+
+
+@command(
+    "evaluate-core",
+    "evaluate PoseEmbroider / Aligner retrieval: R@1/5/10 of the 9 query types, mRecall",
+    _forward_to_script("poseembroider.evaluate_core"),
+)
+def _evaluate_core(args: argparse.Namespace) -> int:
+    from poseembroider.evaluate_core import main as evaluate_main
+
+    return evaluate_main(args.script_args)
+
+
+@command(
     "train-posetext",
     "train PoseText (flags of train_poseText.py, e.g. --dataset ... --text_encoder_name distilbertSynth)",
     _forward_to_script("poseembroider.assisting_models.poseText.train_poseText"),

@@ -11,12 +11,12 @@ import torch
 
 from poseembroider import config
 from poseembroider.datasets.cache_format import cache_file_name, save_cache
+from tiny_models import make_text_model_folder
 
 RETRIEVAL_SCRIPT_VERSION = "retrievaltest_overlap30_res224_j16_sf11"
 RETRIEVAL_FIX_VERSION = RETRIEVAL_SCRIPT_VERSION + "-in15_out20_t05_sim0709"
 N_POSES = {"train": 96, "val": 48}
 N_PAIRS = {"train": 48, "val": 24}
-TINY_TEXT_BACKBONE = {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64, "max_position_embeddings": 160}
 
 
 def _write_split(split: str, poses: torch.Tensor, first_id: int, body_model) -> list[str]:
@@ -69,23 +69,6 @@ def retrieval_datasets(body_model) -> dict[str, object]:
         "fix": f"synthfix-{RETRIEVAL_FIX_VERSION}",
         "texts": texts,
     }
-
-
-def make_text_model_folder(folder: Path, texts: list[str], seed: int = 0) -> Path:
-    """A WordPiece tokenizer trained on `texts` and a randomly initialised tiny DistilBERT, in one folder
-    (the layout of the distilbertSynth / distilbert-base-uncased folders)."""
-    from transformers import DistilBertForMaskedLM
-
-    from poseembroider.text.text_backbone import TextBackboneConfig
-    from poseembroider.text.tokenization import train_wordpiece_tokenizer
-
-    tokenizer = train_wordpiece_tokenizer(
-        texts, vocab_size=1000, out_dir=folder, max_length=TINY_TEXT_BACKBONE["max_position_embeddings"]
-    )
-    torch.manual_seed(seed)
-    backbone_config = TextBackboneConfig(**TINY_TEXT_BACKBONE).distilbert_config(len(tokenizer), tokenizer.pad_token_id)
-    DistilBertForMaskedLM(backbone_config).save_pretrained(str(folder))
-    return folder
 
 
 @pytest.fixture(scope="session")

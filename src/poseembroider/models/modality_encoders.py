@@ -73,7 +73,10 @@ class FrozenModalityEncoder(nn.Module):
         missing = [key for key in self.input_keys if key not in batch]
         if missing:
             raise KeyError(f"the {self.modality} encoder needs batch key(s) {missing}; the batch has {sorted(batch)}")
-        return [batch[key] for key in self.input_keys]
+        device = next(self.module.parameters()).device
+        return [
+            batch[key].to(device) if isinstance(batch[key], torch.Tensor) else batch[key] for key in self.input_keys
+        ]
 
     def encode(self, *inputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
