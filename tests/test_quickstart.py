@@ -6,6 +6,7 @@ from PIL import Image
 
 from poseembroider.quickstart import QUICKSTART_STEPS, run_quickstart
 from poseembroider.quickstart_assisting import AssistingSizes
+from poseembroider.quickstart_core import CoreSizes
 from poseembroider.registry import resolve
 
 TINY = AssistingSizes(
@@ -23,12 +24,20 @@ TINY = AssistingSizes(
     pairtext_epochs=1,
     text_retrieval_batch_size=2,
 )
+TINY_CORE = CoreSizes(epochs=2, batch_size=4, val_every=1)
 
 
 @pytest.mark.render
 def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_file):
     summary = run_quickstart(
-        out_dir=tmp_path, n_poses=3, seed=1, n_train=8, n_val=12, sampler_report_size=200, assisting_sizes=TINY
+        out_dir=tmp_path,
+        n_poses=3,
+        seed=1,
+        n_train=8,
+        n_val=12,
+        sampler_report_size=200,
+        assisting_sizes=TINY,
+        core_sizes=TINY_CORE,
     )
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == summary
@@ -63,3 +72,10 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
         assert 0 <= retrieval["val"]["mRecall"] <= 100 and retrieval["chance_mRecall"] > 0
         assert (resolve(retrieval["shortname"]) / "model.safetensors").is_file()
     assert on_disk["steps"]["posetext"]["val_size"] == 12
+    for name, model in (("core_poseembroider", "PoseEmbroider"), ("core_aligner", "Aligner")):
+        core = on_disk["steps"][name]
+        assert core["val_size"] == 12 and core["chance_mRecall"] == pytest.approx(100 * (1 + 5 + 10) / 12 / 3, abs=1e-3)
+        recalls = [k for k in core["val"] if "_R@" in k]
+        assert len(recalls) == 27 and 0 <= core["val"]["mRecall"] <= 100
+        assert (resolve(core["shortname"]) / "model.safetensors").is_file()
+        assert core["shortname"] == f"{model.lower()}_model_synthscript"

@@ -378,6 +378,38 @@ def _evaluate_core(args: argparse.Namespace) -> int:
     return evaluate_main(args.script_args)
 
 
+STREAMLIT_OPTION_SECTIONS = ("--server.", "--browser.", "--theme.", "--client.", "--logger.", "--runner.")
+"""Words of `demo-core` handed to `streamlit run` itself (each takes a value: `--server.port 8502`)."""
+
+
+@command(
+    "demo-core",
+    "any-to-any retrieval demo in the browser (streamlit; flags of demo_core.py, e.g. --model_path ..., "
+    "plus streamlit's --server.port ...)",
+    _forward_to_script("poseembroider.demo_core_helpers"),
+)
+def _demo_core(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from poseembroider.demo_core_helpers import build_parser as demo_parser
+
+    streamlit_flags: list[str] = []
+    demo_flags: list[str] = []
+    words = iter(args.script_args)
+    for word in words:
+        if word.startswith(STREAMLIT_OPTION_SECTIONS):
+            streamlit_flags.append(word)
+            if "=" not in word:
+                streamlit_flags.append(next(words, ""))
+        else:
+            demo_flags.append(word)
+    demo_parser().parse_args(demo_flags)  # a wrong flag fails here, with the demo's usage, not in the browser
+    if not any(flag.startswith("--browser.gatherUsageStats") for flag in streamlit_flags):
+        streamlit_flags += ["--browser.gatherUsageStats", "false"]  # the toolkit runs offline
+    app = Path(__file__).with_name("demo_core.py")
+    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), *streamlit_flags, "--", *demo_flags])
+
+
 @command(
     "train-posetext",
     "train PoseText (flags of train_poseText.py, e.g. --dataset ... --text_encoder_name distilbertSynth)",

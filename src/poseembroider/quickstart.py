@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from poseembroider import config
 from poseembroider.quickstart_assisting import ASSISTING_STEPS, AssistingSizes
+from poseembroider.quickstart_core import CORE_STEPS, CoreSizes
 
 
 @dataclass
@@ -44,6 +45,7 @@ class QuickstartContext:
     n_val: int = 256
     sampler_report_size: int = 10_000
     assisting_sizes: AssistingSizes = field(default_factory=AssistingSizes)
+    core_sizes: CoreSizes = field(default_factory=CoreSizes)
     artifacts: dict = field(default_factory=dict)  # objects later steps re-use (body model, ...)
 
 
@@ -162,6 +164,7 @@ QUICKSTART_STEPS: dict[str, QuickstartStep] = {
     "pose_sampler_report": step_pose_sampler_report,
     "synthetic_dataset": step_synthetic_dataset,
     **ASSISTING_STEPS,
+    **CORE_STEPS,
 }
 
 
@@ -181,16 +184,26 @@ def run_quickstart(
     n_val: int = 256,
     sampler_report_size: int = 10_000,
     assisting_sizes: AssistingSizes | None = None,
+    core_sizes: CoreSizes | None = None,
 ) -> dict:
     """Run every step and write `<out_dir>/summary.json`; returns the summary.
 
-    `assisting_sizes`: how long the assisting models train (default `AssistingSizes()`)."""
+    `assisting_sizes` / `core_sizes`: how long the assisting / representation models train (defaults
+    `AssistingSizes()`, `CoreSizes()`). Earlier steps' results are in `ctx.artifacts["steps"]`."""
     out_dir = Path(config.GENERAL_EXP_OUTPUT_DIR / "quickstart" if out_dir is None else out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = QuickstartContext(
-        out_dir, n_poses, seed, n_train, n_val, sampler_report_size, assisting_sizes or AssistingSizes()
+        out_dir,
+        n_poses,
+        seed,
+        n_train,
+        n_val,
+        sampler_report_size,
+        assisting_sizes or AssistingSizes(),
+        core_sizes or CoreSizes(),
     )
     summary: dict = {"seed": seed, "steps": {}}
+    ctx.artifacts["steps"] = summary["steps"]
     start = time.perf_counter()
     for name, step in QUICKSTART_STEPS.items():
         step_start = time.perf_counter()

@@ -1,0 +1,288 @@
+"""Any-to-any retrieval demo of PoseEmbroider and the Aligner (streamlit).
+
+    streamlit run src/poseembroider/demo_core.py -- --model_path <folder|shortname> \\
+        [--checkpoint best|last] [--n_retrieve 8] [--dataset NAME] [--split val] [--device auto]
+    poseembroider demo-core --model_path <folder|shortname> [...] [--server.port 8501]
+
+Pick a sample of a dataset split (by index or data id) or upload a PNG/JPG picture of a person; occlude
+16-px patches of the image crop; choose which of its image, pose, annotated text and a typed text make
+the query; "Process!" shows the top-k images, poses (rendered bodies) and texts of the whole split.
+PoseEmbroider ranks each modality with the corresponding reprojection of the query's x̄, the Aligner
+with the mixed query (`demo_core_helpers.retrieve`). The split's gallery comes from its frozen-feature
+cache (the frozen encoders run once per split, see `frozen_features.py`), embedded once per session.
+
+The model is taken from, in this order: the sidebar field, `--model_path`, the URL query parameter
+`?model=...`, the environment variable `POSEEMBROIDER_CORE_DEMO_MODEL`, and the shortname
+`poseembroider_model_bedlamscript`. `?dataset=...` preselects a dataset like `--dataset`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import streamlit as st
+import torch
+
+from poseembroider import config
+from poseembroider.datasets.discovery import available_datasets
+from poseembroider.datasets.visualization import image_to_uint8, pose_image
+from poseembroider.datasets.visualize_common import body_and_renderer, load_dataset
+from poseembroider.demo_core_helpers import (
+    DEFAULT_MODEL,
+    MODEL_ENV_VAR,
+    PATCH_GRID,
+    PATCH_SIZE,
+    Gallery,
+    build_parser,
+    occlude_patches,
+    prepare_uploaded_image,
+    query_batch,
+    retrieve,
+    split_gallery,
+)
+from poseembroider.models.modalities import MODALITIES
+
+SPLIT_PREFERENCE = ("val", "test", "train")
+"""Evaluation splits first, as the original demo."""
+
+SAMPLE_SOURCE, UPLOAD_SOURCE = "a sample of the dataset", "an uploaded picture"
+GRID_COLUMNS = 4
+
+
+def initial_settings():
+    """The demo's flags (after `--`), with the model and dataset also read from the URL and environment."""
+    args, _ = build_parser().parse_known_args(sys.argv[1:])
+    args.model_path = args.model_path or st.query_params.get("model") or os.environ.get(MODEL_ENV_VAR) or DEFAULT_MODEL
+    args.dataset = args.dataset or st.query_params.get("dataset")
+    return args
+
+
+@st.cache_resource(show_spinner="Loading the model...")
+def load_model(path: str, checkpoint: str, device: str):
+    """(model, model folder) of a PoseEmbroider or Aligner folder, training folder or shortname."""
+    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
+    from poseembroider.model import RepresentationModel
+    from poseembroider.models.pretrained import load_pretrained
+    from poseembroider.training.distributed import resolve_device
+
+    model_dir = resolve_model_dir(path, checkpoint)
+    model = load_pretrained(model_dir, map_location=resolve_device(device))
+    if not isinstance(model, RepresentationModel):
+        raise ValueError(f"{model_dir} holds a {type(model).__name__}, not a PoseEmbroider or an Aligner")
+    return model.eval(), str(model_dir)
+
+
+@st.cache_resource(show_spinner="Embedding the gallery (the frozen features are cached on disk once per split)...")
+def load_gallery(model_dir: str, dataset_name: str, split: str, _model) -> Gallery:
+    """Gallery tokens of the whole split, once per (model, dataset, split) and server process."""
+    return split_gallery(_model, dataset_name, split)
+
+
+@st.cache_resource
+def index_of_ids(dataset_name: str, split: str, _dataset) -> dict[int, int]:
+    """data id -> dataset index."""
+    return {int(data_id): index for index, data_id in enumerate(_dataset.data_ids)}
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def rendered_pose(dataset_name: str, split: str, data_id: int, _pose: torch.Tensor, _shape: torch.Tensor):
+    """(320, 240, 3) uint8 render of a sample's body (its own shape), front view."""
+    body, renderer = body_and_renderer()
+    return pose_image(body, renderer, _pose, _shape)
+
+
+def choose_dataset(preferred: str | None, preferred_split: str | None) -> tuple[str, str] | None:
+    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if not d.is_pairs]
+    if not found:
+        st.warning(f"No dataset cache in {config.DATA_CACHE_DIR}. Run `poseembroider data synth` or `make quickstart`.")
+        return None
+    names = sorted({d.name for d in found})
+    left, right = st.columns(2)
+    name = left.selectbox("Dataset", names, index=names.index(preferred) if preferred in names else 0, key="dataset")
+    rank = {s: i for i, s in enumerate(SPLIT_PREFERENCE)}
+    splits = sorted({d.split for d in found if d.name == name}, key=lambda s: (rank.get(s, len(rank)), s))
+    default = splits.index(preferred_split) if preferred_split in splits else 0
+    split = right.selectbox("Split (the gallery)", splits, index=default, key="split")
+    return name, split
+
+
+def choose_sample(dataset, ids: dict[int, int]) -> int | None:
+    """Dataset index of the query sample, chosen by index or data id (None: an unknown id)."""
+    left, right = st.columns(2)
+    select_by = left.radio("Select the sample by", ("index", "data id"), horizontal=True, key="select_by")
+    if select_by == "index":
+        return int(right.number_input(f"Index (0 to {len(dataset) - 1})", 0, len(dataset) - 1, 0, key="index"))
+    data_id = int(right.number_input("Data id", 0, value=int(dataset.data_ids[0]), key="data_id"))
+    if data_id not in ids:
+        st.error(f"No sample with data id {data_id} in this split; for example: {list(dataset.data_ids[:8])}")
+        return None
+    return ids[data_id]
+
+
+def occlusion_sliders() -> tuple[int, int, int]:
+    st.markdown(f"**Occlude the image** ({PATCH_SIZE}-pixel patches; size 0 occludes nothing)")
+    rows, columns = PATCH_GRID
+    x_col, y_col, size_col = st.columns(3)
+    x = x_col.slider("x (patches from the left)", 0, columns - 1, 0, key="mask_x")
+    y = y_col.slider("y (patches from the top)", 0, rows - 1, 0, key="mask_y")
+    size = size_col.slider("size (patches)", 0, max(rows, columns), 0, key="mask_size")
+    return x, y, size
+
+
+def caption_of(rank: int, data_id: int, score: float, query_id: int | None) -> str:
+    return f"{rank}. id {data_id} · {score:.3f}" + (" · the query sample" if data_id == query_id else "")
+
+
+def show_results(results, gallery: Gallery, dataset, dataset_name: str, split: str, ids, query_id) -> None:
+    """Top-k images, rendered poses, and texts (with their pose) of every gallery modality."""
+    for target in MODALITIES:
+        if target not in results:
+            continue
+        found = results[target]
+        rows = [
+            (rank + 1, int(gallery.data_ids[row]), float(score))
+            for rank, (row, score) in enumerate(zip(found.indices[0].tolist(), found.scores[0].tolist(), strict=True))
+        ]
+        st.subheader(f"Top {len(rows)} {target}s")
+        for start in range(0, len(rows), 1 if target == "text" else GRID_COLUMNS):
+            if target == "text":
+                rank, data_id, score = rows[start]
+                item = dataset[ids[data_id]]
+                text_col, pose_col = st.columns([3, 1])
+                text_col.markdown(f"**{rank}.** _{item['raw_texts']}_")
+                text_col.caption(caption_of(rank, data_id, score, query_id))
+                pose_col.image(rendered_pose(dataset_name, split, data_id, item["poses"], item["shapes"]))
+                continue
+            for column, (rank, data_id, score) in zip(
+                st.columns(GRID_COLUMNS), rows[start : start + GRID_COLUMNS], strict=False
+            ):
+                item = dataset[ids[data_id]]
+                if target == "image":
+                    picture = image_to_uint8(item["images"])
+                else:
+                    picture = rendered_pose(dataset_name, split, data_id, item["poses"], item["shapes"])
+                column.image(picture, caption=caption_of(rank, data_id, score, query_id))
+
+
+def main() -> None:
+    st.set_page_config(page_title="PoseEmbroider: any-to-any retrieval", layout="wide")
+    st.title("Any-to-any retrieval")
+    st.caption(
+        "Query with any subset of an image (occluded or not), a pose and a text; see the closest images, "
+        "poses and texts of a whole dataset split."
+    )
+    args = initial_settings()
+    path = st.sidebar.text_input("Model (folder or shortname)", value=args.model_path, key="model_path")
+    checkpoint = st.sidebar.selectbox(
+        "Checkpoint (training folders)",
+        ("best", "last"),
+        index=("best", "last").index(args.checkpoint),
+        key="checkpoint",
+    )
+    n_retrieve = min(64, max(1, args.n_retrieve))
+    k = int(st.sidebar.number_input("Items retrieved per modality", 1, 64, n_retrieve, key="n_retrieve"))
+    try:
+        model, model_dir = load_model(path, checkpoint, args.device)
+    except (OSError, KeyError, ValueError, RuntimeError) as err:
+        st.error(f"Cannot load a PoseEmbroider / Aligner from {path!r}: {err}")
+        return
+    model_name = type(model).__name__
+    st.sidebar.caption(f"{model_name} from {model_dir}")
+
+    chosen = choose_dataset(args.dataset, args.split)
+    if chosen is None:
+        return
+    dataset_name, split = chosen
+    dataset = load_dataset(dataset_name, split)
+    ids = index_of_ids(dataset_name, split, dataset)
+
+    # ------------------------------------------------------------------ the query
+    source = st.radio("Query from", (SAMPLE_SOURCE, UPLOAD_SOURCE), horizontal=True, key="source")
+    item, query_id = None, None
+    if source == SAMPLE_SOURCE:
+        index = choose_sample(dataset, ids)
+        if index is None:
+            return
+        item = dataset[index]
+        query_id = int(item["data_ids"])
+        image = item["images"]
+        st.caption(f"data id {query_id}  ·  {len(dataset)} samples in {dataset_name} {split}")
+    else:
+        upload = st.file_uploader("Picture of a person (PNG or JPG)", type=["png", "jpg", "jpeg"], key="upload")
+        if upload is None:
+            st.info("Upload a picture: it is padded to 4:3 and resized to 256x192, like the dataset crops.")
+            return
+        try:
+            image = prepare_uploaded_image(upload.getvalue(), upload.name)
+        except ValueError as err:
+            st.error(str(err))
+            return
+    mask = occlusion_sliders()
+    image = occlude_patches(image, *mask)
+
+    with st.form("query_form"):
+        st.markdown("**Select what to use as input**")
+        image_col, pose_col = st.columns(2)
+        use_image = image_col.checkbox("**Use the image!**", key="use_image")
+        image_col.image(image_to_uint8(image), caption="image crop (256x192)" + (", occluded" if mask[2] else ""))
+        use_pose = use_text = False
+        annotated = ""
+        if item is not None:
+            use_pose = pose_col.checkbox("**Use the pose!**", key="use_pose")
+            pose_col.image(
+                rendered_pose(dataset_name, split, query_id, item["poses"], item["shapes"]), caption="annotated pose"
+            )
+            annotated = item["raw_texts"]
+            use_text = st.checkbox("**Use the annotated text!**", key="use_text")
+            st.markdown(f"_{annotated}_")
+        use_input_text = st.checkbox("**Use the input text!**", key="use_input_text")
+        input_text = st.text_area("Pose description", value=annotated, placeholder="The person is...", key="input_text")
+        submitted = st.form_submit_button("Process!", key="process")
+
+    modalities = [m for m, used in (("image", use_image), ("pose", use_pose)) if used]
+    text = None
+    if use_input_text:
+        if not input_text.strip():
+            st.warning("The input text is empty: type a pose description, or uncheck **Use the input text!**")
+            return
+        if use_text:
+            st.info("The input text replaces the annotated text in the query.")
+        text = input_text.strip()
+    elif use_text:
+        text = annotated
+    if text is not None:
+        modalities.append("text")
+    if not modalities:
+        message = "No input selected: check at least one of the image, the pose or a text, then press **Process!**"
+        (st.warning if submitted else st.info)(message)
+        return
+
+    # ------------------------------------------------------------------ retrieval
+    try:
+        gallery = load_gallery(model_dir, dataset_name, split, model)
+        tokenizer = model.frozen_encoders.encoders["text"].tokenizer if text is not None else None
+    except (OSError, KeyError, ValueError, RuntimeError) as err:
+        st.error(f"Cannot embed the gallery of {dataset_name} {split} with this model: {err}")
+        return
+    batch = query_batch(
+        image=image if "image" in modalities else None,
+        pose=item["poses"] if "pose" in modalities else None,
+        text_tokens=tokenizer(text) if tokenizer is not None else None,
+    )
+    results = retrieve(model, batch, modalities, gallery.tokens, k)
+    how = (
+        "each modality ranked with its reprojection of x̄"
+        if model_name == "PoseEmbroider"
+        else "every modality ranked with the mixed query"
+    )
+    query_words = [m if m != "text" else ("input text" if use_input_text else "annotated text") for m in modalities]
+    st.markdown(f"**Query:** {' + '.join(query_words)} ({model_name}: {how}); gallery of {len(gallery)} samples.")
+    if text is not None:
+        st.caption(f"query text: {text}")
+    show_results(results, gallery, dataset, dataset_name, split, ids, query_id)
+    st.markdown("---")
+    st.markdown(f"**Model:** _{model_dir}_")
+
+
+main()

@@ -1,0 +1,106 @@
+"""Quickstart steps that train and evaluate the representation models on the synthetic script dataset.
+
+`core_poseembroider` and `core_aligner` run `train_core.py` (published flags: `--l2normalize
+--single_partials --dual_partials`, symBBC, layerplus projections; Aligner with `mediummlpxs`) on the
+frozen encoders the earlier steps registered (image encoder, PoseVAE, PoseText), over cached frozen
+features (`--no_img_augmentation`; compact image mode by default, see `CoreSizes`), then `evaluate_core`
+on the validation split: R@1/5/10 of the 9 query types and mRecall single / dual / total, beside the
+chance level of the gallery size (R@k of a random ranking: k / N). Each model is registered under
+`<model>_model_synthscript`.
+
+CPU sizes differ from the recipe (350 epochs at batch 128 over 50k samples): fewer epochs at batch 32 and a
+higher learning rate (`CoreSizes`); the architecture is the published one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from poseembroider.quickstart import QuickstartContext
+
+
+@dataclass
+class CoreSizes:
+    """How much the representation models train in the quickstart."""
+
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 2e-4
+    val_every: int = 10
+    image_feature_mode: str = "compact"
+    torch_threads: int = 1
+
+
+def _encoder_names(ctx: QuickstartContext) -> dict[str, str]:
+    """The shortnames the assisting-model steps registered their models under."""
+    steps = ctx.artifacts["steps"]
+    return {
+        "image": steps["image_encoder"]["shortname"],
+        "pose": steps["posevae"]["shortname"],
+        "text": steps["posetext"]["shortname"],
+    }
+
+
+def _chance_mrecall(n: int) -> float:
+    from poseembroider.evaluation.retrieval import K_RECALL_VALUES
+
+    return sum(100.0 * min(k, n) / n for k in K_RECALL_VALUES) / len(K_RECALL_VALUES)
+
+
+def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | None = None) -> dict[str, Any]:
+    """Train `model` ('PoseEmbroider' or 'Aligner') with train_core.py, evaluate it with evaluate_core.py."""
+    from poseembroider import evaluate_core, train_core
+    from poseembroider.text.text_backbone import torch_threads
+
+    sizes = sizes or ctx.core_sizes
+    dataset = ctx.artifacts["synth_config"].script_name
+    names = _encoder_names(ctx)
+    shortname = train_core.default_shortname(model, dataset)
+    run_dir = ctx.out_dir / "models" / model.lower()
+    argv = [
+        "--model", model, "--dataset", dataset,
+        "--image_encoder_name", names["image"], "--pose_encoder_name", names["pose"],
+        "--text_encoder_name", names["text"],
+        "--l2normalize", "--single_partials", "--dual_partials",
+        "--external_encoder_projection_type", "mediummlpxs" if model == "Aligner" else "none",
+        "--no_img_augmentation", "--image_feature_mode", sizes.image_feature_mode,
+        "--epochs", str(sizes.epochs), "--batch_size", str(sizes.batch_size), "--lr", str(sizes.lr),
+        "--lr_scheduler", "none", "--val_every", str(sizes.val_every),
+        "--output_dir", str(run_dir), "--shortname", shortname, "--no_progress",
+    ]  # fmt: skip
+    with torch_threads(sizes.torch_threads):
+        if train_core.main(argv) != 0:
+            raise RuntimeError(f"train_core.py {' '.join(argv)} failed")
+        args = evaluate_core.build_parser().parse_args(
+            ["--model_path", str(run_dir), "--dataset", dataset, "--no_progress", "--overwrite"]
+        )
+        result = evaluate_core.run_evaluation(args)
+    metrics = result["metrics"]
+    chance = _chance_mrecall(result["size"])
+    print(f"[quickstart] {model} on {dataset} val ({result['size']} samples), chance mRecall {chance:.2f}:")
+    print(evaluate_core.format_table(metrics))
+    return {
+        "shortname": shortname,
+        "model_dir": result["model_dir"],
+        "best_epoch": result["epoch"],
+        "val_size": result["size"],
+        "image_feature_mode": sizes.image_feature_mode,
+        "val": metrics,
+        "chance_mRecall": round(chance, 3),
+    }
+
+
+def step_core_poseembroider(ctx: QuickstartContext) -> dict[str, Any]:
+    """PoseEmbroider on the synthetic script dataset (`train_core.py`, then `evaluate_core.py`)."""
+    return train_and_evaluate(ctx, "PoseEmbroider")
+
+
+def step_core_aligner(ctx: QuickstartContext) -> dict[str, Any]:
+    """The Aligner baseline, same data and encoders."""
+    return train_and_evaluate(ctx, "Aligner")
+
+
+CORE_STEPS = {"core_poseembroider": step_core_poseembroider, "core_aligner": step_core_aligner}
+"""Quickstart steps of this module, in order (after the assisting models)."""
