@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from poseembroider.evaluation.core_retrieval import recalls_of_ranks, streamed_ranks, summarize
+from poseembroider.evaluation.core_retrieval import chunk_ranks, recalls_of_ranks, summarize
 from poseembroider.evaluation.result_files import previous_result, result_path, write_result
 from poseembroider.evaluation.retrieval import K_RECALL_VALUES
 from poseembroider.model import FEATURE_KEYS, RepresentationModel
@@ -54,16 +54,6 @@ def gallery_tokens(
     return out
 
 
-def _query_chunks(
-    model: RepresentationModel, tokens: Mapping[str, torch.Tensor], query: QueryType, chunk_size: int
-) -> Iterator[torch.Tensor]:
-    device = model.temperature.device
-    n = next(iter(tokens.values())).shape[0]
-    for start in range(0, n, chunk_size):
-        chunk = {m: tokens[m][start : start + chunk_size].to(device) for m in query.query}
-        yield model.query_features(chunk, query).float().to(tokens[query.target].device)
-
-
 @torch.no_grad()
 def retrieval_metrics_from_tokens(
     model: RepresentationModel,
@@ -71,14 +61,33 @@ def retrieval_metrics_from_tokens(
     ks: Sequence[int] = K_RECALL_VALUES,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
+    max_queries: int | None = None,
 ) -> dict[str, float]:
     """R@k of every query type possible with the modalities of `tokens` ({m: (N, D)} gallery tokens), and
-    the mRecall summaries. Queries are computed `chunk_size` at a time and never stored whole."""
+    the mRecall summaries. Queries are computed `chunk_size` at a time and never stored whole; the
+    representation of a query bundle is computed once per chunk for all its target modalities.
+    `max_queries`: rank only the first queries of each type (against the whole gallery), e.g. to measure
+    memory at a large N without the full N x N work."""
     model.eval()
+    device = model.temperature.device
+    n = next(iter(tokens.values())).shape[0]
+    if max_queries is not None:
+        n = min(n, max_queries)
+    queries = query_types(tokens.keys())
+    ranks = {q.name: torch.empty(n, dtype=torch.long) for q in queries}
+    bundles: dict[tuple[str, ...], list[QueryType]] = {}
+    for q in queries:
+        bundles.setdefault(q.query, []).append(q)
+    steps = [(bundle, start) for bundle in bundles for start in range(0, n, chunk_size)]
+    for bundle, start in tqdm(steps, desc="query chunks", leave=False, disable=not progress):
+        chunk = {m: tokens[m][start : min(start + chunk_size, n)].to(device) for m in bundle}
+        representation = model.represent(chunk, bundle)
+        for q in bundles[bundle]:
+            predicted = model.predict(representation, q.target).float().to(tokens[q.target].device)
+            ranks[q.name][start : start + predicted.shape[0]] = chunk_ranks(predicted, tokens[q.target], start)
     metrics: dict[str, float] = {}
-    for query in tqdm(query_types(tokens.keys()), desc="query types", leave=False, disable=not progress):
-        ranks = streamed_ranks(_query_chunks(model, tokens, query, chunk_size), tokens[query.target])
-        metrics.update(recalls_of_ranks(query.name, ranks, ks))
+    for q in queries:
+        metrics.update(recalls_of_ranks(q.name, ranks[q.name], ks))
     metrics.update(summarize(metrics))
     return metrics
 

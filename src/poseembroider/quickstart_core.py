@@ -69,6 +69,7 @@ def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | No
         "--epochs", str(sizes.epochs), "--batch_size", str(sizes.batch_size), "--lr", str(sizes.lr),
         "--lr_scheduler", "none", "--val_every", str(sizes.val_every),
         "--output_dir", str(run_dir), "--shortname", shortname, "--no_progress",
+        "--torch_threads", str(sizes.torch_threads),
     ]  # fmt: skip
     with torch_threads(sizes.torch_threads):
         if train_core.main(argv) != 0:

@@ -207,3 +207,22 @@ def test_validation_metrics_cover_the_nine_query_types(features):
     assert len(singles) == 18 and len(duals) == 9
     assert metrics["mRecall_single_query"] == pytest.approx(sum(singles) / 18)
     assert metrics["mRecall"] == pytest.approx((sum(singles) / 18 + sum(duals) / 9) / 2)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_chunked_evaluation_equals_full_query_matrices(cls):
+    from poseembroider.evaluate_core import retrieval_metrics_from_tokens
+    from poseembroider.evaluation.core_retrieval import core_retrieval_metrics
+
+    torch.manual_seed(0)
+    model = cls(small_config()).eval()
+    with torch.no_grad():
+        tokens = model.encode(feature_batch(40, seed=3))
+        queries = {q.name: model.query_features(tokens, q) for q in QUERY_TYPES}
+    expected = core_retrieval_metrics(queries, tokens)
+    chunked = retrieval_metrics_from_tokens(model, tokens, chunk_size=7, progress=False)
+    assert chunked.keys() == expected.keys()
+    for key, value in expected.items():
+        assert chunked[key] == pytest.approx(value), key
+    partial = retrieval_metrics_from_tokens(model, tokens, chunk_size=7, progress=False, max_queries=14)
+    assert set(partial) == set(expected)
