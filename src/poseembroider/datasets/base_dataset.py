@@ -5,7 +5,9 @@ Items are dicts. Single elements: `data_ids` (int), `indices` (int), and by `ite
 'i' -> `images` (3, 256, 192) float in [0, 1]; 'p' -> `poses` (J, 3) float32 axis-angles in the models'
 z-up frame (J = `num_body_joints`, 22 by default) and `shapes` (10,) betas; 't' -> `raw_texts` (str)
 and, when a tokenizer is given, `texts_tokens` (L,) int64 and `texts_lengths` (int). Always `cam_rot`
-(3,) (camera-view rotation of the normalised pose) and `flipped` (bool). Pairs carry the same keys
+(3,) (camera-view rotation of the normalised pose) and `flipped` (bool). With `keypoints_2d=True` (single
+elements), also `joints_2d_crop` (22, 2) float32: the body joints' (x, y) in pixels of the 256x192 crop
+(mirrored with the image when flipped; from the images cache's `joints_2d`). Pairs carry the same keys
 with `_A` / `_B` suffixes plus `pair_ids`, `sequence_kind` ('in' / 'out') and the instruction as
 `raw_texts` / `texts_tokens` / `texts_lengths`.
 """
@@ -19,11 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
+from poseembroider.body.joints import NUM_BODY_JOINTS, joint_names_for_count, left_right_permutation
 from poseembroider.datasets.cache_format import CacheError, cache_file_name, load_cache
 from poseembroider.datasets.image_processing import (
+    IMAGE_HW,
     crop_box,
+    crop_keypoints,
+    flip_keypoints,
     get_image_processing,
     load_image,
     pad_resize,
@@ -34,6 +41,7 @@ from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, y
 
 CAPTION_SELECTIONS = ("rand", "deterministic-mix")
 ITEM_LETTERS = {"i": "images", "p": "poses", "t": "texts"}
+_BODY_MIRROR = left_right_permutation(joint_names_for_count(NUM_BODY_JOINTS))
 Tokenizer = Callable[[str], torch.Tensor]
 
 
@@ -99,6 +107,7 @@ class _TriModalBase(Dataset):
         num_body_joints: int = 22,
         tokenizer: Tokenizer | None = None,
         seed: int | None = None,
+        keypoints_2d: bool = False,
     ):
         self.source, self.split = source, split
         self.letters = _parse_item_format(item_format)
@@ -111,10 +120,20 @@ class _TriModalBase(Dataset):
         self.lr_flip_probability = lr_flip_probability
         self.tokenizer = tokenizer
         self.image_processing = get_image_processing(img_processing) if "i" in self.letters else None
+        self.keypoints_2d = keypoints_2d
+        if keypoints_2d and self.image_processing is not None and self.image_processing.geometric:
+            raise ValueError(
+                f"keypoints_2d: img_processing {img_processing!r} moves pixels (random resized crop); "
+                "use one without geometric augmentation (e.g. 'smplerx_eval', 'smplerx_train_photometric')"
+            )
         self._rng = random.Random(seed)
         self._worker_rng: tuple[int, random.Random] | None = None  # (worker seed, its generator)
         family, version = source.script_family or source.family, source.script_version or source.version
-        self._images = self._load(split, "images", family, version) if "i" in self.letters else None
+        need_images_cache = "i" in self.letters or keypoints_2d
+        self._images = self._load(split, "images", family, version) if need_images_cache else None
+        if keypoints_2d and "joints_2d" not in self._images:
+            raise CacheError(f"keypoints_2d: the images cache of {family}-{version} has no 'joints_2d' table")
+        self._image_hw: dict[int, tuple[int, int]] = {}  # image file sizes, read from the headers once
         # poses are also needed for cam_rot and the in-sequence pair re-normalisation
         self._poses = self._load(split, "poses", family, version)
         self._normalized_poses: dict[int, torch.Tensor] | None = None  # filled on first use
@@ -132,6 +151,18 @@ class _TriModalBase(Dataset):
         if flip:
             image = image.flip(-1)
         return self.image_processing(image)
+
+    def _joints_2d_crop(self, data_id: int, flip: bool) -> torch.Tensor:
+        """(22, 2) body joints in pixels of the 256x192 model crop (`crop_keypoints` of the cached joints)."""
+        assert self._images is not None
+        if data_id not in self._image_hw:
+            with Image.open(self.source.image_root / self._images["images"][data_id]) as image:  # header only
+                self._image_hw[data_id] = (image.height, image.width)
+        points = torch.as_tensor(self._images["joints_2d"][data_id], dtype=torch.float32)[:NUM_BODY_JOINTS]
+        points = crop_keypoints(points, self._images["bboxes"][data_id], self._image_hw[data_id])
+        if flip:
+            points = flip_keypoints(points, IMAGE_HW[1], _BODY_MIRROR)
+        return points
 
     def _raw_pose(self, data_id: int) -> torch.Tensor:
         """(52, 3) stored pose (y-up, heading-normalised)."""
@@ -215,6 +246,8 @@ class _TriModalBase(Dataset):
         item: dict[str, Any] = {f"data_ids{suffix}": data_id, f"cam_rot{suffix}": self._cam_rot(data_id, flip)}
         if "i" in self.letters:
             item[f"images{suffix}"] = self._image(data_id, flip)
+        if self.keypoints_2d:
+            item[f"joints_2d_crop{suffix}"] = self._joints_2d_crop(data_id, flip)
         if "p" in self.letters:
             pose = self._normalized_pose(data_id)
             item[f"poses{suffix}"] = flip_poses(pose) if flip else pose.clone()

@@ -5,6 +5,7 @@ Follows the original's SMPLer-X-style processing: the person crop is zero-padded
 without ImageNet normalisation. Training adds a random resized crop, colour jitter, blur and
 solarisation per sample; no flips or rotations (they would break the agreement with the pose and text;
 left/right flips are done jointly by the dataset). Schemes are registered in `IMAGE_PROCESSING`.
+`crop_keypoints` / `flip_keypoints` move 2D joints with the crop, padding, resize and flip of the images.
 """
 
 from __future__ import annotations
@@ -74,12 +75,53 @@ def pad_resize(image: torch.Tensor, out_hw: tuple[int, int] = IMAGE_HW) -> torch
     return resized[0].round().clamp(0, 255).to(torch.uint8)
 
 
-def _train_transform() -> Callable[[torch.Tensor], torch.Tensor]:
+def crop_keypoints(
+    points: torch.Tensor,
+    bbox: tuple[float, float, float, float] | torch.Tensor,
+    image_hw: tuple[int, int],
+    out_hw: tuple[int, int] = IMAGE_HW,
+) -> torch.Tensor:
+    """Points (..., 2) (x, y) in pixels of an (H, W) = `image_hw` image -> pixels of the crop that
+    `pad_resize(crop_box(image, bbox), out_hw)` makes of it (pixel centres at integers throughout).
+
+    Same rounding, clipping and padding as those two functions; the resize maps pixel centres as
+    `F.interpolate(align_corners=False)`: x_out = (x_in + 0.5) * out_w / padded_w - 0.5. Points outside the
+    crop keep their (outside) coordinates.
+    """
+    height, width = image_hw
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    x1, y1 = max(0, int(round(x1))), max(0, int(round(y1)))
+    x2, y2 = min(width, int(round(x2))), min(height, int(round(y2)))
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"bbox {list(map(float, bbox))} is empty inside a {width}x{height} image")
+    crop_w, crop_h = x2 - x1, y2 - y1
+    out_h, out_w = out_hw
+    pad_x = pad_y = 0
+    if out_w / crop_w < out_h / crop_h:
+        pad_y = int(abs(crop_w / out_w * out_h - crop_h) / 2)
+    else:
+        pad_x = int(abs(crop_h / out_h * out_w - crop_w) / 2)
+    padded_w, padded_h = crop_w + 2 * pad_x, crop_h + 2 * pad_y
+    offset = points.new_tensor([pad_x - x1 + 0.5, pad_y - y1 + 0.5])
+    scale = points.new_tensor([out_w / padded_w, out_h / padded_h])
+    return (points + offset) * scale - 0.5
+
+
+def flip_keypoints(points: torch.Tensor, width: int, permutation: tuple[int, ...] | torch.Tensor) -> torch.Tensor:
+    """Joints (..., J, 2) in pixels of a `width`-wide image -> the same joints in the image flipped left/right
+    (`image.flip(-1)`): x -> width - 1 - x, and joint j takes the place of its mirror `permutation[j]`."""
+    flipped = points[..., list(permutation), :].clone()
+    flipped[..., 0] = (width - 1) - flipped[..., 0]
+    return flipped
+
+
+def _train_transform(geometric: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
     import torchvision.transforms.v2 as T  # noqa: N812 - torchvision's own alias
 
+    crop = [T.RandomResizedCrop(IMAGE_HW, scale=(0.5, 1.0), interpolation=T.InterpolationMode.BICUBIC, antialias=True)]
     return T.Compose(
-        [
-            T.RandomResizedCrop(IMAGE_HW, scale=(0.5, 1.0), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+        (crop if geometric else [])
+        + [
             T.RandomApply([T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)], p=0.8),
             T.RandomApply([T.GaussianBlur(kernel_size=9, sigma=(0.1, 1.0))], p=0.9),
             T.RandomSolarize(threshold=128, p=0.2),
@@ -92,11 +134,16 @@ def _scale(image: torch.Tensor) -> torch.Tensor:
 
 
 class ImageProcessing:
-    """uint8 (3, 256, 192) crop -> float (3, 256, 192) in [0, 1], with optional training augmentation."""
+    """uint8 (3, 256, 192) crop -> float (3, 256, 192) in [0, 1], with optional training augmentation.
 
-    def __init__(self, augment: bool):
+    `geometric`: the augmentation includes the random resized crop, which moves the pixels (so 2D joints
+    no longer match); False keeps the photometric part only (colour jitter, blur, solarisation).
+    """
+
+    def __init__(self, augment: bool, geometric: bool = True):
         self.augment = augment
-        self._transform = _train_transform() if augment else None
+        self.geometric = augment and geometric
+        self._transform = _train_transform(geometric) if augment else None
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if self._transform is not None:
@@ -107,6 +154,8 @@ class ImageProcessing:
 IMAGE_PROCESSING: dict[str, Callable[[], ImageProcessing]] = {
     "smplerx_train": lambda: ImageProcessing(augment=True),
     "smplerx_eval": lambda: ImageProcessing(augment=False),
+    # the training augmentation without its random resized crop: pixels stay where 2D joints say
+    "smplerx_train_photometric": lambda: ImageProcessing(augment=True, geometric=False),
 }
 """Processing schemes by name (the original's training / evaluation transforms)."""
 

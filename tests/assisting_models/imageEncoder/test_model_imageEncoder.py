@@ -14,8 +14,13 @@ from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
     ImageEncoderConfig,
     ImagePoseRegressor,
     ImagePoseRegressorConfig,
+    ResidualConvBlock,
     build_image_encoder,
     image_encoder_config,
+    keypoint_grid_targets,
+    keypoint_kl_loss,
+    normalize_keypoints,
+    token_centres,
 )
 from poseembroider.geometry import axis_angle_to_matrix, geodesic_distance
 from poseembroider.models.pretrained import CheckpointError, load_pretrained
@@ -248,3 +253,141 @@ def test_joint_term_is_zero_for_a_perfect_prediction_and_adds_to_the_loss(body_m
     joints = model.root_relative_joint_error(predicted, target).mean()
     assert torch.isclose(outputs["loss"], geodesic + 10.0 * joints, rtol=1e-4)
     assert outputs["joints_mm"] > 0
+
+
+# ---- 2D keypoint heatmaps and the lifter ('keypoints' pooling) ----------------------------------------------
+
+
+def _keypoint_config(**overrides) -> ImagePoseRegressorConfig:
+    encoder = dataclasses.replace(SMALL, drop_path_rate=0.0, stem="conv", patch_padding=0, stem_input_pooling=4)
+    fields = dict(encoder=encoder, head_hidden=16, head_dropout=0.0, pooling="keypoints", keypoint_dim=8)
+    return ImagePoseRegressorConfig(**{**fields, **overrides})
+
+
+def test_keypoint_targets_peak_on_the_joints_token_and_skip_joints_outside():
+    # token (r=3, c=5) covers pixels x 80..95, y 48..63 of the 16x12 grid on 256x192: centre (87.5, 55.5)
+    joints = torch.tensor([[[87.5, 55.5], [0.0, 0.0], [191.4, 255.4], [200.0, 10.0], [-3.0, 10.0]]])
+    targets, valid = keypoint_grid_targets(joints, (16, 12), (256, 192), sigma=0.5)
+    assert targets.shape == (1, 5, 192) and valid.tolist() == [[True, True, True, False, False]]
+    assert targets[0, 0].argmax() == 3 * 12 + 5 and targets[0, 1].argmax() == 0 and targets[0, 2].argmax() == 191
+    torch.testing.assert_close(targets[0, :3].sum(-1), torch.ones(3))
+    assert targets[0, 3:].abs().sum() == 0
+    # symmetric around the token centre: the 4 neighbours get the same weight
+    grid = targets[0, 0].view(16, 12)
+    assert torch.allclose(grid[2, 5], grid[4, 5]) and torch.allclose(grid[3, 4], grid[3, 6])
+    assert torch.allclose(grid[2, 5], grid[3, 4])
+    # the soft-argmax basis puts that token at the same pixel
+    torch.testing.assert_close(token_centres((16, 12), (256, 192))[3 * 12 + 5], torch.tensor([87.5, 55.5]))
+    torch.testing.assert_close(normalize_keypoints(torch.tensor([[-0.5, -0.5], [191.5, 255.5]]), (256, 192)),
+                               torch.tensor([[-1.0, -1.0], [1.0, 1.0]]))
+
+
+def test_keypoint_kl_is_zero_for_the_target_heatmaps_and_positive_otherwise():
+    joints = torch.tensor([[[87.5, 55.5], [20.0, 200.0], [500.0, 0.0]]])
+    targets, valid = keypoint_grid_targets(joints, (16, 12), (256, 192))
+    perfect = targets.clamp_min(1e-30).log()
+    assert keypoint_kl_loss(perfect, targets, valid).abs() < 1e-5
+    uniform = torch.full_like(targets, -torch.log(torch.tensor(192.0)))
+    assert keypoint_kl_loss(uniform, targets, valid) > 1.0
+    none_valid = torch.zeros_like(valid)
+    assert keypoint_kl_loss(uniform, targets, none_valid) == 0
+
+
+def test_keypoint_pooling_outputs_heatmaps_keypoints_and_round_trips(tmp_path):
+    torch.manual_seed(9)
+    model = ImagePoseRegressor(_keypoint_config(lifter_hidden=16)).eval()
+    outputs = model.predict(_images(2))
+    assert outputs["rotations"].shape == (2, 22, 3, 3)
+    assert outputs["log_heatmaps"].shape == (2, 22, 192) and outputs["keypoints_2d"].shape == (2, 22, 2)
+    torch.testing.assert_close(outputs["log_heatmaps"].exp().sum(-1), torch.ones(2, 22))
+    x, y = outputs["keypoints_2d"].unbind(-1)
+    assert (x > -0.5).all() and (x < 191.5).all() and (y > -0.5).all() and (y < 255.5).all()
+    model.save_pretrained(tmp_path / "kp")
+    loaded = ImagePoseRegressor.from_pretrained(tmp_path / "kp")
+    assert loaded.config == model.config
+    torch.testing.assert_close(loaded(_images(2)), outputs["rotations"])
+
+
+def test_keypoint_loss_trains_the_heatmaps_towards_the_2d_joints(body_model):
+    """A tiny batch whose 2D joints sit on a bright square: the keypoint term alone moves the soft-argmax."""
+    torch.manual_seed(10)
+    model = ImagePoseRegressor(_keypoint_config(wloss_keypoints=1.0))
+    images = torch.zeros(4, 3, 256, 192)
+    joints = torch.zeros(4, 22, 2)
+    for i, (x, y) in enumerate([(40, 40), (150, 60), (60, 200), (140, 220)]):
+        images[i, :, y - 16 : y + 16, x - 16 : x + 16] = 1.0
+        joints[i] = torch.tensor([x - 0.5, y - 0.5])
+    batch = {"images": images, "poses": torch.zeros(4, 22, 3), "joints_2d_crop": joints}
+
+    def keypoint_error() -> float:
+        with torch.no_grad():
+            return float((model.predict(images)["keypoints_2d"] - joints).norm(dim=-1).mean())
+
+    before = keypoint_error()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    kls = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        outputs = model.training_step(batch)
+        outputs["loss"].backward()
+        optimizer.step()
+        kls.append(float(outputs["keypoint_kl"]))
+    assert kls[-1] < 0.5 * kls[0]
+    assert keypoint_error() < 0.5 * before
+    model.set_body_model(body_model)
+    metrics = model.eval().validation_step(batch)
+    assert {"keypoint_kl", "keypoint_err_px"} <= set(metrics)
+    assert torch.isclose(metrics["keypoint_err_px"], torch.tensor(keypoint_error()), rtol=1e-4)
+    with pytest.raises(KeyError, match="joints_2d_crop"):
+        model.training_step({"images": images, "poses": batch["poses"]})
+
+
+def test_lifting_step_fits_poses_from_2d_joints_and_adds_to_the_training_loss():
+    torch.manual_seed(11)
+    model = ImagePoseRegressor(_keypoint_config(lifter_hidden=64, wloss_lifting=1.0, lifter_noise_px=0.0))
+    generator = torch.Generator().manual_seed(12)
+    poses = 0.4 * torch.randn(6, 22, 3, generator=generator)
+    joints = torch.rand(6, 22, 2, generator=generator) * torch.tensor([191.0, 255.0])
+    batch = {"poses": poses, "joints_2d_crop": joints}
+    model.set_mean_pose(poses)
+    optimizer = torch.optim.Adam(model.lifter.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = model.lifting_step(batch)["loss"]
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.3 * losses[0]
+    # the lifter reads the image model's soft-argmax joints: fed the true ones it predicts the fitted poses
+    full = {**batch, "images": _images(6)}
+    outputs = model.eval().training_step(full)
+    lifted = model.lifting_step(batch)["loss"]
+    assert torch.isclose(outputs["lifting_loss"], lifted) and outputs["loss"] > lifted
+
+
+def test_keypoint_settings_are_checked():
+    with pytest.raises(ValueError, match="pooling 'max'"):
+        ImagePoseRegressorConfig(pooling="max")
+    with pytest.raises(ValueError, match="wloss_keypoints needs"):
+        ImagePoseRegressorConfig(wloss_keypoints=1.0)
+    with pytest.raises(ValueError, match="lifter"):
+        ImagePoseRegressorConfig(lifter_hidden=16)
+    with pytest.raises(ValueError, match="lifter_hidden > 0"):
+        ImagePoseRegressorConfig(pooling="keypoints", wloss_lifting=1.0)
+    with pytest.raises(ValueError, match="lifting_step needs a lifter"):
+        ImagePoseRegressor(_keypoint_config()).lifting_step({"poses": torch.zeros(1, 22, 3),
+                                                             "joints_2d_crop": torch.zeros(1, 22, 2)})
+
+
+def test_conv_stem_stage_blocks_add_residual_convs_and_keep_the_grid():
+    base = dataclasses.replace(SMALL, stem="conv", patch_padding=0, stem_input_pooling=2)
+    plain = ImageEncoder(base)
+    deeper = ImageEncoder(dataclasses.replace(base, stem_stage_blocks=1)).eval()
+    blocks = [m for m in deeper.modules() if isinstance(m, ResidualConvBlock)]
+    assert len(blocks) == 3 and not any(isinstance(m, ResidualConvBlock) for m in plain.modules())
+    assert deeper(_images(2)).shape == (2, 192, 32)
+    cpu = image_encoder_config("convvit_tiny_256x192")
+    assert (cpu.stem_input_pooling, cpu.stem_stage_blocks, cpu.embed_dim) == (2, 1, 128)
+    with pytest.raises(ValueError, match="stage_blocks"):
+        ImageEncoder(dataclasses.replace(base, stem_stage_blocks=-1))

@@ -35,7 +35,8 @@ def tiny_dataset(procedural_model_file) -> str:
 
 
 FAST = ["--encoder_depth", "2", "--encoder_embed_dim", "64", "--encoder_num_heads", "2", "--head_hidden", "64",
-        "--batch_size", "8", "--lr", "0.002", "--warmup", "2", "--no_progress", "--no_tensorboard"]
+        "--batch_size", "8", "--lr", "0.002", "--warmup", "2", "--no_progress", "--no_tensorboard",
+        "--lifter_hidden", "32", "--lifter_steps", "20", "--lifter_batch_size", "8"]
 
 
 def test_short_training_lowers_the_loss_and_saves_a_frozen_encoder(tiny_dataset, body_model, tmp_path):
@@ -49,10 +50,14 @@ def test_short_training_lowers_the_loss_and_saves_a_frozen_encoder(tiny_dataset,
     losses = [r["train/loss"] for r in records if "train/loss" in r]
     assert len(losses) == 6 and losses[-1] < losses[0]
     val = results["val"]
-    assert set(val) >= {"loss", "geodesic_deg", "mpjpe_mm", "pa_mpjpe_mm"}
+    assert set(val) >= {"loss", "geodesic_deg", "mpjpe_mm", "pa_mpjpe_mm", "keypoint_kl", "keypoint_err_px"}
+    assert 0 < val["keypoint_err_px"] < 300 and results["lr_flip"] == 0.5  # the recipe's defaults
+    assert results["lifter_pretraining"]["loss"] > 0 and results["lifter_pretraining"]["seconds"] >= 0
     assert 0 < val["pa_mpjpe_mm"] <= val["mpjpe_mm"] < 1000 and 0 < val["geodesic_deg"] < 90
     assert results["train_size"] == 16 and results["val_size"] == 8 and results["train_images_per_s"] > 0
-    assert set(results["val_mean_pose_baseline"]) == set(val)
+    assert set(results["val_mean_pose_baseline"]) == {"loss", "geodesic_deg", "mpjpe_mm", "pa_mpjpe_mm"}
+    saved = script.ImagePoseRegressor.from_pretrained(tmp_path / "run" / "best").config
+    assert saved.pooling == "keypoints" and saved.wloss_keypoints > 0 and saved.lifter_hidden == 32
 
     assert resolve("imageencoder_test_tiny") == (tmp_path / "run" / "image_encoder").resolve()
     encoder = build_image_encoder("imageencoder_test_tiny")
@@ -66,15 +71,19 @@ def test_short_training_lowers_the_loss_and_saves_a_frozen_encoder(tiny_dataset,
 
 
 def test_cli_forwards_flags_to_the_script(tiny_dataset, body_model, tmp_path, monkeypatch, capsys):
-    """`poseembroider train-image-encoder <flags>` = `train_imageEncoder.main(<flags>)` (augmentation on)."""
+    """`poseembroider train-image-encoder <flags>` = `train_imageEncoder.main(<flags>)` (augmentation on; the
+    plain mean-pooling regressor, without 2D joints)."""
     monkeypatch.setattr("poseembroider.body.body_model.BodyModel", lambda: body_model)
     out = tmp_path / "cli_run"
     code = cli_main(["train-image-encoder", "--dataset", tiny_dataset, "--epochs", "1", "--output_dir", str(out),
-                     "--no_register", "--max_train_samples", "8", "--max_val_samples", "4", *FAST])
+                     "--no_register", "--max_train_samples", "8", "--max_val_samples", "4", *FAST,
+                     "--pooling", "mean", "--lr_flip", "0"])
     assert code == 0
     assert "PA-MPJPE" in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     assert results["img_augmentation"] and results["train_size"] == 8 and results["shortname"] is None
+    assert results["lifter_pretraining"] is None and "keypoint_kl" not in results["val"]
+    assert results["encoder_config"]["stem_stage_blocks"] == 1  # the CPU preset
     assert (out / "image_encoder" / "model.safetensors").is_file()
 
 
@@ -83,3 +92,29 @@ def test_bad_flags_fail_before_any_work(capsys):
     assert "--epochs must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         script.main(["--image_encoder_name", "resnet50"])
+
+
+def test_lifter_pretraining_lowers_its_loss_and_touches_only_the_lifter():
+    from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
+        ImagePoseRegressorConfig,
+        image_encoder_config,
+    )
+
+    torch.manual_seed(0)
+    encoder = image_encoder_config("convvit_tiny_256x192", embed_dim=32, num_heads=2, depth=1)
+    model = script.ImagePoseRegressor(ImagePoseRegressorConfig(encoder=encoder, pooling="keypoints", keypoint_dim=4,
+                                                               lifter_hidden=64, wloss_joints=0.0,
+                                                               lifter_noise_px=0.0))
+    generator = torch.Generator().manual_seed(1)
+    poses = 0.4 * torch.randn(8, 22, 3, generator=generator)
+    joints = torch.rand(8, 22, 2, generator=generator) * torch.tensor([191.0, 255.0])
+    model.set_mean_pose(poses)
+    others = {name: p.detach().clone() for name, p in model.named_parameters() if not name.startswith("lifter.")}
+    batch = {"poses": poses, "joints_2d_crop": joints}
+    with torch.no_grad():
+        before = float(model.lifting_step(batch)["loss"])
+    report = script.pretrain_lifter(model, poses, joints, steps=100, batch_size=8, lr=3e-3)
+    with torch.no_grad():
+        after = float(model.lifting_step(batch)["loss"])
+    assert after < 0.7 * before and report["loss"] > 0
+    assert all(torch.equal(p, others[name]) for name, p in model.named_parameters() if name in others)

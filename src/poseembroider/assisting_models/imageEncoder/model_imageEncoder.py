@@ -13,8 +13,9 @@
 `forward_features(images (B, 3, 256, 192)) -> (B, 192, D)` returns only the patch tokens, in row-major
 grid order, as PoseEmbroider uses them (the task tokens are dropped). Presets (`IMAGE_ENCODER_PRESETS`):
 `smplerx_vitb32` (ViT-B/16, 768/12/12, loads the SMPLer-X weights, see `smplerx_weights`) and
-`vit_tiny_256x192` (192/6/3, no task tokens, inputs standardised inside the model), our CPU-sized encoder
-pretrained on the synthetic crops by `train_imageEncoder.py` with `ImagePoseRegressor`.
+`vit_tiny_256x192` (192/6/3, no task tokens, inputs standardised inside the model) and `convvit_tiny_256x192`
+(conv stem over a 128x96 view, 128/2/4), our CPU-sized encoder pretrained on the synthetic crops by
+`train_imageEncoder.py` with `ImagePoseRegressor` (pose regression + 2D keypoint heatmaps on the token grid).
 
 Frozen mode (`freeze()`, or `frozen=True` in the config, as in the saved pretrained encoders): no
 trainable parameter, always in eval mode (no drop-path), forward without autograd graph.
@@ -88,22 +89,39 @@ class ConvStemEmbed(PatchEmbed):
 
     `input_pooling` > 1 first averages the image over `input_pooling`-pixel squares (a power of 2), and
     the stem has that many fewer stages: the transformer then sees a low-resolution view of the crop at a
-    fraction of the cost (the CPU preset: 64x48). Stage widths double up to D (..., D/4, D/2, D).
+    fraction of the cost (the CPU preset: 128x96). Stage widths double up to D (..., D/4, D/2, D);
+    `stage_blocks` residual 3x3 blocks (`ResidualConvBlock`) follow each stride-2 stage.
     BatchNorm statistics are frozen with the rest of the encoder (frozen encoders run in eval mode).
     """
 
-    def __init__(self, *args, input_pooling: int = 1, **kwargs) -> None:
+    def __init__(self, *args, input_pooling: int = 1, stage_blocks: int = 0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         stages = 4 - int(input_pooling).bit_length() + 1
         if input_pooling < 1 or input_pooling & (input_pooling - 1) or stages < 1:
             raise ValueError(f"input_pooling must be 1, 2, 4 or 8, got {input_pooling}")
+        if stage_blocks < 0:
+            raise ValueError(f"stage_blocks must be >= 0, got {stage_blocks}")
         dim = self.proj.out_channels
         widths = [self.proj.in_channels] + [dim // 2 ** (stages - 1 - i) for i in range(stages)]
         layers: list[nn.Module] = [nn.AvgPool2d(input_pooling)] if input_pooling > 1 else []
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            layers += [ResidualConvBlock(c_out) for _ in range(stage_blocks)]
         layers.append(nn.Conv2d(dim, dim, 1))
         self.proj = nn.Sequential(*layers)
+
+
+class ResidualConvBlock(nn.Module):
+    """x -> ReLU(x + BN(Conv3x3(x))): one more 3x3 receptive-field step at a stem stage's resolution."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, H, W)."""
+        return torch.relu(x + self.norm(self.conv(x)))
 
 
 PATCH_STEMS: dict[str, type[PatchEmbed]] = {"patch": PaddedPatchEmbed, "conv": ConvStemEmbed}
@@ -119,6 +137,7 @@ class ImageEncoderConfig:
     patch_padding: int = 2  # zero padding of the patch-embed conv (ViTPose: 4 + 2 * (ratio // 2 - 1), ratio 1)
     stem: str = "patch"  # token embedding: 'patch' (one 16x16 conv, ViTPose) or 'conv' (3x3 conv stem, see PATCH_STEMS)
     stem_input_pooling: int = 1  # 'conv' stem: average-pool the crop by this factor first (1, 2, 4 or 8)
+    stem_stage_blocks: int = 0  # 'conv' stem: residual 3x3 conv blocks after each stride-2 stage
     in_chans: int = 3
     embed_dim: int = 768
     depth: int = 12
@@ -180,16 +199,20 @@ IMAGE_ENCODER_PRESETS: dict[str, ImageEncoderConfig] = {
         pixel_std=(0.229, 0.224, 0.225),
         preset=PATCH_VIT_TINY_PRESET,
     ),
-    # a convolutional stem (Xiao et al. 2021, "Early convolutions help transformers see better") over a 64x48
-    # view of the crop, and a narrower, shallower transformer: the inductive bias and the cost that let a ViT
-    # learn pose from a few thousand crops in minutes on a CPU; still 192 tokens
+    # a convolutional stem (Xiao et al. 2021, "Early convolutions help transformers see better") over a 128x96
+    # view of the crop, one residual 3x3 block per stage, and a narrow, shallow transformer (2 blocks, MLP
+    # ratio 2): the inductive bias and the cost that let a ViT learn 2D joints and pose from a few thousand
+    # crops in minutes on a CPU (the stem blocks localise joints sooner than a third transformer block,
+    # measured on the quickstart crops); still 192 tokens
     CPU_PRESET: ImageEncoderConfig(
         embed_dim=128,
-        depth=3,
+        depth=2,
         num_heads=4,
+        mlp_ratio=2.0,
         patch_padding=0,
         stem="conv",
-        stem_input_pooling=4,
+        stem_input_pooling=2,
+        stem_stage_blocks=1,
         drop_path_rate=0.0,
         num_task_tokens=0,
         pixel_mean=(0.485, 0.456, 0.406),
@@ -237,7 +260,11 @@ class ViTPoseBackbone(VisionTransformer):
             embed_layer=(
                 partial(PaddedPatchEmbed, padding=config.patch_padding)
                 if config.stem == "patch"
-                else partial(ConvStemEmbed, input_pooling=config.stem_input_pooling)
+                else partial(
+                    ConvStemEmbed,
+                    input_pooling=config.stem_input_pooling,
+                    stage_blocks=config.stem_stage_blocks,
+                )
             ),
             norm_layer=partial(nn.LayerNorm, eps=config.norm_eps),
         )
@@ -360,6 +387,71 @@ def build_image_encoder(name: str, frozen: bool = True) -> ImageEncoder:
 # --------------------------------------------------------------------------------------------- pretraining
 
 
+REGRESSOR_POOLINGS = ("mean", "keypoints")
+"""`ImagePoseRegressorConfig.pooling`. 'mean': the head reads the average token (D,). 'keypoints': a linear
+layer on the tokens gives one heatmap per joint, a softmax over the N tokens (B, J, N); the head reads the
+average token, each joint's heatmap-weighted token (projected to `keypoint_dim`) and each joint's expected
+grid position (soft-argmax, in [-1, 1]). With `wloss_keypoints` the heatmaps are supervised by the 2D joints,
+which teaches the tokens where the body parts are within the first epochs (HMR-style dense supervision)."""
+
+
+def keypoint_grid_targets(
+    joints_2d: torch.Tensor,
+    grid_size: tuple[int, int],
+    img_size: tuple[int, int],
+    sigma: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft targets over the token grid for 2D joints in crop pixels.
+
+    Args:
+        joints_2d: (B, J, 2) (x, y) in pixels of the (H, W) = `img_size` crop, pixel centres at integers.
+        grid_size: (rows, cols) of tokens; token (r, c) covers the pixels of cell (r, c) of a rows x cols
+            tiling of the crop (the conv stem's and a padding-0 patch embedding's receptive layout).
+        sigma: Gaussian std in cells.
+
+    Returns:
+        targets (B, J, rows * cols), rows summing to 1 (row-major token order, as the encoder's tokens);
+        valid (B, J) bool, the joint lies inside the crop (targets of other joints are all zero).
+    """
+    rows, cols = grid_size
+    height, width = img_size
+    # pixel -> continuous cell coordinate whose integers are the cell centres
+    gx = (joints_2d[..., 0] + 0.5) * (cols / width) - 0.5
+    gy = (joints_2d[..., 1] + 0.5) * (rows / height) - 0.5
+    valid = (gx >= -0.5) & (gx <= cols - 0.5) & (gy >= -0.5) & (gy <= rows - 0.5) & torch.isfinite(gx + gy)
+    cy = torch.arange(rows, dtype=joints_2d.dtype, device=joints_2d.device)
+    cx = torch.arange(cols, dtype=joints_2d.dtype, device=joints_2d.device)
+    dy = (cy.view(1, 1, rows, 1) - gy.nan_to_num()[..., None, None]) ** 2
+    dx = (cx.view(1, 1, 1, cols) - gx.nan_to_num()[..., None, None]) ** 2
+    logits = -(dx + dy).flatten(-2) / (2 * sigma**2)
+    targets = torch.softmax(logits, dim=-1) * valid[..., None]
+    return targets, valid
+
+
+def keypoint_kl_loss(log_heatmaps: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over valid joints of KL(targets || heatmaps); log_heatmaps, targets (B, J, N), valid (B, J).
+
+    0 when the predicted heatmaps equal the targets; 0 (with a gradient of 0) when no joint is valid."""
+    kl = (targets * (targets.clamp_min(1e-12).log() - log_heatmaps)).sum(-1)  # (B, J)
+    return (kl * valid).sum() / valid.sum().clamp_min(1)
+
+
+def token_centres(grid_size: tuple[int, int], img_size: tuple[int, int]) -> torch.Tensor:
+    """(rows * cols, 2) pixel coordinates (x, y) of the token cells' centres, row-major (pixel centres at
+    integers, as `keypoint_grid_targets`): token (r, c) -> ((c + 0.5) W / cols - 0.5, (r + 0.5) H / rows - 0.5)."""
+    rows, cols = grid_size
+    height, width = img_size
+    ys = (torch.arange(rows) + 0.5) * (height / rows) - 0.5
+    xs = (torch.arange(cols) + 0.5) * (width / cols) - 0.5
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
+
+
+def normalize_keypoints(joints_2d: torch.Tensor, img_size: tuple[int, int]) -> torch.Tensor:
+    """(..., 2) crop pixels (x, y) -> [-1, 1] over the crop (the lifter's input scale)."""
+    height, width = img_size
+    return (joints_2d + 0.5) * joints_2d.new_tensor([2.0 / width, 2.0 / height]) - 1.0
+
+
 @dataclass
 class ImagePoseRegressorConfig:
     """Encoder + average pooling + MLP head regressing the SMPL-X body pose in 6D (offline pretraining)."""
@@ -371,6 +463,32 @@ class ImagePoseRegressorConfig:
     # weight of the body-joint term: MPJPE (m) of the 21 body joints posed with the root rotation removed
     # (global orientation is already in the geodesic term); 0 = geodesic loss only, as the original recipe
     wloss_joints: float = 0.0
+    # how the head reads the tokens: 'mean' (average over tokens) or 'keypoints' (see REGRESSOR_POOLINGS)
+    pooling: str = "mean"
+    keypoint_dim: int = 32  # 'keypoints' pooling: width each joint's pooled token is projected to
+    # weight of the 2D keypoint term: KL divergence between each joint's softmax over the token grid and a
+    # Gaussian around its projection in the crop (batches then need `joints_2d_crop`); 0 = off
+    wloss_keypoints: float = 0.0
+    keypoint_sigma: float = 1.0  # std of the Gaussian keypoint targets, in token cells (16 px)
+    # 'keypoints' pooling: hidden width of the lifter, an MLP from the J soft-argmax 2D joints to a 6D residual
+    # added to the head's (2D -> 3D lifting, pretrainable on ground-truth 2D joints: `lifting_step`); 0 = none
+    lifter_hidden: int = 0
+    # weight of the lifter's own pose loss on the batch's ground-truth 2D joints (`lifting_step`), added to
+    # each training step so the lifter keeps learning 2D -> 3D while the heatmaps sharpen; 0 = off
+    wloss_lifting: float = 0.0
+    lifter_noise_px: float = 4.0  # Gaussian jitter (crop pixels) of the ground-truth 2D joints the lifter learns from
+
+    def __post_init__(self) -> None:
+        if self.pooling not in REGRESSOR_POOLINGS:
+            raise ValueError(f"pooling {self.pooling!r}: use one of {REGRESSOR_POOLINGS}")
+        if self.wloss_keypoints and self.pooling != "keypoints":
+            raise ValueError("wloss_keypoints needs the keypoint heatmaps of pooling='keypoints'")
+        if (self.lifter_hidden or self.wloss_lifting) and self.pooling != "keypoints":
+            raise ValueError("a lifter (lifter_hidden, wloss_lifting) reads the keypoints of pooling='keypoints'")
+        if self.wloss_lifting and not self.lifter_hidden:
+            raise ValueError("wloss_lifting needs a lifter: set lifter_hidden > 0")
+        if self.keypoint_sigma <= 0:
+            raise ValueError(f"keypoint_sigma must be > 0, got {self.keypoint_sigma}")
 
 
 @register_model
@@ -378,10 +496,13 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
     """Pretrains an `ImageEncoder` by regressing the body pose from crops (geodesic loss).
 
     tokens (B, N, D) -> mean over N -> LayerNorm -> Linear(D, H) -> GELU -> Dropout -> Linear(H, J*6)
-    -> 6D + the learned mean pose -> rotation matrices (B, J, 3, 3).
+    -> 6D + the learned mean pose -> rotation matrices (B, J, 3, 3). With `pooling='keypoints'` the head
+    also reads per-joint heatmap-pooled tokens and soft-argmax 2D joints (`REGRESSOR_POOLINGS`), and a
+    lifter MLP adds a 6D residual from those 2D joints alone (`lift`, pretrainable by `lifting_step`).
 
     Metrics (validation): geodesic error in degrees, MPJPE and PA-MPJPE in mm on the J body joints posed by
-    the body model with the mean shape (pelvis-aligned; PA: similarity Procrustes per sample).
+    the body model with the mean shape (pelvis-aligned; PA: similarity Procrustes per sample); with
+    keypoint heatmaps and `joints_2d_crop` in the batch, also their KL and soft-argmax error (px).
     The body model is not part of the state dict (`set_body_model`, else built on first use).
     """
 
@@ -393,9 +514,29 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
         cfg = self.config
         self.encoder = ImageEncoder(cfg.encoder)
         dim, joints = cfg.encoder.embed_dim, cfg.num_body_joints
+        head_in = dim
+        if cfg.pooling == "keypoints":
+            # per-token joint logits; LayerNorm first: the encoder's last norm is shared with the mean pooling
+            self.keypoint_head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, joints))
+            self.keypoint_proj = nn.Linear(dim, cfg.keypoint_dim)
+            head_in = dim + joints * (cfg.keypoint_dim + 2)
+            # (N, 2) token-centre pixels: the soft-argmax basis (a constant of the config, not saved)
+            centres = token_centres(cfg.encoder.grid_size, cfg.encoder.img_size)
+            self.register_buffer("token_xy", centres, persistent=False)
+            if cfg.lifter_hidden:
+                self.lifter = nn.Sequential(
+                    nn.Linear(joints * 2, cfg.lifter_hidden),
+                    nn.GELU(),
+                    nn.Dropout(cfg.head_dropout),
+                    nn.Linear(cfg.lifter_hidden, cfg.lifter_hidden),
+                    nn.GELU(),
+                    nn.Linear(cfg.lifter_hidden, joints * 6),
+                )
+                nn.init.xavier_uniform_(self.lifter[-1].weight, gain=0.01)
+                nn.init.zeros_(self.lifter[-1].bias)
         self.head = nn.Sequential(
-            nn.LayerNorm(dim),
-            nn.Linear(dim, cfg.head_hidden),
+            nn.LayerNorm(head_in),
+            nn.Linear(head_in, cfg.head_hidden),
             nn.GELU(),
             nn.Dropout(cfg.head_dropout),
             nn.Linear(cfg.head_hidden, joints * 6),
@@ -442,18 +583,67 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, 256, 192) -> rotation matrices (B, J, 3, 3)."""
-        tokens = self.encoder.forward_features(images)
-        rot6d = self.head(tokens.mean(dim=1)).view(-1, self.config.num_body_joints, 6) + self.mean_rot6d
-        return rot6d_to_matrix(rot6d)
+        return self.predict(images)["rotations"]
+
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, 3, 256, 192) -> `rotations` (B, J, 3, 3) and, with 'keypoints' pooling, `log_heatmaps`
+        (B, J, N): each joint's log-softmax over the N tokens."""
+        tokens = self.encoder.forward_features(images)  # (B, N, D)
+        features = tokens.mean(dim=1)
+        outputs: dict[str, torch.Tensor] = {}
+        if self.config.pooling == "keypoints":
+            log_heatmaps = self.keypoint_head(tokens).transpose(1, 2).log_softmax(dim=-1)  # (B, J, N)
+            heatmaps = log_heatmaps.exp()
+            pooled = self.keypoint_proj(heatmaps @ tokens)  # (B, J, keypoint_dim)
+            keypoints = heatmaps @ self.token_xy  # (B, J, 2) soft-argmax, crop pixels
+            positions = normalize_keypoints(keypoints, self.config.encoder.img_size)
+            features = torch.cat([features, pooled.flatten(1), positions.flatten(1)], dim=1)
+            outputs.update(log_heatmaps=log_heatmaps, keypoints_2d=keypoints)
+        rot6d = self.head(features).view(-1, self.config.num_body_joints, 6) + self.mean_rot6d
+        if self.config.lifter_hidden and self.config.pooling == "keypoints":
+            rot6d = rot6d + self.lift(positions)
+        outputs["rotations"] = rot6d_to_matrix(rot6d)
+        return outputs
+
+    def lift(self, positions: torch.Tensor) -> torch.Tensor:
+        """(B, J, 2) 2D joints normalised to [-1, 1] (`normalize_keypoints`) -> (B, J, 6) lifter residual."""
+        return self.lifter(positions.flatten(1)).view(-1, self.config.num_body_joints, 6)
+
+    def lifting_step(self, batch: dict, noise_px: float = 0.0) -> dict[str, torch.Tensor]:
+        """Loss of the lifter alone on ground-truth 2D joints (no image): the training step's pose loss for
+        rotations mean pose + `lift(batch['joints_2d_crop'])`, the 2D joints jittered by Gaussian
+        `noise_px` pixels (the image model's keypoints are not exact). Joints outside the crop are given
+        as they are: the lifter sees them so (soft-argmax keeps them near the crop border)."""
+        if not self.config.lifter_hidden:
+            raise ValueError("lifting_step needs a lifter (lifter_hidden > 0, pooling='keypoints')")
+        joints_2d = batch["joints_2d_crop"][:, : self.config.num_body_joints].to(self.mean_rot6d.dtype)
+        if noise_px:
+            joints_2d = joints_2d + noise_px * torch.randn_like(joints_2d)
+        height, width = self.config.encoder.img_size
+        joints_2d = torch.stack(
+            [joints_2d[..., 0].clamp(-0.5, width - 0.5), joints_2d[..., 1].clamp(-0.5, height - 0.5)], -1
+        )
+        rot6d = self.lift(normalize_keypoints(joints_2d, self.config.encoder.img_size)) + self.mean_rot6d
+        return self.pose_loss(rot6d_to_matrix(rot6d), self._targets(batch))
 
     def _targets(self, batch: dict) -> torch.Tensor:
         poses = batch["poses"][:, : self.config.num_body_joints]
         return axis_angle_to_matrix(poses.to(self.mean_rot6d.dtype))
 
-    def training_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Geodesic loss: angle (rad) between predicted and true rotations, summed over joints, batch mean;
-        plus `wloss_joints` x the root-relative body-joint MPJPE (m) when set."""
-        predicted, target = self(batch["images"]), self._targets(batch)
+    def keypoint_loss(self, log_heatmaps: torch.Tensor, joints_2d: torch.Tensor) -> torch.Tensor:
+        """KL of the heatmaps (B, J, N) to the Gaussian targets of 2D joints (B, J', 2) in crop pixels
+        (J' >= J: the first J are used; joints outside the crop do not count)."""
+        targets, valid = keypoint_grid_targets(
+            joints_2d[:, : self.config.num_body_joints].to(log_heatmaps.dtype),
+            self.config.encoder.grid_size,
+            self.config.encoder.img_size,
+            self.config.keypoint_sigma,
+        )
+        return keypoint_kl_loss(log_heatmaps, targets, valid)
+
+    def pose_loss(self, predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`loss`: geodesic angle (rad) summed over joints, batch mean, + `wloss_joints` x the root-relative
+        body-joint MPJPE (m); with detached `geodesic_deg` (and `joints_mm`). Rotations (B, J, 3, 3)."""
         angles = geodesic_distance(predicted, target)  # (B, J)
         outputs = {"geodesic_deg": torch.rad2deg(angles.detach()).mean()}
         loss = angles.sum(-1).mean()
@@ -461,6 +651,27 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
             joint_error = self.root_relative_joint_error(predicted, target).mean()
             outputs["joints_mm"] = joint_error.detach() * 1000
             loss = loss + self.config.wloss_joints * joint_error
+        outputs["loss"] = loss
+        return outputs
+
+    def training_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Geodesic loss: angle (rad) between predicted and true rotations, summed over joints, batch mean;
+        plus `wloss_joints` x the root-relative body-joint MPJPE (m), `wloss_keypoints` x the 2D keypoint KL
+        (`keypoint_loss`, from `batch['joints_2d_crop']`) and `wloss_lifting` x the lifter's loss on the
+        ground-truth 2D joints (`lifting_step`) when set."""
+        outputs_model = self.predict(batch["images"])
+        outputs = self.pose_loss(outputs_model["rotations"], self._targets(batch))
+        loss = outputs["loss"]
+        if (self.config.wloss_keypoints or self.config.wloss_lifting) and "joints_2d_crop" not in batch:
+            raise KeyError("wloss_keypoints / wloss_lifting need batch['joints_2d_crop'] (B, J, 2) crop pixels")
+        if self.config.wloss_keypoints:
+            keypoint_kl = self.keypoint_loss(outputs_model["log_heatmaps"], batch["joints_2d_crop"])
+            outputs["keypoint_kl"] = keypoint_kl.detach()
+            loss = loss + self.config.wloss_keypoints * keypoint_kl
+        if self.config.wloss_lifting:
+            lifting = self.lifting_step(batch, self.config.lifter_noise_px)["loss"]
+            outputs["lifting_loss"] = lifting.detach()
+            loss = loss + self.config.wloss_lifting * lifting
         outputs["loss"] = loss
         return outputs
 
@@ -500,15 +711,25 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
 
     @torch.no_grad()
     def validation_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        predicted, target = self(batch["images"]), self._targets(batch)
+        """Metrics of the class docstring; plus `keypoint_kl` when the batch has `joints_2d_crop` and the
+        model has keypoint heatmaps."""
+        outputs_model = self.predict(batch["images"])
+        predicted, target = outputs_model["rotations"], self._targets(batch)
         angles = geodesic_distance(predicted, target)
         errors = self.joint_errors(predicted, target)
-        return {
+        metrics = {
             "loss": angles.sum(-1).mean(),
             "geodesic_deg": torch.rad2deg(angles).mean(),
             "mpjpe_mm": errors["mpjpe_mm"].mean(),
             "pa_mpjpe_mm": errors["pa_mpjpe_mm"].mean(),
         }
+        if "log_heatmaps" in outputs_model and "joints_2d_crop" in batch:
+            joints_2d = batch["joints_2d_crop"][:, : self.config.num_body_joints].to(predicted.dtype)
+            metrics["keypoint_kl"] = self.keypoint_loss(outputs_model["log_heatmaps"], joints_2d)
+            _, valid = keypoint_grid_targets(joints_2d, self.config.encoder.grid_size, self.config.encoder.img_size)
+            distance = (outputs_model["keypoints_2d"] - joints_2d).norm(dim=-1)
+            metrics["keypoint_err_px"] = (distance * valid).sum() / valid.sum().clamp_min(1)
+        return metrics
 
     def frozen_encoder(self) -> ImageEncoder:
         """A frozen copy of the encoder part (what `train_imageEncoder.py` saves as the image encoder)."""
@@ -527,9 +748,15 @@ __all__ = [
     "ImagePoseRegressorConfig",
     "PATCH_STEMS",
     "PATCH_VIT_TINY_PRESET",
+    "REGRESSOR_POOLINGS",
     "ConvStemEmbed",
+    "ResidualConvBlock",
     "PaddedPatchEmbed",
     "ViTPoseBackbone",
     "build_image_encoder",
     "image_encoder_config",
+    "keypoint_grid_targets",
+    "keypoint_kl_loss",
+    "normalize_keypoints",
+    "token_centres",
 ]
