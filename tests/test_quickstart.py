@@ -23,6 +23,7 @@ TINY = AssistingSizes(
     posetext_epochs=1,
     pairtext_epochs=1,
     text_retrieval_batch_size=2,
+    image_encoder_lifter_steps=5,
 )
 TINY_CORE = CoreSizes(epochs=2, batch_size=4, val_every=1)
 

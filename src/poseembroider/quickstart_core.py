@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 class CoreSizes:
     """How much the representation models train in the quickstart."""
 
-    epochs: int = 60
+    epochs: int = 30
     batch_size: int = 32
-    lr: float = 2e-4
-    val_every: int = 10
+    lr: float = 5e-4
+    val_every: int = 5
     image_feature_mode: str = "compact"
     torch_threads: int = 1
 
