@@ -4,22 +4,14 @@ the averaged gradients equal those of one process with the whole batch."""
 from __future__ import annotations
 
 import dataclasses
-import socket
-import time
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from core_ddp_worker import core_ddp_worker
 
 from conftest import feature_batch, small_config
+from ddp_processes import run_ranks
 from poseembroider.model import REPRESENTATION_MODELS
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("name", ["PoseEmbroider", "Aligner"])
@@ -32,15 +24,7 @@ def test_two_ranks_match_one_process_with_the_whole_batch(name, tmp_path):
         {**batch, "model": name, "config": dataclasses.asdict(config), "state": model.state_dict()},
         tmp_path / "inputs.pt",
     )
-    context = mp.start_processes(
-        core_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 240
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail("the 2-process core workers did not finish within 240 s")
+    run_ranks(core_ddp_worker, tmp_path)
 
     loss = model.training_step(batch)["loss"]
     loss.backward()

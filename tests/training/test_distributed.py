@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
-import time
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from toy_contrastive import LossRecorder, PairDataset, ddp_trainer_config, ddp_worker, make_model, symmetric_infonce
 
+from ddp_processes import run_ranks
 from poseembroider.models.pretrained import load_pretrained
 from poseembroider.training import distributed as ddp
 from poseembroider.training.trainer import Trainer
@@ -100,24 +98,11 @@ def test_gathered_contrastive_loss_matches_full_batch_faked(monkeypatch):
 # --------------------------------------------------------------------------- two real processes (gloo)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     """Run `ddp_worker` in 2 spawned gloo processes once; yields the folder with their results."""
     out = tmp_path_factory.mktemp("ddp")
-    args = (2, _free_port(), str(out))
-    context = mp.start_processes(ddp_worker, args=args, nprocs=2, join=False, start_method="spawn")
-    deadline = time.monotonic() + 180
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail("the 2-process DDP workers did not finish within 180 s")
+    run_ranks(ddp_worker, out, timeout_s=180)
     return out
 
 
@@ -151,8 +136,11 @@ def test_ddp_gradients_match_single_process(two_ranks):
 def test_ddp_trainer_matches_single_process_doubled_batch(two_ranks, tmp_path):
     recorder = LossRecorder()
     trainer = Trainer(
-        make_model(0), PairDataset(64, seed=2), PairDataset(24, seed=3),
-        ddp_trainer_config(tmp_path / "single", batch_size=16), callbacks=[recorder],
+        make_model(0),
+        PairDataset(64, seed=2),
+        PairDataset(24, seed=3),
+        ddp_trainer_config(tmp_path / "single", batch_size=16),
+        callbacks=[recorder],
     )
     summary = trainer.fit()
     ddp_run = json.loads((two_ranks / "ddp_run_losses.json").read_text())

@@ -4,23 +4,15 @@ equal those of one process with the doubled batch."""
 from __future__ import annotations
 
 import dataclasses
-import socket
-import time
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from posetext_ddp_worker import posetext_ddp_worker
 from torch.utils.data import DataLoader
 
+from ddp_processes import run_ranks
 from poseembroider.assisting_models.poseText.data import load_text_datasets, text_collate_fn
 from poseembroider.assisting_models.poseText.model_poseText import PoseText, PoseTextConfig
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -42,15 +34,7 @@ def test_two_ranks_match_one_process_with_the_doubled_batch(retrieval_datasets, 
     inputs = {k: batch[k] for k in ("poses", "texts_tokens", "texts_lengths")}
     torch.save({**inputs, "config": dataclasses.asdict(config)}, tmp_path / "inputs.pt")
 
-    context = mp.start_processes(
-        posetext_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 240
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail("the 2-process PoseText workers did not finish within 240 s")
+    run_ranks(posetext_ddp_worker, tmp_path)
 
     loss = model.training_step(inputs)["loss"]
     loss.backward()
