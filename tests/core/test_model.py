@@ -226,3 +226,10 @@ def test_chunked_evaluation_equals_full_query_matrices(cls):
         assert chunked[key] == pytest.approx(value), key
     partial = retrieval_metrics_from_tokens(model, tokens, chunk_size=7, progress=False, max_queries=14)
     assert set(partial) == set(expected)
+
+
+def test_a_model_folder_without_weights_is_refused(tmp_path):
+    PoseEmbroider(small_config()).save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        load_pretrained(tmp_path / "m")
