@@ -14,6 +14,9 @@ measured; the dicts are gathered in `<out>/summary.json`, written last and atomi
 5. the assisting models, trained on it (`quickstart_assisting.ASSISTING_STEPS`): text tokenizer and
    backbone, PoseVAE, PoseText, PairText, image encoder; each registered under its shortname, with its
    validation metrics beside a chance-level reference.
+6. the representation models (`quickstart_core.CORE_STEPS`): PoseEmbroider and the Aligner trained on the
+   frozen features of those encoders, evaluated on the 9 query types (R@1/5/10, mRecall single / dual /
+   total, chance level), each registered under `<model>_model_synthscript`.
 """
 
 from __future__ import annotations
