@@ -157,7 +157,12 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
         "metrics": metrics,
     }
     write_result(path, result)
-    plot_recall_table(metrics, path.with_suffix(".png"), title=f"{type(model).__name__} on {args.dataset} {args.split}")
+    plot_recall_table(
+        metrics,
+        path.with_suffix(".png"),
+        title=f"{type(model).__name__} on {args.dataset} {args.split}",
+        gallery_size=len(features),
+    )
     return result
 
 
@@ -173,7 +178,11 @@ def format_table(metrics: Mapping[str, float], ks: Sequence[int] = K_RECALL_VALU
 
 
 def plot_recall_table(
-    metrics: Mapping[str, float], path: Path, title: str = "", ks: Sequence[int] = K_RECALL_VALUES
+    metrics: Mapping[str, float],
+    path: Path,
+    title: str = "",
+    ks: Sequence[int] = K_RECALL_VALUES,
+    gallery_size: int | None = None,
 ) -> Path:
     """Grouped bars of R@k per query type (dual queries shaded), saved atomically as PNG."""
     import matplotlib
@@ -192,6 +201,12 @@ def plot_recall_table(
     for i, n in enumerate(names):
         if len(n.split("2")[0]) == 2:
             ax.axvspan(i - 0.45, i + 0.45, color="0.92", zorder=0)
+    if gallery_size:  # a random ranking's R@k = k / N, one dotted line per k
+        for j, k in enumerate(ks):
+            chance = 100.0 * min(k, gallery_size) / gallery_size
+            ax.axhline(
+                chance, color=f"C{j}", linestyle=":", linewidth=1, label=f"chance R@{k}" if j == len(ks) - 1 else None
+            )
     ax.set_xticks(range(len(names)), names)
     ax.set_ylim(0, 100)
     ax.set_ylabel("recall (%)")
