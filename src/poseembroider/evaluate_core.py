@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from poseembroider.evaluation.core_retrieval import chunk_ranks, recalls_of_ranks, summarize
+from poseembroider.evaluation.core_retrieval import recalls_of_ranks, summarize
 from poseembroider.evaluation.result_files import previous_result, result_path, write_result
-from poseembroider.evaluation.retrieval import K_RECALL_VALUES
+from poseembroider.evaluation.retrieval import K_RECALL_VALUES, chunk_ranks
 from poseembroider.model import FEATURE_KEYS, RepresentationModel
 from poseembroider.models.modalities import QueryType, query_types
 

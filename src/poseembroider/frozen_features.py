@@ -39,7 +39,7 @@ from poseembroider import config
 from poseembroider.features.compute import cache_features
 from poseembroider.features.store import FeatureCacheError, FeatureStore, FieldSpec
 from poseembroider.model import FEATURE_KEYS
-from poseembroider.models.modalities import MODALITIES, check_modalities
+from poseembroider.models.modalities import check_modalities
 from poseembroider.models.modality_encoders import FrozenEncoders, FrozenModalityEncoder
 from poseembroider.text.text_backbone import collate_texts
 
@@ -256,7 +256,6 @@ def collate_batched(batch: Any) -> Any:
 
 
 __all__ = [
-    "MODALITIES",
     "CachedFeatureDataset",
     "collate_batched",
     "compute_frozen_features",

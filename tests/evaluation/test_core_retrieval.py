@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from poseembroider.evaluation.core_retrieval import (
-    chunk_ranks,
-    core_retrieval_metrics,
-    is_dual,
-    streamed_ranks,
-    summarize,
-    target_of,
-)
+from poseembroider.evaluation.core_retrieval import core_retrieval_metrics, is_dual, summarize, target_of
+from poseembroider.evaluation.retrieval import chunk_ranks, ground_truth_ranks
 
 
 def _argsort_ranks(queries: torch.Tensor, gallery: torch.Tensor) -> torch.Tensor:
@@ -27,21 +21,21 @@ def test_names_targets_and_kinds():
         target_of("x2")
 
 
-def test_streamed_and_chunk_ranks_equal_a_full_argsort():
+def test_chunked_ranks_equal_a_full_argsort():
     g = torch.Generator().manual_seed(0)
     queries, gallery = torch.randn(50, 8, generator=g), torch.randn(50, 8, generator=g)
     expected = _argsort_ranks(queries, gallery)
-    chunks = [queries[i : i + 7] for i in range(0, 50, 7)]
-    assert torch.equal(streamed_ranks(chunks, gallery), expected)
+    assert torch.equal(torch.cat([chunk_ranks(queries[i : i + 7], gallery, i) for i in range(0, 50, 7)]), expected)
+    assert torch.equal(ground_truth_ranks(queries, gallery, chunk_size=7), expected)
     assert torch.equal(chunk_ranks(queries[14:21], gallery, 14), expected[14:21])
     # float64 and a boolean-sum fallback agree
     assert torch.equal(chunk_ranks(queries.double(), gallery.double(), 0), expected)
 
 
-def test_streamed_ranks_refuses_an_incomplete_stream():
+def test_chunk_ranks_refuses_queries_past_the_gallery():
     gallery = torch.randn(10, 4)
-    with pytest.raises(ValueError, match="6 queries for 10"):
-        streamed_ranks([torch.randn(6, 4)], gallery)
+    with pytest.raises(ValueError, match="past the 10 gallery items"):
+        chunk_ranks(torch.randn(6, 4), gallery, 6)
 
 
 def test_metrics_and_summaries():

@@ -6,13 +6,13 @@ ranked against the N gallery tokens of the target modality; R@1/5/10 in percent;
 values, `mRecall` = their mean (the model-selection metric). Query type names are those of
 `models.modalities.QueryType.name` (letters of the query modalities, '2', letter of the target).
 
-Ranks are computed in chunks of queries (`retrieval.ground_truth_ranks`), so memory is O(chunk x N) for
-any N; `streamed_ranks` also takes the queries chunk by chunk, for callers that compute them on the fly.
+Ranks are computed in chunks of queries (`retrieval.ground_truth_ranks`, or `retrieval.chunk_ranks` for
+callers that compute the queries chunk by chunk), so memory is O(chunk x N) for any N.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -33,50 +33,6 @@ def target_of(query_name: str) -> str:
 
 def is_dual(query_name: str) -> bool:
     return len(query_name.split("2")[0]) == 2
-
-
-_EXACT_FLOAT_COUNT = 2**24  # float32 holds every integer up to 2^24 exactly
-
-
-def _count_above(scores: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
-    """(n, N) scores, (n, 1) thresholds -> (n,) int64 count of scores strictly above the row's threshold.
-
-    Overwrites `scores`. The comparison is written in place as 0/1 floats and summed as floats (exact for
-    float32 / float64 below 2^24 items): an order of magnitude faster on CPU than summing the boolean mask
-    `scores > thresholds`, which took about half as long as the score matmul itself (benchmarks/bench_core.py)."""
-    if scores.dtype not in (torch.float32, torch.float64) or scores.shape[1] >= _EXACT_FLOAT_COUNT:
-        return (scores > thresholds).sum(dim=1)
-    return scores.gt_(thresholds).sum(dim=1).long()
-
-
-def chunk_ranks(queries: torch.Tensor, gallery: torch.Tensor, start: int) -> torch.Tensor:
-    """Ranks (n,) of the ground truth for queries (n, D) whose ground truths are gallery items
-    `start .. start + n` of gallery (N, D): the number of gallery items scored strictly above it."""
-    stop = start + queries.shape[0]
-    if stop > gallery.shape[0]:
-        raise ValueError(f"chunk_ranks: queries {start}..{stop} past the {gallery.shape[0]} gallery items")
-    with torch.no_grad():
-        scores = queries @ gallery.t()  # (n, N)
-        positives = (queries * gallery[start:stop]).sum(dim=1)
-        rows = torch.arange(stop - start)
-        scores[rows, rows + start] = positives  # the matmul's diagonal may differ in the last bits
-        return _count_above(scores, positives[:, None])
-
-
-def streamed_ranks(query_chunks: Iterable[torch.Tensor], gallery: torch.Tensor) -> torch.Tensor:
-    """Ranks (N,) of the ground truth for queries given as consecutive chunks (n_k, D), sum n_k = N;
-    query j of the stream is answered by gallery item j."""
-    n = gallery.shape[0]
-    ranks = torch.empty(n, dtype=torch.long)
-    start = 0
-    for chunk in query_chunks:
-        if start + chunk.shape[0] > n:
-            raise ValueError(f"streamed_ranks: more queries than the {n} gallery items")
-        ranks[start : start + chunk.shape[0]] = chunk_ranks(chunk, gallery, start)
-        start += chunk.shape[0]
-    if start != n:
-        raise ValueError(f"streamed_ranks: {start} queries for {n} gallery items")
-    return ranks
 
 
 def summarize(metrics: Mapping[str, float]) -> dict[str, float]:

@@ -19,6 +19,34 @@ K_RECALL_VALUES: tuple[int, ...] = (1, 5, 10)
 DEFAULT_CHUNK_SIZE = 1024
 
 
+_EXACT_FLOAT_COUNT = 2**24  # float32 holds every integer up to 2^24 exactly
+
+
+def _count_above(scores: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """(n, N) scores, (n, 1) thresholds -> (n,) int64 count of scores strictly above the row's threshold.
+
+    Overwrites `scores`. The comparison is written in place as 0/1 floats and summed as floats (exact for
+    float32 / float64 below 2^24 items): an order of magnitude faster on CPU than summing the boolean mask
+    `scores > thresholds`, which took about half as long as the score matmul itself (benchmarks/bench_core.py)."""
+    if scores.dtype not in (torch.float32, torch.float64) or scores.shape[1] >= _EXACT_FLOAT_COUNT:
+        return (scores > thresholds).sum(dim=1)
+    return scores.gt_(thresholds).sum(dim=1).long()
+
+
+def chunk_ranks(queries: torch.Tensor, gallery: torch.Tensor, start: int) -> torch.Tensor:
+    """Ranks (n,) of the ground truth for queries (n, D) whose ground truths are gallery items
+    `start .. start + n` of gallery (N, D): the number of gallery items scored strictly above it."""
+    stop = start + queries.shape[0]
+    if stop > gallery.shape[0]:
+        raise ValueError(f"chunk_ranks: queries {start}..{stop} past the {gallery.shape[0]} gallery items")
+    with torch.no_grad():
+        scores = queries @ gallery.t()  # (n, N)
+        positives = (queries * gallery[start:stop]).sum(dim=1)
+        rows = torch.arange(stop - start)
+        scores[rows, rows + start] = positives  # the matmul's diagonal may differ in the last bits
+        return _count_above(scores, positives[:, None])
+
+
 def ground_truth_ranks(
     queries: torch.Tensor, gallery: torch.Tensor, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> torch.Tensor:
@@ -38,15 +66,8 @@ def ground_truth_ranks(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     n = queries.shape[0]
     ranks = torch.empty(n, dtype=torch.long)
-    gallery_t = gallery.t()
-    with torch.no_grad():
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            scores = queries[start:stop] @ gallery_t  # (chunk, N)
-            positives = (queries[start:stop] * gallery[start:stop]).sum(dim=1, keepdim=True)  # (chunk, 1)
-            # the diagonal computed by the matmul may differ from the row-wise dot in the last bits
-            scores[torch.arange(stop - start), torch.arange(start, stop)] = positives.squeeze(1)
-            ranks[start:stop] = (scores > positives).sum(dim=1).cpu()
+    for start in range(0, n, chunk_size):
+        ranks[start : start + chunk_size] = chunk_ranks(queries[start : start + chunk_size], gallery, start).cpu()
     return ranks
 
 
