@@ -24,7 +24,7 @@ def test_two_ranks_match_one_process_with_the_whole_batch(name, tmp_path):
         {**batch, "model": name, "config": dataclasses.asdict(config), "state": model.state_dict()},
         tmp_path / "inputs.pt",
     )
-    run_ranks(core_ddp_worker, tmp_path)
+    run_ranks(core_ddp_worker, tmp_path, timeout_s=120)
 
     loss = model.training_step(batch)["loss"]
     loss.backward()
