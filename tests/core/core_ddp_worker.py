@@ -10,6 +10,7 @@ import torch
 
 def core_ddp_worker(rank: int, world_size: int, port: int, folder: str) -> None:
     """Run one DDP step of the core model on this rank's half of the saved batch; save loss and grads."""
+    from ddp_processes import ddp_loss_and_grads
     from poseembroider.model import REPRESENTATION_MODELS, CoreConfig
     from poseembroider.training.distributed import destroy_distributed, init_distributed, wrap_ddp
     from poseembroider.training.trainer import _TrainingStep
@@ -25,13 +26,10 @@ def core_ddp_worker(rank: int, world_size: int, port: int, folder: str) -> None:
         model = REPRESENTATION_MODELS[inputs["model"]](CoreConfig(**inputs["config"]))
         model.load_state_dict(inputs["state"])
         model.eval()  # no dropout: the two runs must see the same function
-        step = wrap_ddp(_TrainingStep(model), info.device)
         half = inputs["pose_features"].shape[0] // world_size
         rows = slice(rank * half, (rank + 1) * half)
         batch = {k: inputs[k][rows] for k in ("image_features", "pose_features", "text_features")}
-        loss = step(batch)["loss"]
-        loss.backward()
-        grads = {f"grad.{n}": p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        torch.save({"loss": loss.detach(), **grads}, out / f"rank{rank}.pt")
+        torch.save(ddp_loss_and_grads(wrap_ddp(_TrainingStep(model), info.device), batch), out / f"rank{rank}.pt")
     finally:
-        destroy_distributed()
+        destroy_distributed()  # after the DDP wrapper is gone (see destroy_distributed)
+

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from core_batches import feature_batch, small_config
 
-from conftest import feature_batch, small_config
 from poseembroider.model import (
     Aligner,
     PoseEmbroider,
@@ -152,6 +152,45 @@ def test_dual_queries_use_both_modalities(features):
     assert not torch.allclose(single, dual)
     bundles = model.represent_bundles(tokens, [("pose",), ("pose", "text")])
     assert torch.allclose(bundles[0], single, atol=1e-6) and torch.allclose(bundles[1], dual, atol=1e-6)
+
+
+ALL_BUNDLES = [("image",), ("pose",), ("text",), ("image", "pose"), ("image", "text"), ("pose", "text"), MODALITIES]
+
+
+def _full_core_outputs(model: PoseEmbroider, tokens: dict, bundles) -> torch.Tensor:
+    """x̄ of each bundle by the plain route: its whole sequence through `model.core`, position 0 read."""
+    outputs = []
+    for bundle in bundles:
+        parts = [tokens[m] + model.modality_encodings[m] for m in bundle]
+        glob = model.intermodality_token.expand(parts[0].shape[0], -1)
+        outputs.append(model.core_norm(model.core(torch.stack([glob, *parts], dim=1))[:, 0]))
+    return torch.stack(outputs)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_bundles_equal_the_core_run_on_each_full_sequence(features, layers):
+    # the one-layer shortcut (shared keys/values, global query only) and the deeper path (last layer on the
+    # global token only) are the same function, with the same gradients, as the core on whole sequences
+    torch.manual_seed(0)
+    model = PoseEmbroider(small_config(core_layers=layers)).eval()
+    with torch.no_grad():  # away from the zero / tiny initial values, so every term matters
+        for parameter in [model.intermodality_token, *model.modality_encodings.values()]:
+            parameter.normal_()
+    tokens = model.encode(features)
+    fast = model.represent_bundles(tokens, ALL_BUNDLES)
+    plain = _full_core_outputs(model, tokens, ALL_BUNDLES)
+    assert fast.shape == (len(ALL_BUNDLES), features["pose_features"].shape[0], model.config.latentD)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    weights = torch.randn_like(fast)
+    params = list(model.parameters())
+    grads_fast = torch.autograd.grad((fast * weights).sum(), params, allow_unused=True, retain_graph=True)
+    grads_plain = torch.autograd.grad((plain * weights).sum(), params, allow_unused=True)
+    compared = 0
+    for (name, _), a, b in zip(model.named_parameters(), grads_fast, grads_plain, strict=True):
+        if b is not None:
+            assert a is not None and torch.allclose(a, b, atol=1e-5), name
+            compared += 1
+    assert compared > 10
 
 
 @pytest.mark.parametrize("cls", MODELS)

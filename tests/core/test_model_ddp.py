@@ -7,16 +7,13 @@ import dataclasses
 
 import pytest
 import torch
+from core_batches import feature_batch, small_config
 from core_ddp_worker import core_ddp_worker
 
-from conftest import feature_batch, small_config
 from ddp_processes import run_ranks
 from poseembroider.model import REPRESENTATION_MODELS
 
 
-# slow: in a fresh clone's full suite the Aligner case hung twice (both ranks waiting; passes when run on
-# its own, `pytest -m slow tests/core/test_model_ddp.py`); kept out of `make test` until the cause is found
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["PoseEmbroider", "Aligner"])
 def test_two_ranks_match_one_process_with_the_whole_batch(name, tmp_path):
     config = small_config(triplet_partial=True)

@@ -150,6 +150,7 @@ def ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
             {"gathered": gathered.detach(), "x_grad": x.grad, "loss": loss.detach(), **grads},
             out / f"rank{rank}.pt",
         )
+        del model, za, zb, loss  # the DDP wrapper goes before the process group (see destroy_distributed)
         # 3. a whole Trainer run (2 epochs, validation on rank 0, checkpoints)
         recorder = LossRecorder()
         trainer = Trainer(

@@ -15,6 +15,7 @@ reduce-scatter). Every rank must pass tensors of the same shape (DistributedSamp
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -93,7 +94,15 @@ def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> Dis
 
 
 def destroy_distributed() -> None:
+    """Leave the process group (no-op in a single process).
+
+    Release every DDP wrapper before: a DDP Reducer holds the group, and one freed after the group is
+    unregistered frees the gloo group itself while holding the GIL; the group's destructor then waits for
+    its worker threads, one of which may need the GIL to drop a finished work: a deadlock at exit
+    (pytorch/pytorch#56297; seen here in 2-process tests, both ranks stuck in `~ProcessGroupGloo`).
+    Unregistered last, the group is freed by its Python handle, which releases the GIL."""
     if is_distributed():
+        gc.collect()  # DDP wrappers in reference cycles go now, while the group is still registered
         dist.destroy_process_group()
 
 

@@ -10,6 +10,7 @@ import torch
 
 def posetext_ddp_worker(rank: int, world_size: int, port: int, folder: str) -> None:
     """Run one DDP step of PoseText on this rank's half of the batch saved in `folder`; save loss and grads."""
+    from ddp_processes import ddp_loss_and_grads
     from poseembroider.assisting_models.poseText.model_poseText import PoseText, PoseTextConfig
     from poseembroider.training.distributed import destroy_distributed, init_distributed, wrap_ddp
     from poseembroider.training.trainer import _TrainingStep
@@ -28,13 +29,9 @@ def posetext_ddp_worker(rank: int, world_size: int, port: int, folder: str) -> N
     try:
         torch.manual_seed(0)
         model = PoseText(PoseTextConfig(**inputs["config"])).eval()  # eval: batch norm uses running statistics
-        step = wrap_ddp(_TrainingStep(model), info.device)
         half = inputs["poses"].shape[0] // world_size
         rows = slice(rank * half, (rank + 1) * half)
         batch = {k: inputs[k][rows] for k in ("poses", "texts_tokens", "texts_lengths")}
-        loss = step(batch)["loss"]
-        loss.backward()
-        grads = {f"grad.{n}": p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        torch.save({"loss": loss.detach(), **grads}, out / f"rank{rank}.pt")
+        torch.save(ddp_loss_and_grads(wrap_ddp(_TrainingStep(model), info.device), batch), out / f"rank{rank}.pt")
     finally:
-        destroy_distributed()
+        destroy_distributed()  # after the DDP wrapper is gone (see destroy_distributed)
