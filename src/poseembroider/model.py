@@ -46,6 +46,7 @@ from poseembroider.models.pretrained import CheckpointError, PretrainedModel, re
 from poseembroider.models.projections import (
     ENCODER_PROJECTIONS,
     EXTERNAL_PROJECTIONS,
+    LayerPlus,
     MiniMLP,
     encoder_projection,
     external_projection,
@@ -220,8 +221,10 @@ class RepresentationModel(PretrainedModel, nn.Module):
     def _image_token(self, features: torch.Tensor) -> torch.Tensor:
         projection = self.encoder_projections["image"]
         if features.dim() == 3:
-            if self.config.image_feature_mode == "exact":
-                return projection(features.float()).mean(dim=1)  # project each token, then average (original)
+            if self.config.image_feature_mode == "exact":  # project each token, then average (original)
+                if isinstance(projection, LayerPlus):
+                    return projection.project_and_average(features)
+                return projection(features.float()).mean(dim=1)
             features = features.float().mean(dim=1)
         elif features.dim() != 2 or self.config.image_feature_mode == "exact":
             raise ValueError(
@@ -333,11 +336,14 @@ class PoseEmbroider(RepresentationModel):
     def represent_bundles(self, tokens: Mapping[str, torch.Tensor], bundles: Sequence[Sequence[str]]) -> torch.Tensor:
         """x̄ of several bundles at once: (K, B, D) for K bundles, tokens {m: (B, D)}.
 
-        Bundles of the same size run through the core as one batch of sequences
-        [global token, tokens + modality encodings] (modality order: image, pose, text).
+        Each bundle is the sequence [global token, tokens + modality encodings] (modality order: image, pose,
+        text) through the core. With the original's one-layer core, the work every bundle shares is done once
+        (`_one_layer_global_output`); deeper cores run the bundles of each size as one batch of sequences.
         """
         bundles = [check_modalities(b) for b in bundles]
         batch = next(iter(tokens.values())).shape[0]
+        if self.config.embroider_core_type == "transformer" and self.config.core_layers == 1:
+            return self.core_norm(self._one_layer_global_output(tokens, bundles))
         out: list[torch.Tensor | None] = [None] * len(bundles)
         for size in sorted({len(b) for b in bundles}):
             which = [k for k, b in enumerate(bundles) if len(b) == size]
@@ -360,8 +366,7 @@ class PoseEmbroider(RepresentationModel):
 
         Only the global token's output is read, so the last encoder layer runs its attention query, output
         projection, feed-forward and norms, and the core's output projection, on that token alone (keys and
-        values still come from every token): the same function as the full core, at about half the core's cost
-        for the original's 2-3-token sequences (the bulk of a training step and of the evaluation's queries).
+        values still come from every token).
         """
         into, encoder, out = self.core
         layer = encoder.layers[-1]
@@ -372,6 +377,42 @@ class PoseEmbroider(RepresentationModel):
         h = layer.norm1(first + layer.dropout1(layer.self_attn(first, x, x, need_weights=False)[0]))
         h = layer.norm2(h + layer._ff_block(h))
         return out(h[:, 0])
+
+    def _one_layer_global_output(
+        self, tokens: Mapping[str, torch.Tensor], bundles: list[tuple[str, ...]]
+    ) -> torch.Tensor:
+        """`self.core(sequence of bundle k)[:, 0]` for every bundle: (K, B, D), for a one-layer core.
+
+        The same function as running each bundle's sequence through the core (to float rounding; the attention
+        dropout draws differ), without its repeated work: each modality's input projection, keys and values are
+        computed once for all the bundles that contain it; the global token is the same in every sequence, so
+        its projection, query, key and value are computed once per call; per bundle remain only the softmax
+        over its 1 + size keys, the attention output projection, the feed-forward, the norms and the core's
+        output projection, on the global token alone.
+        """
+        into, encoder, out = self.core
+        layer = encoder.layers[0]
+        attn = layer.self_attn
+        width, heads = attn.embed_dim, attn.num_heads
+        present = [m for m in MODALITIES if any(m in b for b in bundles)]
+        glob = into(self.intermodality_token)  # (1, E)
+        q_glob, k_glob, v_glob = F.linear(glob, attn.in_proj_weight, attn.in_proj_bias).view(3, heads, -1)
+        q_glob = q_glob * q_glob.shape[-1] ** -0.5  # (H, E/H), scaled as in scaled dot-product attention
+        inputs = torch.stack([into(tokens[m] + self.modality_encodings[m]) for m in present])  # (M, B, E)
+        kv = F.linear(inputs, attn.in_proj_weight[width:], attn.in_proj_bias[width:])
+        k_mod, v_mod = kv.unflatten(-1, (2, heads, -1)).unbind(2)  # (M, B, H, E/H) each
+        n_bundles, batch = len(bundles), inputs.shape[1]
+        in_bundle = torch.tensor([[m in b for m in present] for b in bundles], device=inputs.device)  # (K, M)
+        scores_mod = torch.einsum("mbhd,hd->bhm", k_mod, q_glob)  # (B, H, M)
+        scores_mod = scores_mod.unsqueeze(0).masked_fill(~in_bundle[:, None, None, :], float("-inf"))
+        scores_glob = (k_glob * q_glob).sum(-1).view(1, 1, heads, 1).expand(n_bundles, batch, heads, 1)
+        probs = torch.cat([scores_glob, scores_mod], dim=-1).softmax(-1)  # (K, B, H, 1 + M)
+        probs = F.dropout(probs, attn.dropout, self.training)
+        context = probs[..., :1] * v_glob + torch.einsum("kbhm,mbhd->kbhd", probs[..., 1:], v_mod)
+        h = glob + layer.dropout1(attn.out_proj(context.flatten(-2)))  # post-norm layer, as built in __init__
+        h = layer.norm1(h)
+        h = layer.norm2(h + layer._ff_block(h))
+        return out(h)
 
     def represent(self, tokens: Mapping[str, torch.Tensor], modalities: Sequence[str]) -> torch.Tensor:
         missing = [m for m in check_modalities(modalities) if m not in tokens]

@@ -114,6 +114,20 @@ def scalars_of(outputs: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}
+"""`--optimizer` choices."""
+
+
+def build_optimizer(groups: list[dict[str, Any]], name: str, lr: float, wd: float) -> torch.optim.Optimizer:
+    """The `name` optimizer over parameter groups, fused (one kernel for all the parameters) when they allow it.
+
+    The fused Adam applies the same update as the default per-tensor loop; on this 2-core CPU it took the
+    Aligner's step (3.3M parameters, batch 32) from about 38 to 25 ms (benchmarks/bench_core.py)."""
+    params = [p for group in groups for p in group["params"]]
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return OPTIMIZER_CLASSES[name](groups, lr=lr, weight_decay=wd, fused=fused)
+
+
 class _TrainingStep(nn.Module):
     """Routes DDP's forward to `model.training_step`, so DDP's gradient hooks see the step."""
 
@@ -202,8 +216,7 @@ class Trainer:
         groups = [g for g in groups if g["params"]]
         if not groups:
             raise ValueError(f"{type(self.model).__name__} has no trainable parameter (all requires_grad=False)")
-        optimizer_cls = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}[cfg.optimizer]
-        return optimizer_cls(groups, lr=cfg.lr, weight_decay=cfg.wd)
+        return build_optimizer(groups, cfg.optimizer, cfg.lr, cfg.wd)
 
     @property
     def lr(self) -> float:
@@ -238,6 +251,7 @@ class Trainer:
                 self._run_epoch(epoch)
             ddp.barrier()
         finally:
+            self._step_module = None  # the DDP wrapper goes before the process group (see destroy_distributed)
             torch.use_deterministic_algorithms(was_deterministic)
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn_flags
             self._log.close()
