@@ -43,8 +43,8 @@ from poseembroider.demo_core_helpers import (
 )
 from poseembroider.models.modalities import MODALITIES
 
+# evaluation splits first, as the original demo (a bare string here would be shown by streamlit's "magic")
 SPLIT_PREFERENCE = ("val", "test", "train")
-"""Evaluation splits first, as the original demo."""
 
 SAMPLE_SOURCE, UPLOAD_SOURCE = "a sample of the dataset", "an uploaded picture"
 GRID_COLUMNS = 4
