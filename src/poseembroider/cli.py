@@ -168,7 +168,7 @@ def _configure_quickstart(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: experiments/quickstart)")
     p.add_argument("--n-poses", type=int, default=16, help="number of poses on the contact sheet")
     p.add_argument("--n-train", type=int, default=2048, help="size of the synthetic train split")
-    p.add_argument("--n-val", type=int, default=256, help="size of the synthetic val split")
+    p.add_argument("--n-val", type=int, default=512, help="size of the synthetic val split")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -10,9 +10,10 @@ original); the gallery of each modality is the N modality tokens; the queries of
 computed chunk by chunk and ranked against the whole gallery without sorting (rank = number of gallery
 items scored above the ground truth), so memory stays O(N x D + chunk x N): N = 100,000 fits in a few GB.
 
-Outputs next to the checkpoint: `result_<split>_<dataset>.json` (settings + metrics; reused while the
-settings are unchanged, `--overwrite` recomputes) and `result_<split>_<dataset>.png`, the R@k table as a
-figure.
+Outputs next to the checkpoint: `result_<split>_<dataset>.json` (settings, metrics, and each dual query type
+against each single one of the same target: the paired difference of mean R@k with its 95% bootstrap
+interval; reused while the settings are unchanged, `--overwrite` recomputes) and
+`result_<split>_<dataset>.png`, the R@k table as a figure.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from poseembroider.evaluation.core_retrieval import recalls_of_ranks, summarize
+from poseembroider.evaluation.core_retrieval import dual_vs_single, recalls_of_ranks, summarize
 from poseembroider.evaluation.result_files import previous_result, result_path, write_result
 from poseembroider.evaluation.retrieval import K_RECALL_VALUES, chunk_ranks
 from poseembroider.model import FEATURE_KEYS, RepresentationModel
@@ -55,17 +56,16 @@ def gallery_tokens(
 
 
 @torch.no_grad()
-def retrieval_metrics_from_tokens(
+def query_ranks(
     model: RepresentationModel,
     tokens: Mapping[str, torch.Tensor],
-    ks: Sequence[int] = K_RECALL_VALUES,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
     max_queries: int | None = None,
-) -> dict[str, float]:
-    """R@k of every query type possible with the modalities of `tokens` ({m: (N, D)} gallery tokens), and
-    the mRecall summaries. Queries are computed `chunk_size` at a time and never stored whole; the
-    representation of a query bundle is computed once per chunk for all its target modalities.
+) -> dict[str, torch.Tensor]:
+    """{query type: (N,) rank of each query's ground truth} for every query type possible with the modalities
+    of `tokens` ({m: (N, D)} gallery tokens). Queries are computed `chunk_size` at a time and never stored
+    whole; the representation of a query bundle is computed once per chunk for all its target modalities.
     `max_queries`: rank only the first queries of each type (against the whole gallery), e.g. to measure
     memory at a large N without the full N x N work."""
     model.eval()
@@ -85,11 +85,29 @@ def retrieval_metrics_from_tokens(
         for q in bundles[bundle]:
             predicted = model.predict(representation, q.target).float().to(tokens[q.target].device)
             ranks[q.name][start : start + predicted.shape[0]] = chunk_ranks(predicted, tokens[q.target], start)
+    return ranks
+
+
+def metrics_of_ranks(ranks: Mapping[str, torch.Tensor], ks: Sequence[int] = K_RECALL_VALUES) -> dict[str, float]:
+    """R@k of each query type and the mRecall summaries."""
     metrics: dict[str, float] = {}
-    for q in queries:
-        metrics.update(recalls_of_ranks(q.name, ranks[q.name], ks))
+    for name, r in ranks.items():
+        metrics.update(recalls_of_ranks(name, r, ks))
     metrics.update(summarize(metrics))
     return metrics
+
+
+def retrieval_metrics_from_tokens(
+    model: RepresentationModel,
+    tokens: Mapping[str, torch.Tensor],
+    ks: Sequence[int] = K_RECALL_VALUES,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = True,
+    max_queries: int | None = None,
+) -> dict[str, float]:
+    """R@k of every query type possible with the modalities of `tokens` and the mRecall summaries
+    (`query_ranks`, then `metrics_of_ranks`)."""
+    return metrics_of_ranks(query_ranks(model, tokens, chunk_size, progress, max_queries), ks)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,7 +162,8 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
     features = CachedFeatureDataset(stores, selection)
     modalities = features.modalities
     tokens = gallery_tokens(model, features, modalities, args.chunk_size)
-    metrics = retrieval_metrics_from_tokens(model, tokens, chunk_size=args.chunk_size, progress=args.progress)
+    ranks = query_ranks(model, tokens, chunk_size=args.chunk_size, progress=args.progress)
+    metrics = metrics_of_ranks(ranks)
     metrics_file = model_dir / "metrics.json"
     result = {
         "model_dir": str(model_dir),
@@ -155,6 +174,7 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
         "size": len(features),
         "settings": settings,
         "metrics": metrics,
+        "dual_vs_single": dual_vs_single(ranks),
     }
     write_result(path, result)
     plot_recall_table(
@@ -174,6 +194,18 @@ def format_table(metrics: Mapping[str, float], ks: Sequence[int] = K_RECALL_VALU
     lines += [
         f"{k}: {metrics[k]:.2f}" for k in ("mRecall_single_query", "mRecall_dual_query", "mRecall") if k in metrics
     ]
+    return "\n".join(lines)
+
+
+def format_dual_vs_single(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One line per (dual, single) pair: paired difference of mean R@k with its 95% bootstrap interval."""
+    lines = ["dual vs single, same target: mean R@k difference [95% bootstrap interval]"]
+    for row in rows:
+        low, high = row["ci95"]
+        verdict = "dual better" if row["dual_better"] else "single better" if row["single_better"] else "not resolved"
+        lines.append(
+            f"{row['dual']:<5} - {row['single']:<4} {row['difference']:+6.2f} [{low:+6.2f}, {high:+6.2f}]  {verdict}"
+        )
     return "\n".join(lines)
 
 
@@ -247,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(result["metrics"]))
+    if result.get("dual_vs_single"):
+        print(format_dual_vs_single(result["dual_vs_single"]))
     print(f"results: {result_path(Path(result['model_dir']), args.split, args.dataset)}")
     return 0
 

@@ -45,7 +45,7 @@ class QuickstartContext:
     n_poses: int
     seed: int
     n_train: int = 2048
-    n_val: int = 256
+    n_val: int = 512
     sampler_report_size: int = 10_000
     assisting_sizes: AssistingSizes = field(default_factory=AssistingSizes)
     core_sizes: CoreSizes = field(default_factory=CoreSizes)
@@ -184,7 +184,7 @@ def run_quickstart(
     n_poses: int = 16,
     seed: int = 0,
     n_train: int = 2048,
-    n_val: int = 256,
+    n_val: int = 512,
     sampler_report_size: int = 10_000,
     assisting_sizes: AssistingSizes | None = None,
     core_sizes: CoreSizes | None = None,

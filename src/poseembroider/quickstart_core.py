@@ -82,6 +82,7 @@ def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | No
     chance = _chance_mrecall(result["size"])
     print(f"[quickstart] {model} on {dataset} val ({result['size']} samples), chance mRecall {chance:.2f}:")
     print(evaluate_core.format_table(metrics))
+    print(evaluate_core.format_dual_vs_single(result["dual_vs_single"]))
     return {
         "shortname": shortname,
         "model_dir": result["model_dir"],
@@ -89,6 +90,7 @@ def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | No
         "val_size": result["size"],
         "image_feature_mode": sizes.image_feature_mode,
         "val": metrics,
+        "val_dual_vs_single": result["dual_vs_single"],
         "chance_mRecall": round(chance, 3),
     }
 

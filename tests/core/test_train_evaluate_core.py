@@ -118,6 +118,16 @@ def test_train_on_cached_features_then_evaluate(core_world, tmp_path, model, cap
     result = json.loads(result_file.read_text())
     assert result["size"] == 8 and result["model"] == model
     assert len([k for k in result["metrics"] if "_R@" in k]) == 27
+    pairs = {(row["dual"], row["single"]) for row in result["dual_vs_single"]}
+    assert pairs == {
+        ("ip2t", "i2t"),
+        ("ip2t", "p2t"),
+        ("it2p", "i2p"),
+        ("it2p", "t2p"),
+        ("pt2i", "p2i"),
+        ("pt2i", "t2i"),
+    }
+    assert "dual vs single" in table
     assert result_file.with_suffix(".png").stat().st_size > 5000
     assert {s: (s / "meta.json").stat().st_mtime_ns for s in stores} == mtimes
 

@@ -69,3 +69,46 @@ def core_retrieval_metrics(
         metrics.update(recalls_of_ranks(name, ground_truth_ranks(q, galleries[target], chunk_size), ks))
     metrics.update(summarize(metrics))
     return metrics
+
+
+def per_query_mean_recall(ranks: torch.Tensor, ks: Sequence[int] = K_RECALL_VALUES) -> torch.Tensor:
+    """(N,) ranks (0 = ground truth first) -> (N,) mean over k of 100 * [rank < k]; its mean over the queries
+    is the mean of the query type's R@k values."""
+    return torch.stack([(ranks < k).double() for k in ks]).mean(0) * 100.0
+
+
+def dual_vs_single(
+    ranks: Mapping[str, torch.Tensor],
+    ks: Sequence[int] = K_RECALL_VALUES,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> list[dict[str, float | str | list[float] | bool]]:
+    """Each dual query type against each single query type of the same target (pt2i vs p2i and vs t2i, ...).
+
+    `difference`: mean R@k (over `ks`) of the dual type minus that of the single type, in percentage points;
+    both rank the same N ground-truth samples, so the difference is paired per sample, and `ci95` is its
+    95% percentile bootstrap interval (the N samples resampled with replacement `resamples` times, seeded).
+    `dual_better` / `single_better`: the interval excludes 0 on that side; neither: not resolved at this N.
+    ranks: {query type name: (N,) ranks}."""
+    names = list(ranks)
+    if not names:
+        return []
+    n = ranks[names[0]].shape[0]
+    resampled = torch.randint(n, (resamples, n), generator=torch.Generator().manual_seed(seed))
+    scores = {name: per_query_mean_recall(r, ks) for name, r in ranks.items()}
+    rows: list[dict[str, float | str | list[float] | bool]] = []
+    for dual in (d for d in names if is_dual(d)):
+        for single in (s for s in names if not is_dual(s) and target_of(s) == target_of(dual)):
+            difference = scores[dual] - scores[single]
+            low, high = torch.quantile(difference[resampled].mean(1), torch.tensor([0.025, 0.975], dtype=torch.double))
+            rows.append(
+                {
+                    "dual": dual,
+                    "single": single,
+                    "difference": float(difference.mean()),
+                    "ci95": [float(low), float(high)],
+                    "dual_better": bool(low > 0),
+                    "single_better": bool(high < 0),
+                }
+            )
+    return rows
