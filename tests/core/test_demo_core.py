@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from core_batches import feature_batch, small_config
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -27,7 +28,7 @@ from poseembroider.demo_core_helpers import (
     retrieve,
     split_gallery,
 )
-from poseembroider.model import Aligner, CoreConfig, PoseEmbroider
+from poseembroider.model import Aligner, PoseEmbroider
 from poseembroider.models.modalities import UnknownModalityError
 from poseembroider.models.modality_encoders import FrozenEncoders
 from tiny_models import make_core_encoders
@@ -116,39 +117,13 @@ def test_query_batch_is_a_batch_of_one():
 # ---------------------------------------------------------------------------------------------- ranking
 
 
-def _small_config(**overrides) -> CoreConfig:
-    values = dict(
-        latentD=16,
-        image_feature_dim=12,
-        pose_feature_dim=20,
-        text_feature_dim=10,
-        core_width=8,
-        core_heads=2,
-        core_ff=16,
-        l2normalize=True,
-        single_partials=True,
-        dual_partials=True,
-    )
-    values.update(overrides)
-    return CoreConfig(**values)
-
-
-def _features(n: int = 8) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    return {
-        "image_features": torch.randn(n, 6, 12, generator=g),
-        "pose_features": torch.randn(n, 20, generator=g),
-        "text_features": torch.randn(n, 10, generator=g),
-    }
-
-
 @pytest.mark.parametrize("modality", ["image", "pose", "text"])
 def test_each_gallery_item_finds_itself_first_when_the_query_is_its_own_token(modality):
     # Aligner, one modality: predict(represent(token)) is the (unit) token itself, so the item's own row
     # scores 1 and every other row less
     torch.manual_seed(0)
-    model = Aligner(_small_config()).eval()
-    features = _features()
+    model = Aligner(small_config()).eval()
+    features = feature_batch()
     galleries = model.encode(features)
     found = retrieve(model, features, [modality], galleries, k=3)
     assert set(found) == {"image", "pose", "text"}
@@ -158,8 +133,8 @@ def test_each_gallery_item_finds_itself_first_when_the_query_is_its_own_token(mo
 
 def test_poseembroider_ranks_each_modality_with_its_reprojection():
     torch.manual_seed(0)
-    model = PoseEmbroider(_small_config()).eval()
-    features = _features()
+    model = PoseEmbroider(small_config()).eval()
+    features = feature_batch()
     galleries = model.encode(features)
     query = {k: v[2:4] for k, v in features.items()}
     found = retrieve(model, query, ["text", "image"], galleries, k=50)  # any order; k clipped to the gallery
@@ -173,8 +148,8 @@ def test_poseembroider_ranks_each_modality_with_its_reprojection():
 
 
 def test_retrieve_refuses_bad_queries():
-    model = PoseEmbroider(_small_config()).eval()
-    features = _features()
+    model = PoseEmbroider(small_config()).eval()
+    features = feature_batch()
     galleries = model.encode(features)
     with pytest.raises(ValueError, match="no query modality"):
         retrieve(model, features, [], galleries, k=3)
@@ -238,7 +213,7 @@ def demo_world(tmp_path_factory) -> dict:
     models = {}
     for cls in (PoseEmbroider, Aligner):
         torch.manual_seed(0)
-        cfg = _small_config(
+        cfg = small_config(
             image_encoder_name=encoders["image"],
             pose_encoder_name=encoders["pose"],
             text_encoder_name=encoders["text"],
