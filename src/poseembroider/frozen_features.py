@@ -76,7 +76,7 @@ class AllCaptionsDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         data_id = self.dataset.data_ids[index]
-        texts = [t for t in self.dataset._texts[data_id] if t]
+        texts = self.dataset.captions_of(data_id)
         return {"data_ids": data_id, "captions_tokens": [self.tokenizer(t) for t in texts]}
 
 

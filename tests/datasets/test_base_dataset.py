@@ -40,6 +40,15 @@ def test_caption_selection_modes(tiny_synth_dataset):
     assert len({rand[0]["raw_texts"] for _ in range(30)}) == 3
 
 
+def test_captions_of_gives_every_caption_in_stored_order(tiny_synth_dataset):
+    ds = get_dataset(tiny_synth_dataset["script"], "train", item_format="t", caption_selection=0)
+    captions = ds.captions_of(ds.data_ids[0])
+    assert len(captions) == 3 and [c.split()[3] for c in captions] == ["a", "b", "c"]
+    assert captions[0] == ds[0]["raw_texts"]
+    with pytest.raises(ValueError, match="loaded without texts \\(item format 'p'\\)"):
+        get_dataset(tiny_synth_dataset["script"], "train", item_format="p").captions_of(ds.data_ids[0])
+
+
 def test_training_augmentation_changes_images_but_not_shapes(tiny_synth_dataset):
     ds = get_dataset(tiny_synth_dataset["script"], "train", item_format="i", img_processing="smplerx_train")
     a, b = ds[0]["images"], ds[0]["images"]

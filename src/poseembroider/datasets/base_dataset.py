@@ -268,6 +268,14 @@ class TriModalDatasetScript(_TriModalBase):
     def __len__(self) -> int:
         return len(self.data_ids)
 
+    def captions_of(self, data_id: int) -> list[str]:
+        """Every non-empty caption of the sample `data_id`, in stored order (no flip, no selection)."""
+        if self._texts is None:
+            raise ValueError(
+                f"{type(self).__name__} was loaded without texts (item format {''.join(sorted(self.letters))!r})"
+            )
+        return [t for t in self._texts[data_id] if t]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         data_id = self.data_ids[index]
         texts = list(self._texts[data_id]) if self._texts is not None else None
