@@ -61,16 +61,10 @@ def initial_settings():
 @st.cache_resource(show_spinner="Loading the model...")
 def load_model(path: str, checkpoint: str, device: str):
     """(model, model folder) of a PoseEmbroider or Aligner folder, training folder or shortname."""
-    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
-    from poseembroider.model import RepresentationModel
-    from poseembroider.models.pretrained import load_pretrained
-    from poseembroider.training.distributed import resolve_device
+    from poseembroider.evaluate_core import load_representation_model
 
-    model_dir = resolve_model_dir(path, checkpoint)
-    model = load_pretrained(model_dir, map_location=resolve_device(device))
-    if not isinstance(model, RepresentationModel):
-        raise ValueError(f"{model_dir} holds a {type(model).__name__}, not a PoseEmbroider or an Aligner")
-    return model.eval(), str(model_dir)
+    model, model_dir = load_representation_model(path, checkpoint, device)
+    return model, str(model_dir)
 
 
 @st.cache_resource(show_spinner="Embedding the gallery (the frozen features are cached on disk once per split)...")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from poseembroider.datasets.image_processing import IMAGE_HW, pad_resize, to_uint8_tensor
+from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE
 from poseembroider.model import RepresentationModel
 from poseembroider.models.modalities import check_modalities
 
@@ -122,28 +123,19 @@ def split_gallery(
     dataset_name: str,
     split: str,
     caption_selection: int = 0,
-    chunk_size: int = 1024,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
     feature_batch_size: int = 32,
     root: Path | None = None,
     progress: bool = False,
 ) -> Gallery:
-    """Tokens of the whole split for every modality, from its frozen-feature cache (computed on first use,
-    read back afterwards); each sample's text is its caption `caption_selection` (the first one by default,
-    as the original demo and evaluation)."""
-    from poseembroider.evaluate_core import gallery_tokens
-    from poseembroider.frozen_features import CachedFeatureDataset, compute_frozen_features
+    """Tokens of the whole split for every modality, from its frozen-feature cache (`evaluate_core.split_tokens`:
+    computed on first use, read back afterwards); each sample's text is its caption `caption_selection` (the
+    first one by default, as the original demo and evaluation)."""
+    from poseembroider.evaluate_core import split_tokens
 
-    stores = compute_frozen_features(
-        dataset_name,
-        split,
-        model.frozen_encoders,
-        model.config.image_feature_mode,
-        batch_size=feature_batch_size,
-        root=root,
-        progress=progress,
+    features, tokens = split_tokens(
+        model, dataset_name, split, caption_selection, chunk_size, feature_batch_size, root, progress
     )
-    features = CachedFeatureDataset(stores, caption_selection)
-    tokens = gallery_tokens(model, features, features.modalities, chunk_size)
     return Gallery(np.asarray(features.data_ids).copy(), tokens)
 
 

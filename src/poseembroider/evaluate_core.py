@@ -30,11 +30,9 @@ from tqdm.auto import tqdm
 
 from poseembroider.evaluation.core_retrieval import dual_vs_single, recalls_of_ranks, summarize
 from poseembroider.evaluation.result_files import previous_result, result_path, write_result
-from poseembroider.evaluation.retrieval import K_RECALL_VALUES, chunk_ranks
+from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALUES, chance_recall_at_k, chunk_ranks
 from poseembroider.model import FEATURE_KEYS, RepresentationModel
 from poseembroider.models.modalities import QueryType, query_types
-
-DEFAULT_CHUNK_SIZE = 1024
 
 
 @torch.no_grad()
@@ -131,12 +129,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_representation_model(
+    path: str, checkpoint: str = "best", device: str = "auto"
+) -> tuple[RepresentationModel, Path]:
+    """(model, its folder): a PoseEmbroider or Aligner, in eval mode, from a model folder, a training folder
+    (`checkpoint` 'best' / 'last') or a shortname; anything else is refused with the folder named."""
+    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
+    from poseembroider.models.pretrained import load_pretrained
+    from poseembroider.training.distributed import resolve_device
+
+    model_dir = resolve_model_dir(path, checkpoint)
+    model = load_pretrained(model_dir, map_location=resolve_device(device))
+    if not isinstance(model, RepresentationModel):
+        raise ValueError(f"{model_dir} holds a {type(model).__name__}, not PoseEmbroider or Aligner")
+    return model.eval(), model_dir
+
+
+def split_tokens(
+    model: RepresentationModel,
+    dataset: str,
+    split: str,
+    caption_selection: str | int = 0,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    feature_batch_size: int = 32,
+    root: Path | None = None,
+    progress: bool = False,
+) -> tuple[Any, dict[str, torch.Tensor]]:
+    """(features, tokens) of a whole split: its frozen features (`CachedFeatureDataset`, computed into the
+    cache on first use, read back afterwards) and the model's gallery tokens {m: (N, D)} of every modality
+    the split has; each sample's text is its caption `caption_selection`."""
+    from poseembroider.frozen_features import CachedFeatureDataset, compute_frozen_features
+
+    stores = compute_frozen_features(
+        dataset,
+        split,
+        model.frozen_encoders,
+        model.config.image_feature_mode,
+        batch_size=feature_batch_size,
+        root=root,
+        progress=progress,
+    )
+    features = CachedFeatureDataset(stores, caption_selection)
+    return features, gallery_tokens(model, features, features.modalities, chunk_size)
+
+
 def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
     """Load the model, (cache and) read the split's frozen features, compute the metrics, write the files."""
     from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
-    from poseembroider.frozen_features import CachedFeatureDataset, compute_frozen_features
-    from poseembroider.models.pretrained import load_pretrained
-    from poseembroider.training.distributed import resolve_device
 
     model_dir = resolve_model_dir(args.model_path, args.checkpoint)
     selection: str | int = int(args.caption_selection) if args.caption_selection.isdigit() else args.caption_selection
@@ -145,23 +184,17 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
     previous = None if args.overwrite else previous_result(path, settings)
     if previous is not None:
         return previous
-    model = load_pretrained(model_dir, map_location=resolve_device(args.device))
-    if not isinstance(model, RepresentationModel):
-        raise ValueError(f"{model_dir} holds a {type(model).__name__}, not PoseEmbroider or Aligner")
-    model.eval()
-    root = Path(args.feature_cache_dir) if args.feature_cache_dir else None
-    stores = compute_frozen_features(
+    model, _ = load_representation_model(str(model_dir), device=args.device)
+    features, tokens = split_tokens(
+        model,
         args.dataset,
         args.split,
-        model.frozen_encoders,
-        model.config.image_feature_mode,
-        batch_size=args.feature_batch_size,
-        root=root,
-        progress=args.progress,
+        selection,
+        args.chunk_size,
+        args.feature_batch_size,
+        Path(args.feature_cache_dir) if args.feature_cache_dir else None,
+        args.progress,
     )
-    features = CachedFeatureDataset(stores, selection)
-    modalities = features.modalities
-    tokens = gallery_tokens(model, features, modalities, args.chunk_size)
     ranks = query_ranks(model, tokens, chunk_size=args.chunk_size, progress=args.progress)
     metrics = metrics_of_ranks(ranks)
     metrics_file = model_dir / "metrics.json"
@@ -234,8 +267,7 @@ def plot_recall_table(
         if len(n.split("2")[0]) == 2:
             ax.axvspan(i - 0.45, i + 0.45, color="0.92", zorder=0)
     if gallery_size:  # a random ranking's R@k = k / N, one dotted line per k
-        for j, k in enumerate(ks):
-            chance = 100.0 * min(k, gallery_size) / gallery_size
+        for j, (k, chance) in enumerate(chance_recall_at_k(gallery_size, ks).items()):
             ax.axhline(
                 chance, color=f"C{j}", linestyle=":", linewidth=1, label=f"chance R@{k}" if j == len(ks) - 1 else None
             )

@@ -158,12 +158,12 @@ def _retrieval_results(ctx: QuickstartContext, name: str, dataset: str, shortnam
     """Best validation metrics of a finished retrieval run, with the chance level of its gallery size
     (R@k of a random ranking: k / N)."""
     from poseembroider.datasets.registry import get_dataset
-    from poseembroider.evaluation.retrieval import K_RECALL_VALUES
+    from poseembroider.evaluation.retrieval import chance_mrecall
 
     best = json.loads((ctx.out_dir / "models" / name / "best" / "metrics.json").read_text())
     metrics = best["metrics"]
     n_val = len(get_dataset(dataset, "val", item_format="pt"))
-    chance = sum(100.0 * min(k, n_val) / n_val for k in K_RECALL_VALUES) / len(K_RECALL_VALUES)
+    chance = chance_mrecall(n_val)
     print(
         f"[quickstart] {label}: val mRecall {metrics['mRecall']:.2f} (chance {chance:.2f}); registered as {shortname}"
     )

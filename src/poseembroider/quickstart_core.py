@@ -43,15 +43,10 @@ def _encoder_names(ctx: QuickstartContext) -> dict[str, str]:
     }
 
 
-def _chance_mrecall(n: int) -> float:
-    from poseembroider.evaluation.retrieval import K_RECALL_VALUES
-
-    return sum(100.0 * min(k, n) / n for k in K_RECALL_VALUES) / len(K_RECALL_VALUES)
-
-
 def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | None = None) -> dict[str, Any]:
     """Train `model` ('PoseEmbroider' or 'Aligner') with train_core.py, evaluate it with evaluate_core.py."""
     from poseembroider import evaluate_core, train_core
+    from poseembroider.evaluation.retrieval import chance_mrecall
     from poseembroider.text.text_backbone import torch_threads
 
     sizes = sizes or ctx.core_sizes
@@ -79,7 +74,7 @@ def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | No
         )
         result = evaluate_core.run_evaluation(args)
     metrics = result["metrics"]
-    chance = _chance_mrecall(result["size"])
+    chance = chance_mrecall(result["size"])
     print(f"[quickstart] {model} on {dataset} val ({result['size']} samples), chance mRecall {chance:.2f}:")
     print(evaluate_core.format_table(metrics))
     print(evaluate_core.format_dual_vs_single(result["dual_vs_single"]))

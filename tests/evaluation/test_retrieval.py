@@ -2,6 +2,8 @@ import pytest
 import torch
 
 from poseembroider.evaluation.retrieval import (
+    chance_mrecall,
+    chance_recall_at_k,
     ground_truth_ranks,
     mean_recall,
     pose_text_retrieval_metrics,
@@ -46,3 +48,16 @@ def test_mean_recall_restricted_to_names_and_errors():
         mean_recall({"loss": 1.0})
     with pytest.raises(ValueError, match="same shape"):
         ground_truth_ranks(torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+def test_chance_levels_are_those_of_a_random_ranking():
+    assert chance_recall_at_k(512) == {1: 100 / 512, 5: 500 / 512, 10: 1000 / 512}
+    assert chance_recall_at_k(4) == {1: 25.0, 5: 100.0, 10: 100.0}  # k past the gallery: every item
+    assert chance_mrecall(512) == pytest.approx(1.0417, abs=1e-4)
+    # the mean R@k over many random rankings approaches it
+    g = torch.Generator().manual_seed(0)
+    ranks = torch.randint(0, 50, (20000,), generator=g)
+    recalls = recall_at_k(ranks)
+    assert sum(recalls.values()) / 3 == pytest.approx(chance_mrecall(50), abs=0.5)
+    with pytest.raises(ValueError, match="gallery of 0 items"):
+        chance_recall_at_k(0)

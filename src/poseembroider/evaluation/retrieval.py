@@ -78,6 +78,19 @@ def recall_at_k(ranks: torch.Tensor, ks: Iterable[int] = K_RECALL_VALUES) -> dic
     return {int(k): float((ranks < k).double().mean() * 100.0) for k in ks}
 
 
+def chance_recall_at_k(n: int, ks: Iterable[int] = K_RECALL_VALUES) -> dict[int, float]:
+    """R@k (percent) of a random ranking of a gallery of n items: 100 * min(k, n) / n, for each k."""
+    if n < 1:
+        raise ValueError(f"chance_recall_at_k: gallery of {n} items")
+    return {int(k): 100.0 * min(k, n) / n for k in ks}
+
+
+def chance_mrecall(n: int, ks: Iterable[int] = K_RECALL_VALUES) -> float:
+    """Mean over k of `chance_recall_at_k`: the mRecall of a random ranking of n items."""
+    chance = chance_recall_at_k(n, ks)
+    return sum(chance.values()) / len(chance)
+
+
 def x2y_recalls(
     queries: torch.Tensor,
     gallery: torch.Tensor,
