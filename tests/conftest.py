@@ -44,3 +44,16 @@ def body_model(procedural_model_file):
     from poseembroider.body.body_model import BodyModel
 
     return BodyModel.from_directory(procedural_model_file.parent.parent).eval()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of small-tensor tests: one thread avoids OpenMP synchronisation
+    stalls when the 2 cores are shared (10x here); the previous count is restored after the module.
+    Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

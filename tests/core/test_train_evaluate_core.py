@@ -19,15 +19,7 @@ from poseembroider.models.modality_encoders import FrozenEncoders
 from poseembroider.models.pretrained import CheckpointError
 from tiny_models import make_core_encoders
 
-pytestmark = pytest.mark.render  # the dataset is rendered
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = [pytest.mark.render, pytest.mark.usefixtures("one_torch_thread")]  # the dataset is rendered
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,7 @@ from poseembroider.models.pretrained import CheckpointError, load_pretrained
 SMALL = ImageEncoderConfig(embed_dim=32, depth=2, num_heads=4, drop_path_rate=0.3, preset="test_small")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors: one thread avoids OpenMP synchronisation stalls when the CPU is shared (10x here)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _images(n: int = 2, seed: int = 0) -> torch.Tensor:

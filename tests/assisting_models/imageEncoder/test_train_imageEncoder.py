@@ -14,16 +14,7 @@ from poseembroider.cli import main as cli_main
 from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
 from poseembroider.registry import resolve
 
-pytestmark = pytest.mark.render  # the dataset is rendered
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors: one thread avoids OpenMP synchronisation stalls when the CPU is shared (10x here)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = [pytest.mark.render, pytest.mark.usefixtures("one_torch_thread")]  # the dataset is rendered
 
 
 @pytest.fixture(scope="module")
