@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from poseembroider.models.pretrained import atomic_file
+from poseembroider.atomic_io import write_json_atomic
 
 FORMAT_VERSION = 1
 META_NAME = "meta.json"
@@ -378,8 +378,7 @@ class FeatureStoreWriter:
                 partial / f"{spec.name}.npy", "w+", np.dtype(spec.dtype), (n, *spec.shape)
             )
             del array
-        with atomic_file(partial / META_NAME) as tmp:  # last: its presence says the folder is whole
-            tmp.write_text(json.dumps(self._meta(), indent=2))
+        write_json_atomic(partial / META_NAME, self._meta())  # last: its presence says the folder is whole
 
     # ----------------------------------------------------------------- writing
 
@@ -415,8 +414,7 @@ class FeatureStoreWriter:
         rows = {name: self._to_rows(spec, values[name], start, stop) for name, spec in self.fields.items()}
         for name, array in rows.items():
             self._write_rows(name, start, array)
-        with atomic_file(self.partial_directory / DONE_DIR / f"chunk_{start}_{stop}") as tmp:
-            tmp.write_text(json.dumps({"rank": self.rank}))
+        write_json_atomic(self.partial_directory / DONE_DIR / f"chunk_{start}_{stop}", {"rank": self.rank}, indent=None)
 
     def _check_chunk(self, start: int, stop: int) -> None:
         try:

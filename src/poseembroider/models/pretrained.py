@@ -33,13 +33,9 @@ import enum
 import importlib
 import json
 import os
-import shutil
-import tempfile
 import types
 import typing
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -47,6 +43,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
+
+from poseembroider.atomic_io import atomic_file, write_json_atomic
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -221,48 +219,6 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str = "confi
     hints = dataclass_field_types(cls)
     kwargs = {k: _coerce(hints.get(k, Any), v, source) for k, v in data.items()}
     return cls(**kwargs)  # type: ignore[call-arg]
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-@contextmanager
-def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-@contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; on success it takes the place of `path`.
-
-    For folders the caller owns entirely (trainer checkpoints): the previous `path` is moved aside,
-    the new one renamed in, then the old one deleted, so a reader never sees a half-written folder.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o755)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
-        os.rename(path, old)
-    os.rename(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- state dict <-> safetensors
@@ -469,8 +425,7 @@ class PretrainedModel:
             "config_class": type(config).__name__,
             "config": config_to_dict(config),
         }
-        with atomic_file(directory / CONFIG_NAME) as tmp:
-            tmp.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+        write_json_atomic(directory / CONFIG_NAME, payload, default=_json_default)
         return directory
 
     @classmethod
@@ -519,6 +474,4 @@ __all__ = [
     "load_state_dict_file",
     "load_state_dict_checked",
     "read_model_config",
-    "atomic_file",
-    "atomic_directory",
 ]

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from poseembroider.models.pretrained import CheckpointError, atomic_file
+from poseembroider.atomic_io import atomic_file
+from poseembroider.models.pretrained import CheckpointError
 
 TRAINING_STATE_NAME = "training_state.pt"
 STATE_FORMAT_VERSION = 1

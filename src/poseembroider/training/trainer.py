@@ -46,10 +46,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from poseembroider.atomic_io import atomic_directory, write_json_atomic
 from poseembroider.models.pretrained import (
     WEIGHTS_NAME,
-    atomic_directory,
-    atomic_file,
     load_state_dict_checked,
     load_state_dict_file,
     save_state_dict,
@@ -245,8 +244,7 @@ class Trainer:
             if not self._resume():
                 seed_everything(cfg.seed + self.info.rank)
             if self.is_main:
-                with atomic_file(self.output_dir / "trainer_config.json") as tmp:
-                    tmp.write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+                write_json_atomic(self.output_dir / "trainer_config.json", dataclasses.asdict(cfg))
             self._step_module = ddp.wrap_ddp(_TrainingStep(self.model), self.device, cfg.find_unused_parameters)
             for epoch in range(self.epoch, cfg.epochs):
                 self._run_epoch(epoch)

@@ -52,8 +52,8 @@ from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
     ImagePoseRegressorConfig,
     image_encoder_config,
 )
+from poseembroider.atomic_io import write_json_atomic
 from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle, geodesic_distance
-from poseembroider.models.pretrained import atomic_file
 from poseembroider.training.config import TrainerConfig, add_dataclass_arguments, dataclass_from_args
 from poseembroider.training.trainer import Trainer
 
@@ -424,8 +424,7 @@ def train(args: argparse.Namespace, body_model: nn.Module | None = None) -> dict
         "train_seconds": round(train_seconds, 1),
         "epochs": summary["epoch"],
     }
-    with atomic_file(output_dir / "results.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
+    write_json_atomic(output_dir / "results.json", results)
     return results
 
 
