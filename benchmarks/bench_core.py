@@ -38,9 +38,9 @@ from common import time_call, write_result
 from poseembroider.evaluate_core import retrieval_metrics_from_tokens
 from poseembroider.evaluation.core_retrieval import recalls_of_ranks, summarize
 from poseembroider.features.store import FeatureStore, FeatureStoreWriter, FieldSpec
-from poseembroider.frozen_features import CachedFeatureDataset
+from poseembroider.features.frozen import CachedFeatureDataset
 from poseembroider.model import Aligner, CoreConfig, PoseEmbroider, RepresentationModel
-from poseembroider.models.modalities import MODALITIES, query_types
+from poseembroider.modalities import MODALITIES, query_types
 from poseembroider.models.projections import LayerPlus
 from poseembroider.training import trainer as trainer_module
 from poseembroider.training.trainer import build_optimizer

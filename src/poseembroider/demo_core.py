@@ -9,7 +9,7 @@ Pick a sample of a dataset split (by index or data id) or upload a PNG/JPG pictu
 the query; "Process!" shows the top-k images, poses (rendered bodies) and texts of the whole split.
 PoseEmbroider ranks each modality with the corresponding reprojection of the query's x̄, the Aligner
 with the mixed query (`demo_core_helpers.retrieve`). The split's gallery comes from its frozen-feature
-cache (the frozen encoders run once per split, see `frozen_features.py`), embedded once per session.
+cache (the frozen encoders run once per split, see `features/frozen.py`), embedded once per session.
 
 The model is taken from, in this order: the sidebar field, `--model_path`, the URL query parameter
 `?model=...`, the environment variable `POSEEMBROIDER_CORE_DEMO_MODEL`, and the shortname
@@ -41,7 +41,7 @@ from poseembroider.demo_core_helpers import (
     retrieve,
     split_gallery,
 )
-from poseembroider.models.modalities import MODALITIES
+from poseembroider.modalities import MODALITIES
 
 # evaluation splits first, as the original demo (a bare string here would be shown by streamlit's "magic")
 SPLIT_PREFERENCE = ("val", "test", "train")

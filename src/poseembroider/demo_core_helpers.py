@@ -27,7 +27,7 @@ import torch
 from poseembroider.datasets.image_processing import IMAGE_HW, pad_resize, to_uint8_tensor
 from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE
 from poseembroider.model import RepresentationModel
-from poseembroider.models.modalities import check_modalities
+from poseembroider.modalities import check_modalities
 
 MODEL_ENV_VAR = "POSEEMBROIDER_CORE_DEMO_MODEL"
 DEFAULT_MODEL = "poseembroider_model_bedlamscript"

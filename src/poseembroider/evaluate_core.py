@@ -28,11 +28,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from poseembroider.atomic_io import atomic_file
 from poseembroider.evaluation.core_retrieval import dual_vs_single, recalls_of_ranks, summarize
 from poseembroider.evaluation.result_files import previous_result, result_path, write_result
 from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALUES, chance_recall_at_k, chunk_ranks
 from poseembroider.model import FEATURE_KEYS, RepresentationModel
-from poseembroider.models.modalities import QueryType, query_types
+from poseembroider.modalities import QueryType, query_types
 
 
 @torch.no_grad()
@@ -158,7 +159,7 @@ def split_tokens(
     """(features, tokens) of a whole split: its frozen features (`CachedFeatureDataset`, computed into the
     cache on first use, read back afterwards) and the model's gallery tokens {m: (N, D)} of every modality
     the split has; each sample's text is its caption `caption_selection`."""
-    from poseembroider.frozen_features import CachedFeatureDataset, compute_frozen_features
+    from poseembroider.features.frozen import CachedFeatureDataset, compute_frozen_features
 
     stores = compute_frozen_features(
         dataset,
@@ -254,8 +255,6 @@ def plot_recall_table(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from poseembroider.models.pretrained import atomic_file
 
     names = [q.name for q in query_types() if f"{q.name}_R@{ks[0]}" in metrics]
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(names), 3.6))

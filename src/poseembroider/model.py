@@ -1,6 +1,6 @@
 """PoseEmbroider and the Aligner baseline: one pose representation from any subset of image, pose, text.
 
-Both models read, per modality, the output of a frozen encoder (`models.modality_encoders`) — live from
+Both models read, per modality, the output of a frozen encoder (`encoders`) — live from
 the raw batch (`images`, `poses`, `texts_tokens`/`texts_lengths`) or from cached features
 (`image_features`, `pose_features`, `text_features`, see `features/`) — and turn it into one L2-normalised
 D-dim token (`encode`):
@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from poseembroider.models.losses import RETRIEVAL_LOSSES, TEMPERATURE_INIT, learnable_temperature
-from poseembroider.models.modalities import MODALITIES, QueryType, check_modalities, query_types, training_bundles
-from poseembroider.models.modality_encoders import FrozenEncoders
+from poseembroider.modalities import MODALITIES, QueryType, check_modalities, query_types, training_bundles
+from poseembroider.encoders import FrozenEncoders
 from poseembroider.models.pose_encoder import L2Norm
 from poseembroider.models.pretrained import CheckpointError, PretrainedModel, register_model
 from poseembroider.models.projections import (

@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 
 from poseembroider import config
 from poseembroider.model import REPRESENTATION_MODELS, CoreConfig, RepresentationModel
-from poseembroider.models.modalities import MODALITIES
+from poseembroider.modalities import MODALITIES
 from poseembroider.training.config import TrainerConfig, add_dataclass_arguments, dataclass_from_args
 
 logger = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def build_datasets(args: argparse.Namespace, model: RepresentationModel) -> tupl
         val = get_dataset(args.dataset, "val", img_processing="smplerx_eval", **common)
         collate = text_collate_fn(tokenizer)
     else:
-        from poseembroider.frozen_features import CachedFeatureDataset, collate_batched, compute_frozen_features
+        from poseembroider.features.frozen import CachedFeatureDataset, collate_batched, compute_frozen_features
 
         root = Path(args.feature_cache_dir) if args.feature_cache_dir else None
         stores = {
@@ -177,7 +177,7 @@ def build_datasets(args: argparse.Namespace, model: RepresentationModel) -> tupl
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Build, train and register the model described by parsed `args`; returns the run summary."""
-    from poseembroider.models.modality_encoders import FrozenEncoders
+    from poseembroider.encoders import FrozenEncoders
     from poseembroider.training.run_results import publish_best
     from poseembroider.training.state import seed_everything
     from poseembroider.training.trainer import Trainer

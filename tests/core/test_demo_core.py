@@ -29,8 +29,8 @@ from poseembroider.demo_core_helpers import (
     split_gallery,
 )
 from poseembroider.model import Aligner, PoseEmbroider
-from poseembroider.models.modalities import UnknownModalityError
-from poseembroider.models.modality_encoders import FrozenEncoders
+from poseembroider.modalities import UnknownModalityError
+from poseembroider.encoders import FrozenEncoders
 from tiny_models import make_core_encoders
 
 DEMO = Path(poseembroider.__file__).parent / "demo_core.py"

@@ -17,7 +17,7 @@ from poseembroider.model import (
     batched_symmetric_bbc,
 )
 from poseembroider.models.losses import symmetric_bbc
-from poseembroider.models.modalities import MODALITIES, QUERY_TYPES, UnknownModalityError
+from poseembroider.modalities import MODALITIES, QUERY_TYPES, UnknownModalityError
 from poseembroider.models.pretrained import CheckpointError, load_pretrained
 
 MODELS = (PoseEmbroider, Aligner)

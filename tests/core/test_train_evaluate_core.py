@@ -14,8 +14,8 @@ from poseembroider.cli import main as cli_main
 from poseembroider.datasets.cache_format import cache_file_name, load_cache
 from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
 from poseembroider.features.store import FeatureCacheError
-from poseembroider.models.modalities import UnknownModalityError
-from poseembroider.models.modality_encoders import FrozenEncoders
+from poseembroider.modalities import UnknownModalityError
+from poseembroider.encoders import FrozenEncoders
 from poseembroider.models.pretrained import CheckpointError
 from tiny_models import make_core_encoders
 
@@ -125,7 +125,7 @@ def test_train_on_cached_features_then_evaluate(core_world, tmp_path, model, cap
 
 
 def test_exact_and_compact_image_stores(core_world, tmp_path):
-    from poseembroider.frozen_features import compute_modality_features
+    from poseembroider.features.frozen import compute_modality_features
 
     encoders = FrozenEncoders({"image": core_world["encoders"]["image"]})
     root = tmp_path / "features"
@@ -154,7 +154,7 @@ def test_model_dir_without_weights_is_refused(core_world, tmp_path, capsys):
 
 def test_features_cached_by_another_encoder_version_are_refused(core_world, tmp_path):
     from poseembroider.features.store import FeatureStore
-    from poseembroider.frozen_features import compute_modality_features, modality_fingerprint
+    from poseembroider.features.frozen import compute_modality_features, modality_fingerprint
 
     encoders = FrozenEncoders({"pose": core_world["encoders"]["pose"]})
     store = compute_modality_features(core_world["dataset"], "val", encoders.encoders["pose"], root=tmp_path)

@@ -4,7 +4,7 @@ For each query type (i2p, i2t, p2i, p2t, t2i, t2p, ip2t, it2p, pt2i) the queries
 ranked against the N gallery tokens of the target modality; R@1/5/10 in percent;
 `mRecall_single_query` = mean of the 18 single-query values, `mRecall_dual_query` = mean of the 9 dual
 values, `mRecall` = their mean (the model-selection metric). Query type names are those of
-`models.modalities.QueryType.name` (letters of the query modalities, '2', letter of the target).
+`modalities.QueryType.name` (letters of the query modalities, '2', letter of the target).
 
 Ranks are computed in chunks of queries (`retrieval.ground_truth_ranks`, or `retrieval.chunk_ranks` for
 callers that compute the queries chunk by chunk), so memory is O(chunk x N) for any N.

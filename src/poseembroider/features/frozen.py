@@ -39,8 +39,8 @@ from poseembroider import config
 from poseembroider.features.compute import cache_features
 from poseembroider.features.store import FeatureCacheError, FeatureStore, FieldSpec
 from poseembroider.model import FEATURE_KEYS
-from poseembroider.models.modalities import check_modalities
-from poseembroider.models.modality_encoders import FrozenEncoders, FrozenModalityEncoder
+from poseembroider.modalities import check_modalities
+from poseembroider.encoders import FrozenEncoders, FrozenModalityEncoder
 from poseembroider.text.text_backbone import collate_texts
 
 IMAGE_MODES = ("exact", "compact")
