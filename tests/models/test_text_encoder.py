@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from poseembroider.models.pose_encoder import L2Norm, RetrievalPoseEncoder, vposer_feature_layers
 from poseembroider.models.pretrained import CheckpointError
 from poseembroider.models.text_encoder import (
     PositionalEncoding,
@@ -139,42 +138,6 @@ def test_bad_inputs_are_refused(encoder, text_dir):
         TransformerTextEncoder(str(text_dir), topping="cls")
     with pytest.raises(ValueError, match="role"):
         TransformerTextEncoder(str(text_dir), role="generative")
-
-
-# --------------------------------------------------------------------------- pose branch
-
-
-def test_pose_encoder_has_the_original_layout():
-    encoder = RetrievalPoseEncoder()
-    layers = encoder.encoder
-    assert len(layers) == 12
-    assert isinstance(layers[1], nn.BatchNorm1d) and layers[1].num_features == 66
-    assert (layers[2].in_features, layers[2].out_features) == (66, 512)
-    assert isinstance(layers[3], nn.LeakyReLU) and isinstance(layers[5], nn.Dropout) and layers[5].p == 0.1
-    assert (layers[8].in_features, layers[8].out_features) == (512, 32) and isinstance(layers[9], nn.ReLU)
-    assert (layers[10].in_features, layers[10].out_features) == (32, 512) and isinstance(layers[11], L2Norm)
-
-
-def test_pose_encoder_trunk_matches_the_posevae_encoder_layers_0_to_7():
-    from poseembroider.assisting_models.poseVAE.model_poseVAE import FEATURE_LAYER, PoseEncoder
-
-    vae_trunk = PoseEncoder(512, 32, 22).encoder[: FEATURE_LAYER + 1]
-    ours = nn.Sequential(*vposer_feature_layers(22, 512))
-    assert [type(m) for m in ours] == [type(m) for m in vae_trunk]
-    vae_state = vae_trunk.state_dict()
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in vae_state.items()}
-    ours.load_state_dict(vae_state)  # a PoseVAE trunk drops in
-    poses = torch.randn(5, 22, 3)
-    assert torch.allclose(ours.eval()(poses), vae_trunk.eval()(poses))
-
-
-def test_pose_encoder_outputs_unit_vectors_and_refuses_bad_shapes():
-    encoder = RetrievalPoseEncoder(latentD=16, num_neurons=32, num_neurons_mini=8).eval()
-    out = encoder(torch.randn(3, 22, 3))
-    assert out.shape == (3, 16) and torch.allclose(out.norm(dim=-1), torch.ones(3), atol=1e-5)
-    assert torch.allclose(encoder(torch.randn(3, 22, 3).reshape(3, 66)).norm(dim=-1), torch.ones(3), atol=1e-5)
-    with pytest.raises(ValueError, match=r"\(B, 22, 3\)"):
-        encoder(torch.randn(3, 52, 3))
 
 
 def test_length_sorted_encoding_equals_one_batch_in_input_order(encoder):

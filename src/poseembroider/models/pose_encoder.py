@@ -1,4 +1,8 @@
-"""The pose branch of the retrieval models (PoseText, PairText): a VPoser-style encoder to a unit vector.
+"""The VPoser encoder trunk, and on it the pose branch of the retrieval models (PoseText, PairText).
+
+The trunk (`vposer_feature_layers`) is shared by the PoseVAE encoder (whose layer-7 output is PoseEmbroider's
+frozen pose feature) and `RetrievalPoseEncoder`; it lives here, below both, so that neither model package
+imports the other.
 
 Layout of `RetrievalPoseEncoder.encoder` (`nn.Sequential` indices, as the original "retrieval" role):
 
@@ -21,9 +25,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from poseembroider.assisting_models.poseVAE.model_poseVAE import FEATURE_LAYER, BatchFlatten
+__all__ = ["FEATURE_LAYER", "BatchFlatten", "L2Norm", "RetrievalPoseEncoder", "vposer_feature_layers"]
 
-__all__ = ["L2Norm", "RetrievalPoseEncoder", "vposer_feature_layers"]
+FEATURE_LAYER = 7
+"""Index of the trunk layer whose output is the frozen 512-d pose feature (layers 0..7 form the trunk)."""
+
+
+class BatchFlatten(nn.Module):
+    """(B, ...) -> (B, prod(...))."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1)
 
 
 class L2Norm(nn.Module):
@@ -34,8 +46,9 @@ class L2Norm(nn.Module):
 
 
 def vposer_feature_layers(num_body_joints: int = 22, num_neurons: int = 512, dropout: float = 0.1) -> list[nn.Module]:
-    """The 8 layers of the PoseVAE encoder up to its `num_neurons` feature (indices 0..FEATURE_LAYER):
-    (B, J, 3) or (B, 3J) axis-angles -> (B, num_neurons)."""
+    """The 8 layers of the VPoser encoder up to its `num_neurons` feature (indices 0..FEATURE_LAYER):
+    (B, J, 3) or (B, 3J) axis-angles -> (B, num_neurons). Built in this order, they give the state-dict
+    names `<sequential>.1.weight` ... `<sequential>.7.bias` of the original checkpoints."""
     input_dim = num_body_joints * 3
     layers: list[nn.Module] = [
         BatchFlatten(),  # 0

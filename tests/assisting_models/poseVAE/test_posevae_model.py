@@ -10,13 +10,13 @@ import torch
 from torch import nn
 
 from poseembroider.assisting_models.poseVAE.model_poseVAE import (
-    BatchFlatten,
     ContinuousRotReprDecoder,
     NormalDistDecoder,
     PoseVAE,
     PoseVAEConfig,
 )
 from poseembroider.geometry import axis_angle_to_matrix
+from poseembroider.models.pose_encoder import BatchFlatten
 from poseembroider.models.pretrained import CheckpointError, load_pretrained
 
 ORIGINAL_KEYS = {

@@ -53,11 +53,10 @@ from poseembroider.assisting_models.poseVAE.loss import gaussian_nll, kl_to_stan
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
 from poseembroider.body.body_model import BodyModel, BodyModelOutput
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, rot6d_to_matrix
+from poseembroider.models.pose_encoder import FEATURE_LAYER, vposer_feature_layers
 from poseembroider.models.pretrained import PretrainedModel, register_model
 
 __all__ = [
-    "FEATURE_LAYER",
-    "BatchFlatten",
     "ContinuousRotReprDecoder",
     "NormalDistDecoder",
     "PoseDecoder",
@@ -65,10 +64,6 @@ __all__ = [
     "PoseVAE",
     "PoseVAEConfig",
 ]
-
-FEATURE_LAYER = 7
-"""Index of the encoder layer whose output is the frozen 512-d pose feature (layers 0..7 are kept)."""
-
 
 def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
@@ -103,13 +98,6 @@ class PoseVAEConfig:
 # --------------------------------------------------------------------------- layers
 
 
-class BatchFlatten(nn.Module):
-    """(B, ...) -> (B, prod(...))."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], -1)
-
-
 class NormalDistDecoder(nn.Module):
     """Encoder head: (B, F) features -> diagonal Gaussian q(z|x) over (B, latentD).
 
@@ -135,21 +123,14 @@ class ContinuousRotReprDecoder(nn.Module):
 
 
 class PoseEncoder(nn.Module):
-    """`encoder`: the 9-layer sequential of the module docstring; (B, J, 3) or (B, 3J) -> Normal."""
+    """`encoder`: the 9-layer sequential of the module docstring, the VPoser trunk (layers 0-7,
+    `models.pose_encoder.vposer_feature_layers`) then the distribution head; (B, J, 3) or (B, 3J) -> Normal."""
 
     def __init__(self, num_neurons: int, latentD: int, num_body_joints: int, dropout: float = 0.1):
         super().__init__()
-        input_dim = num_body_joints * 3
         self.num_body_joints = num_body_joints
         self.encoder = nn.Sequential(
-            BatchFlatten(),  # 0
-            nn.BatchNorm1d(input_dim),  # 1
-            nn.Linear(input_dim, num_neurons),  # 2
-            nn.LeakyReLU(),  # 3
-            nn.BatchNorm1d(num_neurons),  # 4
-            nn.Dropout(dropout),  # 5
-            nn.Linear(num_neurons, num_neurons),  # 6
-            nn.Linear(num_neurons, num_neurons),  # 7 (no activation between 6 and 7: VPoser's layout)
+            *vposer_feature_layers(num_body_joints, num_neurons, dropout),  # 0-7
             NormalDistDecoder(num_neurons, latentD),  # 8
         )
 
