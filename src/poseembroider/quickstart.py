@@ -22,7 +22,6 @@ measured; the dicts are gathered in `<out>/summary.json`, written last and atomi
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from poseembroider import config
+from poseembroider.atomic_io import write_json_atomic
 from poseembroider.quickstart_assisting import ASSISTING_STEPS, AssistingSizes
 from poseembroider.quickstart_core import CORE_STEPS, CoreSizes
 
@@ -171,14 +171,6 @@ QUICKSTART_STEPS: dict[str, QuickstartStep] = {
 }
 
 
-def write_json_atomic(data: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
 def run_quickstart(
     out_dir: Path | None = None,
     n_poses: int = 16,
@@ -213,6 +205,6 @@ def run_quickstart(
         summary["steps"][name] = step(ctx)
         summary["steps"][name].setdefault("seconds", round(time.perf_counter() - step_start, 2))
     summary["total_seconds"] = round(time.perf_counter() - start, 2)
-    path = write_json_atomic(summary, out_dir / "summary.json")
+    path = write_json_atomic(out_dir / "summary.json", summary)
     print(f"[quickstart] wrote {path} ({summary['total_seconds']} s)")
     return summary

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from poseembroider import config
+from poseembroider.atomic_io import write_json_atomic
 
 LOCAL_REGISTRY_NAME = "shortname_2_model_path.json"
 
@@ -117,8 +118,4 @@ def register(shortname: str, model_dir: str | os.PathLike, models_root: Path | N
     registry_file = models_root / LOCAL_REGISTRY_NAME
     data = _read_registry_file(registry_file)
     data[shortname] = stored
-    registry_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = registry_file.with_name(registry_file.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
-    os.replace(tmp, registry_file)
-    return registry_file
+    return write_json_atomic(registry_file, data, sort_keys=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from poseembroider import config
+from poseembroider.atomic_io import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +141,8 @@ def _sanitized_copy(path: Path, headers: dict, cache_dir: Path) -> Path:
     logger.info("copying %s without its pickled members to %s", path, target)
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in numeric}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, target)
+    with atomic_file(target) as tmp, open(tmp, "wb") as stream:  # a file object: np.savez adds no suffix
+        np.savez(stream, **arrays)
     return target
 
 

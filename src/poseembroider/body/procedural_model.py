@@ -29,12 +29,12 @@ atomically.
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from poseembroider.atomic_io import atomic_file
 from poseembroider.body.joints import JOINT_NAMES, NUM_JOINTS, PARENTS, left_right_permutation
 from poseembroider.body.procedural_isosurface import vertex_normals
 from poseembroider.body.procedural_landmarks import (
@@ -138,26 +138,19 @@ def procedural_model_arrays() -> dict[str, np.ndarray]:
 
 
 def write_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an .npz that is byte-identical for identical arrays, atomically (temp file + os.replace).
+    """Write an .npz that is byte-identical for identical arrays, atomically (`atomic_io.atomic_file`).
 
     `np.savez_compressed` stamps the current time into every zip entry; here each entry gets a
     fixed date and the arrays are serialised with `numpy.lib.format.write_array`.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for key in sorted(arrays):
-                buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.asarray(arrays[key], order="C"), allow_pickle=False)
-                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, buffer.getvalue(), compresslevel=6)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_file(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key in sorted(arrays):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(arrays[key], order="C"), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, buffer.getvalue(), compresslevel=6)
 
 
 def build_procedural_smplx(out_dir: str | Path) -> Path:

@@ -20,11 +20,12 @@ cache file can never run code. Synthetic datasets add optional tables (e.g. `fra
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from poseembroider.atomic_io import atomic_file
 
 CACHE_SUFFIX = ".pt"
 
@@ -58,10 +59,8 @@ def cache_file_name(family: str, version: str, split: str, kind: str, reduced_si
 def save_cache(data: dict[str, Any], path: Path) -> Path:
     """Write a cache atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        torch.save(data, tmp)
     return path
 
 

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from poseembroider.atomic_io import write_json_atomic
+
 
 def result_path(model_dir: str | os.PathLike, split: str, dataset: str) -> Path:
     """`<model_dir>/result_<split>_<dataset>.json`."""
@@ -28,11 +30,4 @@ def previous_result(path: str | os.PathLike, settings: dict[str, Any]) -> dict[s
 
 def write_result(path: str | os.PathLike, result: dict[str, Any]) -> Path:
     """Write `result` as JSON to `path` atomically (temporary name in the same folder, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_json_atomic(path, result)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from poseembroider.atomic_io import atomic_file
 from poseembroider.rendering.colors import BLACK, RGB, WHITE, as_rgb
 
 
@@ -128,17 +128,8 @@ def save_image(array: np.ndarray, path: str | os.PathLike) -> Path:
             f"array: expected an (H, W), (H, W, 3) or (H, W, 4) uint8 image, got {arr.shape} {arr.dtype}"
         )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower().lstrip(".")
     image_format = {"jpg": "JPEG", "jpeg": "JPEG", "": "PNG"}.get(suffix, suffix.upper())
-    # a unique sibling name (same filesystem, so os.replace is atomic); open() keeps the umask's mode
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "xb") as stream:
-            Image.fromarray(arr).save(stream, format=image_format)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    with atomic_file(path) as temporary, open(temporary, "xb") as stream:
+        Image.fromarray(arr).save(stream, format=image_format)
     return path

@@ -26,8 +26,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,6 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from poseembroider.atomic_io import atomic_files_into, write_json_atomic
 from poseembroider.text.tokenization import (
     TextModelNotFoundError,
     Tokenizer,
@@ -585,13 +584,6 @@ def _unigram_accuracy(model: MaskedLanguageModel, batches: list[dict]) -> float:
     return float(torch.bincount(flat).max()) / max(len(flat), 1)
 
 
-def _publish(tmp: Path, out_dir: Path) -> None:
-    """Move the files of a completed temporary folder into `out_dir` (each by an atomic rename)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in tmp.iterdir():
-        os.replace(path, out_dir / path.name)
-
-
 def pretrain_text_backbone(
     corpus: Sequence[str],
     tokenizer: Tokenizer,
@@ -711,14 +703,9 @@ def pretrain_text_backbone(
         unigram_accuracy=_unigram_accuracy(model, val_batches),
         history=history,
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_files_into(out_dir) as tmp:
         model.to("cpu").save_pretrained(tmp)  # weights and tokenizer
-        (tmp / "pretraining_metrics.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-        _publish(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_json_atomic(tmp / "pretraining_metrics.json", asdict(report))
     if not math.isfinite(report.val_loss):
         raise RuntimeError(f"MLM pretraining diverged (held-out loss {report.val_loss}); model left in {out_dir}")
     return report

@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
 
 from poseembroider import config
+from poseembroider.atomic_io import atomic_files_into, write_json_atomic
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -408,27 +406,15 @@ def train_wordpiece_tokenizer(
     out_dir = Path(out_dir)
     hf = build_wordpiece_tokenizer(texts, vocab_size, min_frequency, max_length)
     trained_size = len(hf)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_files_into(out_dir) as tmp:
         Tokenizer(hf, name, max_length).save(tmp)
-        (tmp / "wordpiece_training.json").write_text(
-            json.dumps(
-                {
-                    "requested_vocab_size": vocab_size,
-                    "vocab_size": trained_size,
-                    "min_frequency": min_frequency,
-                    "max_length": max_length,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for path in tmp.iterdir():
-            os.replace(path, out_dir / path.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        training = {
+            "requested_vocab_size": vocab_size,
+            "vocab_size": trained_size,
+            "min_frequency": min_frequency,
+            "max_length": max_length,
+        }
+        write_json_atomic(tmp / "wordpiece_training.json", training)
     tokenizer = load_tokenizer(out_dir, name, max_length)
     if len(tokenizer) != trained_size:
         raise RuntimeError(f"tokenizer saved in {out_dir} reloads with {len(tokenizer)} tokens, trained {trained_size}")

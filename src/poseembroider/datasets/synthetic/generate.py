@@ -46,6 +46,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from poseembroider import config
+from poseembroider.atomic_io import atomic_file, write_json_atomic
 from poseembroider.datasets.cache_format import cache_file_name, load_cache, save_cache
 from poseembroider.datasets.synthetic.crops import SelectionCriteria
 from poseembroider.datasets.synthetic.pair_mining import (
@@ -320,9 +321,8 @@ def _chunk_results(table: dict[str, Any], split: str) -> dict[int, dict[str, Any
 
 
 def _save_jpeg(image: np.ndarray, path: Path, quality: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(image).save(tmp, format="JPEG", quality=quality)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        Image.fromarray(image).save(tmp, format="JPEG", quality=quality)
 
 
 def _body_model(cfg: SynthConfig):
@@ -610,10 +610,7 @@ def check_work_dir(cfg: SynthConfig, split: str) -> None:
                 "choose another --name or delete that folder to start again"
             )
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(settings, indent=2))
-    os.replace(tmp, path)
+    write_json_atomic(path, settings)
 
 
 @dataclass
