@@ -30,7 +30,7 @@ are encoded, and their weight fingerprints are checked against the ones stored i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from poseembroider.models.config_fields import config_field
 from poseembroider.models.losses import RETRIEVAL_LOSSES, TEMPERATURE_INIT, learnable_temperature
 from poseembroider.modalities import MODALITIES, QueryType, check_modalities, query_types, training_bundles
 from poseembroider.encoders import FrozenEncoders
@@ -60,50 +61,46 @@ IMAGE_FEATURE_MODES = ("exact", "compact")
 CORE_TYPES = ("transformer", "mlp")
 
 
-def _f(default: Any, help: str, **metadata: Any) -> Any:
-    return field(default=default, metadata={"help": help, **metadata})
-
-
 @dataclass
 class CoreConfig:
     """Architecture of PoseEmbroider / Aligner; defaults are the published recipe (§2.5-2.8)."""
 
-    latentD: int = _f(512, "size of the representation and of every modality token")
-    num_body_joints: int = _f(22, "joints of the input poses")
-    image_encoder_name: str = _f("smplerx_vitb32", "frozen image encoder (preset, shortname or folder)")
-    pose_encoder_name: str = _f("posevae", "frozen pose encoder: a PoseVAE shortname or folder")
-    text_encoder_name: str = _f("posetext", "frozen text encoder: a PoseText shortname or folder")
-    image_feature_dim: int = _f(768, "width of the frozen image tokens")
-    pose_feature_dim: int = _f(512, "width of the frozen pose feature")
-    text_feature_dim: int = _f(512, "width of the frozen text feature")
-    image_encoder_fingerprint: str = _f("", "weights hash of the image encoder the model was trained over")
-    pose_encoder_fingerprint: str = _f("", "weights hash of the pose encoder the model was trained over")
-    text_encoder_fingerprint: str = _f("", "weights hash of the text encoder the model was trained over")
-    image_feature_mode: str = _f(
+    latentD: int = config_field(512, "size of the representation and of every modality token")
+    num_body_joints: int = config_field(22, "joints of the input poses")
+    image_encoder_name: str = config_field("smplerx_vitb32", "frozen image encoder (preset, shortname or folder)")
+    pose_encoder_name: str = config_field("posevae", "frozen pose encoder: a PoseVAE shortname or folder")
+    text_encoder_name: str = config_field("posetext", "frozen text encoder: a PoseText shortname or folder")
+    image_feature_dim: int = config_field(768, "width of the frozen image tokens")
+    pose_feature_dim: int = config_field(512, "width of the frozen pose feature")
+    text_feature_dim: int = config_field(512, "width of the frozen text feature")
+    image_encoder_fingerprint: str = config_field("", "weights hash of the image encoder the model was trained over")
+    pose_encoder_fingerprint: str = config_field("", "weights hash of the pose encoder the model was trained over")
+    text_encoder_fingerprint: str = config_field("", "weights hash of the text encoder the model was trained over")
+    image_feature_mode: str = config_field(
         "exact",
         "'exact': project each image token, then average (the original); 'compact': average the frozen "
         "tokens, then project (one vector per image in the feature cache)",
         choices=IMAGE_FEATURE_MODES,
     )
-    encoder_projection_type: str = _f(
+    encoder_projection_type: str = config_field(
         "layerplus", "trainable projection of each frozen feature", choices=tuple(ENCODER_PROJECTIONS)
     )
-    external_encoder_projection_type: str = _f(
+    external_encoder_projection_type: str = config_field(
         "none", "projection after the encoder projection (Aligner: mediummlpxs)", choices=tuple(EXTERNAL_PROJECTIONS)
     )
-    l2normalize: bool = _f(False, "L2-normalise the modality tokens and the predictions (the README sets it)")
-    embroider_core_type: str = _f("transformer", "PoseEmbroider core", choices=CORE_TYPES)
-    core_width: int = _f(256, "transformer core: width inside the core")
-    core_layers: int = _f(1, "transformer core: encoder layers")
-    core_heads: int = _f(4, "transformer core: attention heads")
-    core_ff: int = _f(512, "transformer core: feed-forward width")
-    core_dropout: float = _f(0.1, "dropout of the projections and the core")
-    no_projection_heads: bool = _f(False, "ablation: compare x̄ itself (L2-normalised) with every modality")
-    retrieval_loss: str = _f("symBBC", "contrastive loss", choices=tuple(RETRIEVAL_LOSSES))
-    single_partials: bool = _f(False, "train on the single-modality bundles")
-    dual_partials: bool = _f(False, "train on the two-modality bundles")
-    triplet_partial: bool = _f(False, "train on the full bundle (image + pose + text)")
-    temperature_init: float = _f(TEMPERATURE_INIT, "initial value of the learnable score scale")
+    l2normalize: bool = config_field(False, "L2-normalise the modality tokens and the predictions (the README sets it)")
+    embroider_core_type: str = config_field("transformer", "PoseEmbroider core", choices=CORE_TYPES)
+    core_width: int = config_field(256, "transformer core: width inside the core")
+    core_layers: int = config_field(1, "transformer core: encoder layers")
+    core_heads: int = config_field(4, "transformer core: attention heads")
+    core_ff: int = config_field(512, "transformer core: feed-forward width")
+    core_dropout: float = config_field(0.1, "dropout of the projections and the core")
+    no_projection_heads: bool = config_field(False, "ablation: compare x̄ itself (L2-normalised) with every modality")
+    retrieval_loss: str = config_field("symBBC", "contrastive loss", choices=tuple(RETRIEVAL_LOSSES))
+    single_partials: bool = config_field(False, "train on the single-modality bundles")
+    dual_partials: bool = config_field(False, "train on the two-modality bundles")
+    triplet_partial: bool = config_field(False, "train on the full bundle (image + pose + text)")
+    temperature_init: float = config_field(TEMPERATURE_INIT, "initial value of the learnable score scale")
 
     def __post_init__(self) -> None:
         for name in (

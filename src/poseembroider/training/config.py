@@ -22,10 +22,11 @@ import argparse
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from poseembroider.models.config_fields import config_field
 from poseembroider.models.pretrained import dataclass_field_types
 
 T = TypeVar("T")
@@ -35,49 +36,43 @@ LR_SCHEDULERS = ("none", "stepLR", "multistepLR", "cosine")
 SCHEDULER_INTERVALS = ("epoch", "step")
 
 
-def _f(default: Any, help: str, **metadata: Any) -> Any:
-    if isinstance(default, (list, dict, set)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **metadata})
-    return field(default=default, metadata={"help": help, **metadata})
-
-
 @dataclass
 class TrainerConfig:
     """Everything the training loop needs, independent of the model and the data."""
 
-    output_dir: str = _f("", "folder for checkpoints (best/, last/), log.jsonl and tensorboard/")
-    epochs: int = _f(100, "number of training epochs")
-    batch_size: int = _f(32, "batch size per process (global batch = batch_size x world size)")
-    val_batch_size: int | None = _f(None, "validation batch size (default: batch_size)")
-    lr: float = _f(1e-4, "base learning rate")
-    wd: float = _f(0.0, "weight decay (L2 for Adam, decoupled for AdamW)")
-    optimizer: str = _f("Adam", "optimizer", choices=OPTIMIZERS)
-    lr_scheduler: str = _f("none", "LR schedule; 'none' keeps the LR constant", choices=LR_SCHEDULERS)
-    lr_step: int = _f(400, "stepLR: multiply the LR by lr_gamma every lr_step intervals")
-    lr_gamma: float = _f(0.5, "stepLR / multistepLR decay factor")
-    lr_milestones: list[int] = _f([], "multistepLR: intervals at which the LR is multiplied by lr_gamma")
-    lr_min_ratio: float = _f(0.0, "cosine: final LR as a fraction of lr")
-    warmup: int = _f(0, "linear warm-up length, in scheduler intervals (before the schedule starts)")
-    scheduler_interval: str = _f(
+    output_dir: str = config_field("", "folder for checkpoints (best/, last/), log.jsonl and tensorboard/")
+    epochs: int = config_field(100, "number of training epochs")
+    batch_size: int = config_field(32, "batch size per process (global batch = batch_size x world size)")
+    val_batch_size: int | None = config_field(None, "validation batch size (default: batch_size)")
+    lr: float = config_field(1e-4, "base learning rate")
+    wd: float = config_field(0.0, "weight decay (L2 for Adam, decoupled for AdamW)")
+    optimizer: str = config_field("Adam", "optimizer", choices=OPTIMIZERS)
+    lr_scheduler: str = config_field("none", "LR schedule; 'none' keeps the LR constant", choices=LR_SCHEDULERS)
+    lr_step: int = config_field(400, "stepLR: multiply the LR by lr_gamma every lr_step intervals")
+    lr_gamma: float = config_field(0.5, "stepLR / multistepLR decay factor")
+    lr_milestones: list[int] = config_field([], "multistepLR: intervals at which the LR is multiplied by lr_gamma")
+    lr_min_ratio: float = config_field(0.0, "cosine: final LR as a fraction of lr")
+    warmup: int = config_field(0, "linear warm-up length, in scheduler intervals (before the schedule starts)")
+    scheduler_interval: str = config_field(
         "epoch", "unit of lr_step / milestones / warmup: the schedule is stepped per epoch or per step",
         choices=SCHEDULER_INTERVALS,
     )
-    grad_clip: float = _f(0.0, "clip the global gradient norm to this value (0: no clipping)")
-    val_every: int = _f(1, "validate every k epochs (and after the last one)")
-    log_step: int = _f(20, "write a log line every k optimisation steps")
-    best_metric: str = _f("loss", "validation metric that selects the best checkpoint (e.g. loss, mRecall)")
-    best_mode: str = _f("min", "whether the best checkpoint has the lowest or highest best_metric",
+    grad_clip: float = config_field(0.0, "clip the global gradient norm to this value (0: no clipping)")
+    val_every: int = config_field(1, "validate every k epochs (and after the last one)")
+    log_step: int = config_field(20, "write a log line every k optimisation steps")
+    best_metric: str = config_field("loss", "validation metric that selects the best checkpoint (e.g. loss, mRecall)")
+    best_mode: str = config_field("min", "whether the best checkpoint has the lowest or highest best_metric",
                         choices=("min", "max"))
-    seed: int = _f(1, "seed of python, numpy, torch and the data order")
-    deterministic: bool = _f(False, "deterministic algorithms (torch.use_deterministic_algorithms); slower")
-    num_workers: int = _f(0, "DataLoader worker processes")
-    drop_last: bool = _f(True, "drop the last incomplete training batch")
-    saving_ckpt_step: int = _f(10000, "also keep the weights of every k-th epoch in epoch_<k>/")
-    resume: bool = _f(False, "resume from output_dir/last/ when it exists")
-    device: str = _f("auto", "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:<i>'")
-    find_unused_parameters: bool = _f(False, "DDP: allow parameters that get no gradient in a step")
-    tensorboard: bool = _f(True, "write tensorboard event files")
-    progress: bool = _f(True, "show tqdm progress bars")
+    seed: int = config_field(1, "seed of python, numpy, torch and the data order")
+    deterministic: bool = config_field(False, "deterministic algorithms (torch.use_deterministic_algorithms); slower")
+    num_workers: int = config_field(0, "DataLoader worker processes")
+    drop_last: bool = config_field(True, "drop the last incomplete training batch")
+    saving_ckpt_step: int = config_field(10000, "also keep the weights of every k-th epoch in epoch_<k>/")
+    resume: bool = config_field(False, "resume from output_dir/last/ when it exists")
+    device: str = config_field("auto", "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:<i>'")
+    find_unused_parameters: bool = config_field(False, "DDP: allow parameters that get no gradient in a step")
+    tensorboard: bool = config_field(True, "write tensorboard event files")
+    progress: bool = config_field(True, "show tqdm progress bars")
 
     def __post_init__(self) -> None:
         for name in ("optimizer", "lr_scheduler", "scheduler_interval", "best_mode"):

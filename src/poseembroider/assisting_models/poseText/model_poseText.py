@@ -16,13 +16,14 @@ backbone is not saved in checkpoints (`unsaved_prefixes`): it is re-read from it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from poseembroider.evaluation.retrieval import pose_text_retrieval_metrics
+from poseembroider.models.config_fields import config_field
 from poseembroider.models.losses import RETRIEVAL_LOSSES, get_retrieval_loss, learnable_temperature, scaled_scores
 from poseembroider.models.pose_encoder import RetrievalPoseEncoder
 from poseembroider.models.pretrained import PretrainedModel, register_model
@@ -38,29 +39,27 @@ __all__ = [
 ]
 
 
-def _f(default: Any, help: str, **metadata: Any) -> Any:
-    return field(default=default, metadata={"help": help, **metadata})
-
-
 @dataclass
 class PoseTextConfig:
     """Architecture of PoseText (and PairText); defaults are the published recipe (§2.2, §2.3)."""
 
-    latentD: int = _f(512, "size of the joint embedding space")
-    num_body_joints: int = _f(22, "joints of the input poses (22: global orientation + 21 body joints)")
-    text_encoder_name: str = _f(
+    latentD: int = config_field(512, "size of the joint embedding space")
+    num_body_joints: int = config_field(22, "joints of the input poses (22: global orientation + 21 body joints)")
+    text_encoder_name: str = config_field(
         "distilbertUncased",
         "frozen text backbone: 'distilbertUncased' (real DistilBERT), 'distilbertSynth' (offline) or a folder",
     )
-    transformer_topping: str = _f("avgp", "how the text transformer outputs are pooled", choices=TOPPINGS)
-    retrieval_loss: str = _f("symBBC", "contrastive loss over the score matrix", choices=tuple(RETRIEVAL_LOSSES))
-    num_neurons: int = _f(512, "width of the pose encoder trunk")
-    num_neurons_mini: int = _f(32, "bottleneck of the pose encoder head")
-    pose_dropout: float = _f(0.1, "dropout of the pose encoder trunk (layer 5)")
-    transformer_layers: int = _f(4, "layers of the text transformer")
-    transformer_heads: int = _f(4, "attention heads of the text transformer")
-    transformer_ff: int = _f(1024, "feed-forward width of the text transformer")
-    transformer_dropout: float = _f(0.1, "dropout of the text transformer and its positional encoding")
+    transformer_topping: str = config_field("avgp", "how the text transformer outputs are pooled", choices=TOPPINGS)
+    retrieval_loss: str = config_field(
+        "symBBC", "contrastive loss over the score matrix", choices=tuple(RETRIEVAL_LOSSES)
+    )
+    num_neurons: int = config_field(512, "width of the pose encoder trunk")
+    num_neurons_mini: int = config_field(32, "bottleneck of the pose encoder head")
+    pose_dropout: float = config_field(0.1, "dropout of the pose encoder trunk (layer 5)")
+    transformer_layers: int = config_field(4, "layers of the text transformer")
+    transformer_heads: int = config_field(4, "attention heads of the text transformer")
+    transformer_ff: int = config_field(1024, "feed-forward width of the text transformer")
+    transformer_dropout: float = config_field(0.1, "dropout of the text transformer and its positional encoding")
 
     def __post_init__(self) -> None:
         for name in (

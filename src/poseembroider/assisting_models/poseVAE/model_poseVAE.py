@@ -42,7 +42,7 @@ training skips the body model entirely (rotation + KL objective only; validation
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -53,6 +53,7 @@ from poseembroider.assisting_models.poseVAE.loss import gaussian_nll, kl_to_stan
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
 from poseembroider.body.body_model import BodyModel, BodyModelOutput
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, rot6d_to_matrix
+from poseembroider.models.config_fields import config_field
 from poseembroider.models.pose_encoder import FEATURE_LAYER, vposer_feature_layers
 from poseembroider.models.pretrained import PretrainedModel, register_model
 
@@ -65,24 +66,21 @@ __all__ = [
     "PoseVAEConfig",
 ]
 
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
 
 @dataclass
 class PoseVAEConfig:
     """Architecture and loss weights of the PoseVAE; defaults are the published recipe (README, §2.1)."""
 
-    latentD: int = _f(32, "size of the latent space")
-    num_body_joints: int = _f(22, "joints of the input pose (22: global orientation + 21 body joints)")
-    num_neurons: int = _f(512, "width of the hidden layers (also the size of the pose feature)")
-    dropout: float = _f(0.1, "dropout probability of encoder layer 5 and decoder layer 2")
-    wloss_v2v: float = _f(1.0, "weight of the vertex reconstruction term")
-    wloss_jts: float = _f(1.0, "weight of the joint reconstruction term")
-    wloss_rot: float = _f(1.0, "weight of the rotation-matrix reconstruction term")
-    wloss_kld: float = _f(1.0, "weight of the KL term inside each reconstruction term (training only)")
-    wloss_kldnpmul: float = _f(1.0, "multiplier of KL(q(z|x) || N(0, I)); 0 switches the KL off")
-    kld_epsilon: float = _f(10.0, "training-time floor of the per-sample KL (0: no floor)")
+    latentD: int = config_field(32, "size of the latent space")
+    num_body_joints: int = config_field(22, "joints of the input pose (22: global orientation + 21 body joints)")
+    num_neurons: int = config_field(512, "width of the hidden layers (also the size of the pose feature)")
+    dropout: float = config_field(0.1, "dropout probability of encoder layer 5 and decoder layer 2")
+    wloss_v2v: float = config_field(1.0, "weight of the vertex reconstruction term")
+    wloss_jts: float = config_field(1.0, "weight of the joint reconstruction term")
+    wloss_rot: float = config_field(1.0, "weight of the rotation-matrix reconstruction term")
+    wloss_kld: float = config_field(1.0, "weight of the KL term inside each reconstruction term (training only)")
+    wloss_kldnpmul: float = config_field(1.0, "multiplier of KL(q(z|x) || N(0, I)); 0 switches the KL off")
+    kld_epsilon: float = config_field(10.0, "training-time floor of the per-sample KL (0: no floor)")
 
     def __post_init__(self) -> None:
         for name in ("latentD", "num_body_joints", "num_neurons"):
