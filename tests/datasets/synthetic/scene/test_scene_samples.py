@@ -1,5 +1,5 @@
-"""Synthetic scenes rendered as person crops: framing, crop window = crop of the frame, joints,
-visibility, truncation, occluders, cam_rot and determinism."""
+"""`render_sample`: crop window = crop of the frame, joints, visibility, truncation, occluders, cam_rot,
+supersampling and determinism."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from poseembroider.data import load_cmu_dev_poses
 from poseembroider.datasets.synthetic.crops import (
     CROP_HW,
     OPENGL_TO_OPENCV,
@@ -18,47 +17,17 @@ from poseembroider.datasets.synthetic.crops import (
     crop_window,
 )
 from poseembroider.datasets.synthetic.scene import (
-    ENVIRONMENT_KINDS,
     Occluder,
     PosedBody,
     Primitive,
     SceneConfig,
     SceneSampler,
-    create_scene_renderer,
     frame_body,
     render_frame,
     render_sample,
 )
-from poseembroider.datasets.synthetic.textures import BodySurfaceMap, Texture2D
+from poseembroider.datasets.synthetic.textures import Texture2D
 from poseembroider.rendering import Camera, MeshSpec
-
-N_POSES = 8
-
-
-@pytest.fixture(scope="module")
-def bodies(body_model) -> list[PosedBody]:
-    poses = torch.from_numpy(load_cmu_dev_poses()[::13][:N_POSES])
-    with torch.no_grad():
-        output = body_model(poses)
-    return [PosedBody.from_output(output, i, body_model.faces, poses) for i in range(len(poses))]
-
-
-@pytest.fixture(scope="module")
-def surface(body_model) -> BodySurfaceMap:
-    return BodySurfaceMap.from_body_model(body_model)
-
-
-@pytest.fixture(scope="module")
-def renderer():
-    from poseembroider.rendering import MeshRenderer
-
-    try:
-        renderer = create_scene_renderer(backend="pyrender")
-    except Exception as error:  # noqa: BLE001 - no offscreen context on this machine
-        pytest.skip(f"no offscreen OpenGL context: {type(error).__name__}: {error}")
-    assert isinstance(renderer, MeshRenderer)
-    yield renderer
-    renderer.close()
 
 
 def _without_occluders(params):
@@ -70,97 +39,6 @@ def _body_mask(renderer, body: PosedBody, params, sample) -> np.ndarray:
     window = crop_window(sample.tight_bbox, params.frame_hw)
     camera = window.camera(params.frame_camera())
     return renderer.render_layers([MeshSpec(body.vertices, body.faces)], camera, unlit=True).alpha > 0
-
-
-# ---- sampling (no OpenGL) -----------------------------------------------------------------------
-
-
-def test_sampled_cameras_meet_the_selection_criteria_and_ranges(bodies):
-    sampler = SceneSampler(seed=11)
-    kinds = set()
-    for index, body in enumerate(bodies):
-        params = sampler.sample(body.vertices, body.joints, index=index)
-        camera = params.frame_camera()
-        assert params.frame_hw in ((720, 1280), (1280, 720))
-        assert params.distance >= 2.5 and -10.0 <= params.elevation_deg <= 35.0 + 1e-9
-        assert 40.0 <= params.hfov_deg <= 70.0
-        uv = camera.project(body.joints[:22])
-        inside = (uv[:, 0] > -0.5) & (uv[:, 0] < params.frame_hw[1] - 0.5)
-        inside &= (uv[:, 1] > -0.5) & (uv[:, 1] < params.frame_hw[0] - 0.5)
-        assert inside.sum() >= 16
-        # the camera is above the floor, and the occluders stand between it and the body, clear of it
-        floor = float(body.vertices[:, 1].min())
-        assert camera.position[1] >= floor + 0.3 - 1e-9
-        pelvis_depth = camera.depth(body.joints[0])
-        for occluder in params.occluders:
-            assert camera.depth(occluder.center) < pelvis_depth
-            for part in occluder.parts:
-                local = (body.vertices - part.center) @ part.rotation
-                inside_part = (np.abs(local) <= part.size / 2).all(axis=1)
-                assert not inside_part.any(), occluder.name
-        kinds.add(params.environment.kind)
-        # the criteria the camera was drawn for hold, known without rendering
-        framing = frame_body(body, params)
-        assert framing.criteria["passes_resolution"] and framing.criteria["passes_visible_joints"]
-        np.testing.assert_array_equal(framing.in_frame, inside)
-    assert len(kinds) >= 2
-
-
-def test_sampling_by_index_is_reproducible(bodies):
-    body = bodies[0]
-    first = SceneSampler(seed=3).sample(body.vertices, body.joints, index=5)
-    second = SceneSampler(seed=3).sample(body.vertices, body.joints, index=5)
-    other = SceneSampler(seed=3).sample(body.vertices, body.joints, index=6)
-    np.testing.assert_array_equal(first.camera_pose, second.camera_pose)
-    assert first.outfit == second.outfit and first.lights == second.lights
-    assert not np.allclose(first.camera_pose, other.camera_pose)
-
-
-def test_primitive_ray_intersections_and_outward_faces():
-    texture = Texture2D("plain", np.array([[0.5, 0.5, 0.5], [0.4, 0.4, 0.4]]))
-    box = Primitive("box", (0.0, 1.0, 0.0), (2.0, 2.0, 1.0), 0.3, texture)
-    cylinder = Primitive("cylinder", (3.0, 1.0, 0.0), (1.0, 2.0, 1.0), 0.0, texture)
-    origin = np.array([0.0, 1.0, 5.0])
-    # toward the box centre: enters its +z face (yawed 0.3 rad) before the centre (t = 1)
-    t = box.intersect(origin, np.array([[0.0, 0.0, -5.0]]))[0]
-    assert 0.85 < t < 0.95
-    assert np.isinf(box.intersect(origin, np.array([[0.0, 5.0, 0.0]]))[0])
-    t = cylinder.intersect(np.array([3.0, 1.0, 5.0]), np.array([[0.0, 0.0, -1.0]]))[0]
-    assert t == pytest.approx(4.5)
-    t = cylinder.intersect(np.array([3.0, 5.0, 0.0]), np.array([[0.0, -1.0, 0.0]]))[0]
-    assert t == pytest.approx(3.0)  # through the top cap at y = 2
-    assert np.isinf(cylinder.intersect(np.array([3.0, 1.0, 5.0]), np.array([[1.0, 0.0, 0.0]]))[0])
-    for primitive in (box, cylinder):
-        vertices, faces, colors = primitive.mesh_arrays()
-        tri = vertices[faces].astype(np.float64)
-        normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-        outward = tri.mean(axis=1) - primitive.center
-        assert ((normals * outward).sum(axis=1) > 0).mean() > 0.99
-        assert colors.shape == vertices.shape
-
-
-def test_environments_shade_rays_pointwise(bodies):
-    sampler = SceneSampler(seed=0)
-    body = bodies[1]
-    rng = np.random.default_rng(0)
-    rays = rng.normal(size=(500, 3))
-    rays /= np.linalg.norm(rays, axis=1, keepdims=True)
-    for kind_index, kind in enumerate(ENVIRONMENT_KINDS):
-        probs = tuple(float(i == kind_index) for i in range(3))
-        params = SceneSampler(seed=kind_index, config=SceneConfig(environment_probs=probs)).sample(
-            body.vertices, body.joints, index=0
-        )
-        env, origin = params.environment, params.frame_camera().position
-        assert env.kind == kind
-        colors = env.shade(origin, rays, 1e-3, params.key_light_direction)
-        assert colors.shape == (500, 3) and colors.min() >= 0 and colors.max() <= 1
-        np.testing.assert_allclose(
-            env.shade(origin, rays[100:150], 1e-3, params.key_light_direction), colors[100:150], atol=1e-6
-        )
-    del sampler
-
-
-# ---- rendering ------------------------------------------------------------------------------------
 
 
 @pytest.mark.render
@@ -271,10 +149,10 @@ def test_occluders_hide_joints(renderer, bodies, surface):
 
 
 @pytest.mark.render
-def test_cam_rot_reproduces_the_image(renderer, bodies, surface, body_model):
+def test_cam_rot_reproduces_the_image(renderer, bodies, surface, body_model, dev_poses):
     body_index = 4
     body = bodies[body_index]
-    poses = torch.from_numpy(load_cmu_dev_poses()[::13][:N_POSES])[body_index : body_index + 1].double()
+    poses = dev_poses[body_index : body_index + 1].double()
     params = _without_occluders(SceneSampler(seed=6).sample(body.vertices, body.joints, index=1))
     sample = render_sample(renderer, body, params, surface)
     # pose the body with cam_rot applied to the normalised global orientation: camera-frame body
