@@ -38,10 +38,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from poseembroider.models.config_fields import config_field
-from poseembroider.models.losses import RETRIEVAL_LOSSES, TEMPERATURE_INIT, learnable_temperature
+from poseembroider.encoders import FrozenEncoders, FrozenModalityEncoder
 from poseembroider.modalities import MODALITIES, QueryType, check_modalities, query_types, training_bundles
-from poseembroider.encoders import FrozenEncoders
+from poseembroider.models.config_fields import config_field
+from poseembroider.models.losses import (
+    BATCHED_LOSSES,
+    RETRIEVAL_LOSSES,
+    TEMPERATURE_INIT,
+    gather_features,
+    learnable_temperature,
+)
 from poseembroider.models.pose_encoder import L2Norm
 from poseembroider.models.pretrained import CheckpointError, PretrainedModel, register_model
 from poseembroider.models.projections import (
@@ -52,7 +58,6 @@ from poseembroider.models.projections import (
     encoder_projection,
     external_projection,
 )
-from poseembroider.training.distributed import gather_features
 
 FEATURE_KEYS: dict[str, str] = {m: f"{m}_features" for m in MODALITIES}
 """Batch keys of cached frozen features: image (B, T, D_i) or (B, D_i), pose (B, 512), text (B, D_t)."""
@@ -138,26 +143,6 @@ class CoreConfig:
         return {m: getattr(self, f"{m}_encoder_fingerprint") for m in MODALITIES}
 
 
-def batched_symmetric_bbc(scores: torch.Tensor) -> torch.Tensor:
-    """symBBC of K square score matrices at once: scores (K, B, B) -> (K,) losses, term k equal to
-    `symmetric_bbc(scores[k])`."""
-    k, b, _ = scores.shape
-    targets = torch.arange(b, device=scores.device).repeat(k)
-    rows = F.cross_entropy(scores.reshape(k * b, b), targets, reduction="none").view(k, b).mean(1)
-    cols = F.cross_entropy(scores.transpose(1, 2).reshape(k * b, b), targets, reduction="none").view(k, b).mean(1)
-    return (rows + cols) / 2
-
-
-def batched_bbc(scores: torch.Tensor) -> torch.Tensor:
-    """BBC of K square score matrices: (K, B, B) -> (K,)."""
-    k, b, _ = scores.shape
-    targets = torch.arange(b, device=scores.device).repeat(k)
-    return F.cross_entropy(scores.reshape(k * b, b), targets, reduction="none").view(k, b).mean(1)
-
-
-BATCHED_LOSSES = {"symBBC": batched_symmetric_bbc, "BBC": batched_bbc}
-
-
 class RepresentationModel(PretrainedModel, nn.Module):
     """What PoseEmbroider and the Aligner share: projections, frozen encoders, temperature, evaluation."""
 
@@ -180,16 +165,20 @@ class RepresentationModel(PretrainedModel, nn.Module):
 
     # ------------------------------------------------------------------ frozen encoders
 
+    def check_encoder(self, modality: str, encoder: FrozenModalityEncoder) -> None:
+        """Refuse a frozen encoder whose weights are not the version the model was trained over."""
+        expected = self.config.fingerprints()[modality]
+        if expected and encoder.fingerprint != expected:
+            raise CheckpointError(
+                f"the {modality} encoder {encoder.name!r} has weights fingerprint {encoder.fingerprint}, "
+                f"but this model was trained over fingerprint {expected} "
+                f"({modality}_encoder_fingerprint in its config.json): another version of that encoder"
+            )
+
     def attach_encoders(self, encoders: FrozenEncoders) -> None:
         """Use `encoders` for raw inputs, after checking they are the versions the model was built over."""
-        expected = self.config.fingerprints()
-        for modality, found in encoders.fingerprints().items():
-            if expected[modality] and found != expected[modality]:
-                raise CheckpointError(
-                    f"the {modality} encoder {encoders.encoders[modality].name!r} has weights fingerprint {found}, "
-                    f"but this model was trained over fingerprint {expected[modality]} "
-                    f"({modality}_encoder_fingerprint in its config.json): another version of that encoder"
-                )
+        for modality, encoder in encoders.encoders.items():
+            self.check_encoder(modality, encoder)
         self.__dict__["_frozen_encoders"] = encoders
 
     @property

@@ -11,13 +11,9 @@ import pytest
 import torch
 from core_batches import feature_batch, small_config
 
-from poseembroider.model import (
-    Aligner,
-    PoseEmbroider,
-    batched_symmetric_bbc,
-)
-from poseembroider.models.losses import symmetric_bbc
 from poseembroider.modalities import MODALITIES, QUERY_TYPES, UnknownModalityError
+from poseembroider.model import Aligner, PoseEmbroider
+from poseembroider.models.losses import symmetric_bbc
 from poseembroider.models.pretrained import CheckpointError, load_pretrained
 
 MODELS = (PoseEmbroider, Aligner)
@@ -33,12 +29,6 @@ def test_symbbc_hand_computed_value():
     rows = (-math.log(math.exp(2) / (math.exp(2) + 1)) - math.log(1 / (math.exp(1) + 1))) / 2
     cols = (-math.log(math.exp(2) / (math.exp(2) + math.exp(1))) - math.log(1 / 2)) / 2
     assert symmetric_bbc(scores).item() == pytest.approx((rows + cols) / 2, abs=1e-6)
-
-
-def test_batched_symbbc_equals_one_matrix_at_a_time():
-    scores = torch.randn(5, 7, 7)
-    expected = torch.stack([symmetric_bbc(s) for s in scores])
-    assert torch.allclose(batched_symmetric_bbc(scores), expected, atol=1e-6)
 
 
 def _loop_losses_poseembroider(model: PoseEmbroider, tokens: dict) -> torch.Tensor:
@@ -228,7 +218,7 @@ def test_unknown_modality_is_refused(features):
 
 def test_encoders_of_another_version_are_refused():
     model = PoseEmbroider(small_config(pose_encoder_fingerprint="aaaa"))
-    fake = SimpleNamespace(fingerprints=lambda: {"pose": "bbbb"}, encoders={"pose": SimpleNamespace(name="posevae_x")})
+    fake = SimpleNamespace(encoders={"pose": SimpleNamespace(name="posevae_x", fingerprint="bbbb")})
     with pytest.raises(CheckpointError, match="pose encoder 'posevae_x'.*bbbb.*aaaa"):
         model.attach_encoders(fake)
 
@@ -250,7 +240,7 @@ def test_validation_metrics_cover_the_nine_query_types(features):
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_chunked_evaluation_equals_full_query_matrices(cls):
-    from poseembroider.evaluate_core import retrieval_metrics_from_tokens
+    from poseembroider.evaluation.core_retrieval import retrieval_metrics_from_tokens
     from poseembroider.evaluation.core_retrieval import core_retrieval_metrics
 
     torch.manual_seed(0)

@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from poseembroider.models.losses import all_gather_with_grad, gather_features
 from poseembroider.models.pretrained import PretrainedModel, register_model
 from poseembroider.training.config import TrainerConfig
-from poseembroider.training.distributed import destroy_distributed, gather_features, init_distributed, wrap_ddp
+from poseembroider.training.distributed import destroy_distributed, init_distributed, wrap_ddp
 
 
 @dataclass
@@ -121,7 +122,6 @@ class LossRecorder:
 
 def ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     """One rank of the 2-process checks; writes its observations to `out_dir` for the test to compare."""
-    from poseembroider.training.distributed import all_gather_with_grad
     from poseembroider.training.trainer import Trainer
 
     os.environ.update(

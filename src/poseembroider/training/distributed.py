@@ -1,30 +1,26 @@
-"""`torchrun` data parallelism: process group from the environment, rank helpers, cross-rank gathering.
+"""`torchrun` data parallelism: process group from the environment, rank helpers, collectives.
 
 Launch any training script with `torchrun --nproc_per_node N script.py ...`: `init_distributed` reads
 `RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT` and joins a process group (nccl on
 GPUs, gloo on CPUs). Run as a plain process, every helper is the single-process identity.
 
-Contrastive losses need negatives from every rank: `gather_features(img, txt)` concatenates the
-`(B, D)` embeddings of all ranks into `(world_size * B, D)`, in rank order. The other ranks' slices are
-constants; the gradient flows through this rank's slice only (open_clip's pattern), scaled by
-`world_size`: every rank computes the same loss over the gathered batch, so after DDP averages the
-gradients over ranks each parameter receives exactly the gradient of that loss in one process with the
-global batch (this is also the backward of `torch.distributed.nn.functional.all_gather`, without its
-reduce-scatter). Every rank must pass tensors of the same shape (DistributedSampler ensures it).
+The gathering of embeddings with gradient that contrastive losses need (`gather_features`, `local_only`)
+lives with those losses, in `models/losses.py`: the models call it from their `training_step`.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from poseembroider.devices import resolve_device
 from torch import nn
 
 
@@ -60,19 +56,6 @@ def get_local_rank() -> int:
 def is_main_process() -> bool:
     """True on rank 0, the only process that writes files and logs."""
     return get_rank() == 0
-
-
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """'auto' -> `cuda:<local_rank>` when CUDA is available, else cpu; 'cuda' -> `cuda:<local_rank>`."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    return device
 
 
 def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistributedInfo:
@@ -118,62 +101,7 @@ def _comm_device() -> torch.device:
     return torch.device("cpu")
 
 
-# --------------------------------------------------------------------------- gathering with gradients
-
-_GATHER_DISABLED = False
-
-
-@contextmanager
-def local_only() -> Iterator[None]:
-    """Inside this block `gather_features` / `all_gather_with_grad` return their input unchanged.
-
-    The Trainer validates on rank 0 alone; a `validation_step` that reuses a gathering loss must not
-    wait for ranks that are not validating.
-    """
-    global _GATHER_DISABLED
-    previous, _GATHER_DISABLED = _GATHER_DISABLED, True
-    try:
-        yield
-    finally:
-        _GATHER_DISABLED = previous
-
-
-class _ScaleGrad(torch.autograd.Function):
-    """Identity forward; backward multiplies the gradient by `scale`."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return grad * ctx.scale, None
-
-
-def all_gather_with_grad(x: torch.Tensor, grad_scale: float | None = None) -> torch.Tensor:
-    """`(B, ...)` on each rank -> `(world_size * B, ...)`, rank r's tensor at rows `[r*B, (r+1)*B)`.
-
-    Other ranks' slices carry no gradient; this rank's slice is `x` itself, its gradient multiplied by
-    `grad_scale` (default `world_size`, see the module docstring; pass 1 for open_clip's raw local
-    gradient). Single process, or inside `local_only()`: returns `x`.
-    """
-    if _GATHER_DISABLED or not is_distributed() or dist.get_world_size() == 1:
-        return x
-    world_size, rank = dist.get_world_size(), dist.get_rank()
-    gathered = [torch.empty_like(x) for _ in range(world_size)]
-    dist.all_gather(gathered, x.detach().contiguous())
-    scale = float(world_size if grad_scale is None else grad_scale)
-    gathered[rank] = _ScaleGrad.apply(x, scale) if scale != 1.0 else x
-    return torch.cat(gathered, dim=0)
-
-
-def gather_features(*tensors: torch.Tensor, grad_scale: float | None = None) -> tuple[torch.Tensor, ...]:
-    """`all_gather_with_grad` of each tensor: `(B, D)` embeddings -> `(world_size * B, D)`, same rank order."""
-    return tuple(all_gather_with_grad(t, grad_scale=grad_scale) for t in tensors)
-
-
-# --------------------------------------------------------------------------- other collectives
+# --------------------------------------------------------------------------- collectives
 
 
 def all_reduce_mean(values: Mapping[str, float]) -> dict[str, float]:

@@ -17,7 +17,7 @@ The Trainer knows a model only through these methods (it imports no model and no
 
 `batch` is what the DataLoader yields (through `collate_fn`), moved to the device (tensors inside dicts,
 lists and tuples). Validation runs on the main process only, in eval mode, under `torch.no_grad()` and
-`distributed.local_only()`.
+`models.losses.local_only()` (no cross-rank gathering).
 
 Outputs in `config.output_dir`: `best/` (weights of the best validation `best_metric`, + `metrics.json`),
 `last/` (weights + `training_state.pt`, replaced atomically at the end of every epoch: resume point),
@@ -47,6 +47,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from poseembroider.atomic_io import atomic_directory, write_json_atomic
+from poseembroider.models.losses import local_only
 from poseembroider.models.pretrained import (
     WEIGHTS_NAME,
     load_state_dict_checked,
@@ -375,7 +376,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         try:
-            with ddp.local_only():
+            with local_only():
                 for batch in tqdm(loader, desc="validation", disable=not cfg.progress, leave=False):
                     batch = move_to_device(batch, self.device)
                     outputs = self.model.validation_step(batch)

@@ -24,11 +24,16 @@ from torch import nn
 
 from poseembroider.evaluation.retrieval import pose_text_retrieval_metrics
 from poseembroider.models.config_fields import config_field
-from poseembroider.models.losses import RETRIEVAL_LOSSES, get_retrieval_loss, learnable_temperature, scaled_scores
+from poseembroider.models.losses import (
+    RETRIEVAL_LOSSES,
+    gather_features,
+    get_retrieval_loss,
+    learnable_temperature,
+    scaled_scores,
+)
 from poseembroider.models.pose_encoder import RetrievalPoseEncoder
 from poseembroider.models.pretrained import PretrainedModel, register_model
 from poseembroider.models.text_encoder import BACKBONE_PREFIX, ROLES, TOPPINGS, TransformerTextEncoder
-from poseembroider.training.distributed import gather_features
 
 __all__ = [
     "PoseText",
