@@ -89,3 +89,69 @@ def test_import_has_no_side_effects(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+WRITABLE_SETTINGS = (
+    "GENERAL_EXP_OUTPUT_DIR",
+    "DATA_CACHE_DIR",
+    "SYNTH_DATA_DIR",
+    "PROCEDURAL_BODY_MODEL_PATH",
+    "MODELS_ROOT",
+    "TORCH_CACHE_DIR",
+    "TRANSFORMER_CACHE_DIR",
+)
+
+
+@pytest.fixture
+def site_packages(tmp_path) -> Path:
+    """A package folder laid out like an installed wheel: `<site-packages>/poseembroider`, no checkout around."""
+    package_dir = tmp_path / "lib" / "python3.11" / "site-packages" / "poseembroider"
+    package_dir.mkdir(parents=True)
+    return package_dir
+
+
+def test_checkout_is_detected_by_its_markers(tmp_path):
+    package_dir = tmp_path / "repo" / "src" / "poseembroider"
+    package_dir.mkdir(parents=True)
+    assert config.source_checkout_root(package_dir) is None  # a src/ layout alone is not a checkout
+    (tmp_path / "repo" / "pyproject.toml").write_text("")
+    assert config.source_checkout_root(package_dir) == tmp_path / "repo"
+    assert config.source_checkout_root(config.PACKAGE_DIR) == config.MAIN_DIR  # this test run: a checkout
+
+
+def test_installed_package_defaults_to_the_user_cache_folder(site_packages, tmp_path):
+    settings = config.read_settings({"XDG_CACHE_HOME": str(tmp_path / "xdg")}, package_dir=site_packages)
+    root = tmp_path / "xdg" / "poseembroider"
+    assert settings["MAIN_DIR"] == root
+    for name in WRITABLE_SETTINGS:
+        assert settings[name].is_relative_to(root), f"{name}={settings[name]} is outside {root}"
+    for name, value in settings.items():  # only read-only package data stays in site-packages
+        if isinstance(value, Path) and value.is_relative_to(site_packages.parent):
+            assert name in ("PRETRAINED_MODEL_DICT", "MEAN_SMPLX_POSE_FILE"), name
+    assert settings["PRETRAINED_MODEL_DICT"] == site_packages / "shortname_2_model_path.json"
+
+
+def test_user_folder_without_xdg_is_home_cache(site_packages, tmp_path):
+    for env in ({"HOME": str(tmp_path)}, {"HOME": str(tmp_path), "XDG_CACHE_HOME": "relative/ignored"}):
+        settings = config.read_settings(env, package_dir=site_packages)
+        assert settings["MAIN_DIR"] == tmp_path / ".cache" / "poseembroider"
+
+
+def test_main_dir_override_wins_when_installed(site_packages, tmp_path):
+    env = {"POSEEMBROIDER_MAIN_DIR": str(tmp_path / "mine"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    settings = config.read_settings(env, package_dir=site_packages)
+    assert settings["MAIN_DIR"] == tmp_path / "mine"
+    assert settings["MODELS_ROOT"] == tmp_path / "mine" / "experiments"
+    assert config.default_main_dir(env, site_packages)[1] == "env (POSEEMBROIDER_MAIN_DIR)"
+
+
+def test_detection_can_be_patched_and_describe_names_the_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("POSEEMBROIDER_MAIN_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(config, "source_checkout_root", lambda package_dir=None: None)
+    settings = config.read_settings()
+    assert settings["MAIN_DIR"] == tmp_path / "poseembroider"
+    first = config.describe(settings).splitlines()[0]
+    assert first == f"# default paths under {tmp_path / 'poseembroider'}: user folder (not in a source checkout)"
+    monkeypatch.undo()
+    assert config.describe().splitlines()[0] == f"# default paths under {config.MAIN_DIR}: source checkout"

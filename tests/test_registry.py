@@ -69,3 +69,29 @@ def test_packaged_registry_has_relative_paths_only():
     data = json.loads(config.PRETRAINED_MODEL_DICT.read_text())
     assert data, "the packaged registry lists the released models"
     assert all(not v.startswith("/") for v in data.values())
+
+
+def test_installed_registry_writes_to_the_user_folder_and_reads_both(tmp_path, monkeypatch):
+    """A wheel in site-packages: the packaged registry is read-only; `register` writes the user's file."""
+    package_dir = tmp_path / "site-packages" / "poseembroider"
+    package_dir.mkdir(parents=True)
+    packaged = package_dir / "shortname_2_model_path.json"
+    packaged.write_text(json.dumps({"released": "pretrained/released"}))
+    packaged.chmod(0o444)
+    package_dir.chmod(0o555)
+    monkeypatch.setattr(config, "PACKAGE_DIR", package_dir)
+    try:
+        settings = config.read_settings({"XDG_CACHE_HOME": str(tmp_path / "xdg")}, package_dir=package_dir)
+        monkeypatch.setattr(config, "PRETRAINED_MODEL_DICT", settings["PRETRAINED_MODEL_DICT"])
+        monkeypatch.setattr(config, "MODELS_ROOT", settings["MODELS_ROOT"])
+        trained = settings["MODELS_ROOT"] / "runs" / "mine"
+        trained.mkdir(parents=True)
+        registry_file = register("mine", trained)
+        assert registry_file == tmp_path / "xdg" / "poseembroider" / "experiments" / "shortname_2_model_path.json"
+        entries = load_registry()
+        assert entries["mine"].path == trained and entries["released"].source == packaged
+        assert json.loads(packaged.read_text()) == {"released": "pretrained/released"}
+        with pytest.raises(ValueError, match="inside the package folder"):
+            register("mine", trained, models_root=package_dir)
+    finally:
+        package_dir.chmod(0o755)

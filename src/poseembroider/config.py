@@ -2,7 +2,16 @@
 
 Every value can be overridden by an environment variable named `POSEEMBROIDER_<NAME>` (e.g.
 `POSEEMBROIDER_SMPLX_BODY_MODEL_PATH=/data/smplx_models`). Relative override paths are taken relative
-to the current working directory; defaults live inside the project folder (`MAIN_DIR`).
+to the current working directory. Default paths live under one root, `MAIN_DIR`:
+
+- in a source checkout (`src/poseembroider/` with `pyproject.toml` or `.git` two levels up, editable
+  installs included): the checkout itself, as the README's tables say (`experiments/`, `cache/`, `tools/`);
+- otherwise (a wheel installed in site-packages): a user folder, `$XDG_CACHE_HOME/poseembroider` or
+  `~/.cache/poseembroider`, so nothing is ever written into site-packages.
+
+`POSEEMBROIDER_MAIN_DIR` moves the root in both cases. Files shipped inside the package (the released
+models' shortname registry) are only read; models registered on this machine go to
+`MODELS_ROOT/shortname_2_model_path.json` (see `registry.py`).
 
 Importing this module only reads environment variables: it creates no folder, sets no global
 library state (no `TORCH_HOME`, no TF32 flags) and touches no file. Call `describe()` to print the
@@ -19,12 +28,42 @@ from typing import Any
 
 ENV_PREFIX = "POSEEMBROIDER_"
 
-_DEFAULT_MAIN_DIR = Path(__file__).resolve().parents[2]
-"""Repository root: src/poseembroider/config.py -> two levels up from the package folder."""
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""The installed package folder (`.../poseembroider`): read-only package data lives here."""
+USER_DIR_NAME = "poseembroider"
+CHECKOUT_MARKERS = ("pyproject.toml", ".git")
 
 
-def _path_settings(main_dir: Path, data_dir: Path) -> dict[str, Path | None]:
-    """Default paths, in the original config's names, derived from the project folder."""
+def source_checkout_root(package_dir: Path = PACKAGE_DIR) -> Path | None:
+    """The repository root when `package_dir` is `<root>/src/poseembroider` of a source checkout, else None."""
+    if package_dir.parent.name != "src":
+        return None
+    root = package_dir.parent.parent
+    return root if any((root / marker).exists() for marker in CHECKOUT_MARKERS) else None
+
+
+def user_root(environ: Mapping[str, str] | None = None) -> Path:
+    """The per-user folder of an installed toolkit: `$XDG_CACHE_HOME/poseembroider`, else `~/.cache/poseembroider`."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path(env.get("HOME") or Path.home()) / ".cache"
+    return base / USER_DIR_NAME
+
+
+def default_main_dir(environ: Mapping[str, str] | None = None, package_dir: Path = PACKAGE_DIR) -> tuple[Path, str]:
+    """The root of the default paths and where it comes from ('env', 'source checkout' or 'user folder')."""
+    env = os.environ if environ is None else environ
+    raw = env.get(ENV_PREFIX + "MAIN_DIR")
+    if raw:
+        return Path(raw).expanduser().resolve(), f"env ({ENV_PREFIX}MAIN_DIR)"
+    checkout = source_checkout_root(package_dir)
+    if checkout is not None:
+        return checkout, "source checkout"
+    return user_root(env), "user folder (not in a source checkout)"
+
+
+def _path_settings(main_dir: Path, data_dir: Path, package_dir: Path) -> dict[str, Path | None]:
+    """Default paths, in the original config's names, derived from the root folder (`MAIN_DIR`)."""
     tools = main_dir / "tools"
     return {
         "GENERAL_EXP_OUTPUT_DIR": main_dir / "experiments",
@@ -45,12 +84,12 @@ def _path_settings(main_dir: Path, data_dir: Path) -> dict[str, Path | None]:
         "DATA_CACHE_DIR": main_dir / "cache",
         # images of the synthetic (offline-world) datasets; their caches go to DATA_CACHE_DIR
         "SYNTH_DATA_DIR": data_dir / "synthetic",
-        "PRETRAINED_MODEL_DICT": Path(__file__).resolve().parent / "shortname_2_model_path.json",
+        "PRETRAINED_MODEL_DICT": package_dir / "shortname_2_model_path.json",  # read-only package data
         # relative paths of the shortname registry resolve against this folder
         "MODELS_ROOT": main_dir / "experiments",
         "TORCH_CACHE_DIR": tools / "torch_models",
         "TRANSFORMER_CACHE_DIR": tools / "huggingface_models" / "distilbert-base-uncased",
-        "MEAN_SMPLX_POSE_FILE": Path(__file__).resolve().parent / "datasets" / "other" / "mean_pose_smplx.npz",
+        "MEAN_SMPLX_POSE_FILE": package_dir / "datasets" / "other" / "mean_pose_smplx.npz",
     }
 
 
@@ -92,8 +131,11 @@ def _parse_like(name: str, raw: str, default: Any) -> Any:
     return raw
 
 
-def read_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """All settings, from defaults and `POSEEMBROIDER_*` overrides in `environ` (default: os.environ)."""
+def read_settings(environ: Mapping[str, str] | None = None, package_dir: Path = PACKAGE_DIR) -> dict[str, Any]:
+    """All settings, from defaults and `POSEEMBROIDER_*` overrides in `environ` (default: os.environ).
+
+    `package_dir` is the package folder the defaults are derived from (tests pass a site-packages-like one).
+    """
     env = os.environ if environ is None else environ
 
     def override_path(name: str, default: Path | None) -> Path | None:
@@ -102,12 +144,12 @@ def read_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             return default
         return None if raw.lower() in ("", "none") else Path(raw).expanduser().resolve()
 
-    main_dir = override_path("MAIN_DIR", _DEFAULT_MAIN_DIR)
+    main_dir = override_path("MAIN_DIR", default_main_dir(env, package_dir)[0])
     assert main_dir is not None
     data_dir = override_path("DATA_DIR", main_dir / "data")
     assert data_dir is not None
     settings: dict[str, Any] = {"MAIN_DIR": main_dir, "DATA_DIR": data_dir}
-    for name, default in _path_settings(main_dir, data_dir).items():
+    for name, default in _path_settings(main_dir, data_dir, package_dir).items():
         settings[name] = override_path(name, default)
     for name, default in _CONSTANTS.items():
         raw = env.get(ENV_PREFIX + name)
@@ -116,10 +158,12 @@ def read_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 def describe(settings: Mapping[str, Any] | None = None) -> str:
-    """One line per setting, `NAME = value`, with `(env)` marking overridden values."""
+    """A first line saying which root the defaults derive from, then one line per setting, `NAME = value`,
+    with `(env)` marking overridden values."""
     settings = read_settings() if settings is None else settings
     width = max(len(k) for k in settings)
-    lines = []
+    root, origin = default_main_dir()
+    lines = [f"# default paths under {root}: {origin}"]
     for name, value in settings.items():
         mark = "  (env)" if ENV_PREFIX + name in os.environ else ""
         lines.append(f"{name:<{width}} = {value}{mark}")

@@ -3,8 +3,10 @@
 Two JSON files `{shortname: path}` are merged, the second one winning:
 
 1. the packaged `shortname_2_model_path.json` (`config.PRETRAINED_MODEL_DICT`): the names of the
-   released models of the paper, at fixed places under the models root;
-2. the local `MODELS_ROOT/shortname_2_model_path.json`: models trained on this machine (`register`).
+   released models of the paper, at fixed places under the models root; only ever read (it may sit in a
+   read-only site-packages);
+2. the local `MODELS_ROOT/shortname_2_model_path.json`: models trained on this machine (`register`), in
+   the checkout's `experiments/` or, for an installed package, the user folder (see `config.py`).
 
 Relative paths resolve against `config.MODELS_ROOT`; absolute paths are allowed. Unlike the
 original, nothing needs editing after cloning.
@@ -116,6 +118,11 @@ def register(shortname: str, model_dir: str | os.PathLike, models_root: Path | N
     except ValueError:
         stored = str(target)
     registry_file = models_root / LOCAL_REGISTRY_NAME
+    if registry_file.resolve().is_relative_to(config.PACKAGE_DIR):
+        raise ValueError(
+            f"refusing to write the model registry {registry_file} inside the package folder "
+            f"{config.PACKAGE_DIR}: set {config.ENV_PREFIX}MODELS_ROOT to a writable folder"
+        )
     data = _read_registry_file(registry_file)
     data[shortname] = stored
     return write_json_atomic(registry_file, data, sort_keys=True)
