@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import time_call, write_result
-from poseembroider.evaluate_core import retrieval_metrics_from_tokens
+from poseembroider.evaluation.core_retrieval import retrieval_metrics_from_tokens
 from poseembroider.evaluation.core_retrieval import recalls_of_ranks, summarize
 from poseembroider.features.store import FeatureStore, FeatureStoreWriter, FieldSpec
 from poseembroider.features.frozen import CachedFeatureDataset

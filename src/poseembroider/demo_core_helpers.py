@@ -4,30 +4,20 @@
 - `prepare_uploaded_image`: a user's PNG/JPG turned into a crop like the datasets' (padded to 4:3,
   resized to 256x192, in [0, 1]).
 - `query_batch`: one query (any of image, pose, text tokens) as a raw batch of one.
-- `split_gallery`: the modality tokens of every sample of a split, from the frozen-feature cache (the
-  frozen encoders run once per split and encoder version, then the features are read back).
-- `build_parser`: the demo's flags (`streamlit run demo_core.py -- <flags>`, `poseembroider demo-core <flags>`).
-- `retrieve`: the top-k gallery items of each modality for a query. PoseEmbroider ranks the items of
-  modality m with the m-reprojection of the query's x̄; the Aligner with the mixed query itself (its
-  `predict` is the identity), exactly as the evaluation does.
+- `build_parser`: the demo's flags (`streamlit run demo_core.py -- <flags>`, `poseembroider demo core <flags>`).
+
+The gallery of a split and the ranking of a query are library code (`representation.split_gallery`,
+`representation.retrieve_from_batch`): the demo ranks exactly as the evaluation does.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
 from poseembroider.datasets.image_processing import IMAGE_HW, pad_resize, to_uint8_tensor
-from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE
-from poseembroider.model import RepresentationModel
-from poseembroider.modalities import check_modalities
 
 MODEL_ENV_VAR = "POSEEMBROIDER_CORE_DEMO_MODEL"
 DEFAULT_MODEL = "poseembroider_model_bedlamscript"
@@ -105,75 +95,3 @@ def query_batch(
         batch["texts_tokens"] = text_tokens.long()[None]
         batch["texts_lengths"] = torch.tensor([text_tokens.numel()])
     return batch
-
-
-@dataclass(frozen=True)
-class Gallery:
-    """The modality tokens of every sample of a split: `tokens` {m: (N, D)}, row n is `data_ids[n]`."""
-
-    data_ids: np.ndarray
-    tokens: dict[str, torch.Tensor]
-
-    def __len__(self) -> int:
-        return len(self.data_ids)
-
-
-def split_gallery(
-    model: RepresentationModel,
-    dataset_name: str,
-    split: str,
-    caption_selection: int = 0,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    feature_batch_size: int = 32,
-    root: Path | None = None,
-    progress: bool = False,
-) -> Gallery:
-    """Tokens of the whole split for every modality, from its frozen-feature cache (`evaluate_core.split_tokens`:
-    computed on first use, read back afterwards); each sample's text is its caption `caption_selection` (the
-    first one by default, as the original demo and evaluation)."""
-    from poseembroider.evaluate_core import split_tokens
-
-    features, tokens = split_tokens(
-        model, dataset_name, split, caption_selection, chunk_size, feature_batch_size, root, progress
-    )
-    return Gallery(np.asarray(features.data_ids).copy(), tokens)
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    """Top-k gallery rows of one modality for a batch of queries: `indices` and `scores`, both (B, k),
-    best first."""
-
-    indices: torch.Tensor
-    scores: torch.Tensor
-
-
-@torch.no_grad()
-def retrieve(
-    model: RepresentationModel,
-    batch: Mapping[str, Any],
-    modalities: Sequence[str],
-    galleries: Mapping[str, torch.Tensor],
-    k: int,
-) -> dict[str, Retrieved]:
-    """Rank the gallery of every modality of `galleries` ({m: (N, D)} tokens) for the queries of `batch`
-    made of `modalities` (raw inputs or cached features, see `RepresentationModel.encode`).
-
-    The query x̄ (B, D) = `represent(encode(batch))`; the items of modality m are scored by the dot
-    product of `predict(x̄, m)` with their tokens (cosine similarities for an L2-normalised model).
-    k is clipped to the gallery size.
-    """
-    if not modalities:
-        raise ValueError("no query modality: use at least one of image, pose, text")
-    modalities = check_modalities(modalities, "query modalities")
-    if k < 1:
-        raise ValueError(f"k={k}: retrieve at least one item")
-    model.eval()
-    xbar = model.represent(model.encode(batch, modalities), modalities)
-    out = {}
-    for target in check_modalities(galleries, "gallery modalities"):
-        gallery = galleries[target]
-        query = model.predict(xbar, target).float().to(gallery.device)
-        scores, indices = (query @ gallery.T).topk(min(k, gallery.shape[0]), dim=1)
-        out[target] = Retrieved(indices, scores)
-    return out

@@ -25,88 +25,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from tqdm.auto import tqdm
-
 from poseembroider.atomic_io import atomic_file
-from poseembroider.evaluation.core_retrieval import dual_vs_single, recalls_of_ranks, summarize
+from poseembroider.evaluation.core_retrieval import dual_vs_single, metrics_of_ranks, query_ranks
 from poseembroider.evaluation.result_files import previous_result, result_path, write_result
-from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALUES, chance_recall_at_k, chunk_ranks
-from poseembroider.model import FEATURE_KEYS, RepresentationModel
-from poseembroider.modalities import QueryType, query_types
-
-
-@torch.no_grad()
-def gallery_tokens(
-    model: RepresentationModel, features: Any, modalities: Sequence[str], chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> dict[str, torch.Tensor]:
-    """{modality: (N, D) float32 tokens} from a `CachedFeatureDataset`-like source (`__getitems__`, `len`),
-    read chunk by chunk (the exact image tokens of all N samples are never in memory at once)."""
-    model.eval()
-    n = len(features)
-    out = {m: torch.empty(n, model.config.latentD) for m in modalities}
-    device = model.temperature.device
-    for start in tqdm(range(0, n, chunk_size), desc="gallery", leave=False, disable=n <= chunk_size):
-        batch = features.__getitems__(list(range(start, min(start + chunk_size, n))))
-        batch = {FEATURE_KEYS[m]: batch[FEATURE_KEYS[m]].to(device) for m in modalities}
-        for m, t in model.embed_features({m: batch[FEATURE_KEYS[m]] for m in modalities}).items():
-            out[m][start : start + t.shape[0]] = t.float().cpu()
-    return out
-
-
-@torch.no_grad()
-def query_ranks(
-    model: RepresentationModel,
-    tokens: Mapping[str, torch.Tensor],
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    progress: bool = True,
-    max_queries: int | None = None,
-) -> dict[str, torch.Tensor]:
-    """{query type: (N,) rank of each query's ground truth} for every query type possible with the modalities
-    of `tokens` ({m: (N, D)} gallery tokens). Queries are computed `chunk_size` at a time and never stored
-    whole; the representation of a query bundle is computed once per chunk for all its target modalities.
-    `max_queries`: rank only the first queries of each type (against the whole gallery), e.g. to measure
-    memory at a large N without the full N x N work."""
-    model.eval()
-    device = model.temperature.device
-    n = next(iter(tokens.values())).shape[0]
-    if max_queries is not None:
-        n = min(n, max_queries)
-    queries = query_types(tokens.keys())
-    ranks = {q.name: torch.empty(n, dtype=torch.long) for q in queries}
-    bundles: dict[tuple[str, ...], list[QueryType]] = {}
-    for q in queries:
-        bundles.setdefault(q.query, []).append(q)
-    steps = [(bundle, start) for bundle in bundles for start in range(0, n, chunk_size)]
-    for bundle, start in tqdm(steps, desc="query chunks", leave=False, disable=not progress):
-        chunk = {m: tokens[m][start : min(start + chunk_size, n)].to(device) for m in bundle}
-        representation = model.represent(chunk, bundle)
-        for q in bundles[bundle]:
-            predicted = model.predict(representation, q.target).float().to(tokens[q.target].device)
-            ranks[q.name][start : start + predicted.shape[0]] = chunk_ranks(predicted, tokens[q.target], start)
-    return ranks
-
-
-def metrics_of_ranks(ranks: Mapping[str, torch.Tensor], ks: Sequence[int] = K_RECALL_VALUES) -> dict[str, float]:
-    """R@k of each query type and the mRecall summaries."""
-    metrics: dict[str, float] = {}
-    for name, r in ranks.items():
-        metrics.update(recalls_of_ranks(name, r, ks))
-    metrics.update(summarize(metrics))
-    return metrics
-
-
-def retrieval_metrics_from_tokens(
-    model: RepresentationModel,
-    tokens: Mapping[str, torch.Tensor],
-    ks: Sequence[int] = K_RECALL_VALUES,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    progress: bool = True,
-    max_queries: int | None = None,
-) -> dict[str, float]:
-    """R@k of every query type possible with the modalities of `tokens` and the mRecall summaries
-    (`query_ranks`, then `metrics_of_ranks`)."""
-    return metrics_of_ranks(query_ranks(model, tokens, chunk_size, progress, max_queries), ks)
+from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALUES, chance_recall_at_k
+from poseembroider.modalities import query_types
+from poseembroider.models.pretrained import resolve_model_dir
+from poseembroider.representation import load_representation_model, split_tokens
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,54 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_representation_model(
-    path: str, checkpoint: str = "best", device: str = "auto"
-) -> tuple[RepresentationModel, Path]:
-    """(model, its folder): a PoseEmbroider or Aligner, in eval mode, from a model folder, a training folder
-    (`checkpoint` 'best' / 'last') or a shortname; anything else is refused with the folder named."""
-    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
-    from poseembroider.models.pretrained import load_pretrained
-    from poseembroider.training.distributed import resolve_device
-
-    model_dir = resolve_model_dir(path, checkpoint)
-    model = load_pretrained(model_dir, map_location=resolve_device(device))
-    if not isinstance(model, RepresentationModel):
-        raise ValueError(f"{model_dir} holds a {type(model).__name__}, not PoseEmbroider or Aligner")
-    return model.eval(), model_dir
-
-
-def split_tokens(
-    model: RepresentationModel,
-    dataset: str,
-    split: str,
-    caption_selection: str | int = 0,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    feature_batch_size: int = 32,
-    root: Path | None = None,
-    progress: bool = False,
-) -> tuple[Any, dict[str, torch.Tensor]]:
-    """(features, tokens) of a whole split: its frozen features (`CachedFeatureDataset`, computed into the
-    cache on first use, read back afterwards) and the model's gallery tokens {m: (N, D)} of every modality
-    the split has; each sample's text is its caption `caption_selection`."""
-    from poseembroider.features.frozen import CachedFeatureDataset, compute_frozen_features
-
-    stores = compute_frozen_features(
-        dataset,
-        split,
-        model.frozen_encoders,
-        model.config.image_feature_mode,
-        batch_size=feature_batch_size,
-        root=root,
-        progress=progress,
-    )
-    features = CachedFeatureDataset(stores, caption_selection)
-    return features, gallery_tokens(model, features, features.modalities, chunk_size)
-
-
 def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
     """Load the model, (cache and) read the split's frozen features, compute the metrics, write the files."""
-    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
-
     model_dir = resolve_model_dir(args.model_path, args.checkpoint)
     selection: str | int = int(args.caption_selection) if args.caption_selection.isdigit() else args.caption_selection
     settings = {"caption_selection": selection}
@@ -196,7 +75,7 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
         Path(args.feature_cache_dir) if args.feature_cache_dir else None,
         args.progress,
     )
-    ranks = query_ranks(model, tokens, chunk_size=args.chunk_size, progress=args.progress)
+    ranks = query_ranks(model, tokens, args.chunk_size, args.progress, device=model.temperature.device)
     metrics = metrics_of_ranks(ranks)
     metrics_file = model_dir / "metrics.json"
     result = {
@@ -243,6 +122,71 @@ def format_dual_vs_single(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def recall_figure(
+    metrics: Mapping[str, float],
+    title: str = "",
+    ks: Sequence[int] = K_RECALL_VALUES,
+    gallery_size: int | None = None,
+):
+    """Grouped bars of R@k per query type (dual queries shaded), each bar labelled with its value -> a
+    matplotlib `Figure` (no pyplot: no global backend or figure state).
+
+    The y axis is fitted to the data (15% above the highest bar or chance level, at most 100%), so recalls
+    of a few percent stay readable. With `gallery_size` N, the recall of a random ranking, k/N for R@k
+    (`chance_recall_at_k`), is a black tick across each R@k bar: one mark per bar at its own k, one legend
+    entry for all of them.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    names = [q.name for q in query_types() if f"{q.name}_R@{ks[0]}" in metrics]
+    chance = chance_recall_at_k(gallery_size, ks) if gallery_size else {}
+    fig = Figure(figsize=(2.2 + 0.95 * len(names), 3.8))
+    ax = fig.subplots()
+    width = 0.8 / len(ks)
+    highest = 0.0
+    for j, k in enumerate(ks):
+        values = [metrics[f"{n}_R@{k}"] for n in names]
+        xs = [i + (j - (len(ks) - 1) / 2) * width for i in range(len(names))]
+        bars = ax.bar(xs, values, width, label=f"R@{k}", color=f"C{j}", zorder=2)
+        ax.bar_label(bars, fmt="%.1f", fontsize=6, padding=1)
+        highest = max(highest, *values)
+        if k in chance:
+            ax.hlines(
+                [chance[k]] * len(xs),
+                [x - 0.45 * width for x in xs],
+                [x + 0.45 * width for x in xs],
+                colors="black",
+                linewidth=1.5,
+                zorder=3,
+                label=f"chance: k/N (N={gallery_size})" if j == 0 else None,
+            )
+            highest = max(highest, chance[k])
+    for i, n in enumerate(names):
+        if len(n.split("2")[0]) == 2:  # a dual query type (ip2t, ...)
+            ax.axvspan(i - 0.45, i + 0.45, color="0.93", zorder=0)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylim(0, min(100.0, max(1.0, 1.15 * highest)))
+    ax.set_ylabel("recall (%)")
+    ax.yaxis.grid(True, color="0.85", linewidth=0.6, zorder=1)
+    summary = ", ".join(
+        f"{k.replace('mRecall_', '').replace('_query', '')} {metrics[k]:.1f}"
+        for k in ("mRecall_single_query", "mRecall_dual_query", "mRecall")
+        if k in metrics
+    )
+    ax.set_title(f"{title}\nmRecall: {summary}" if title else f"mRecall: {summary}", fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("chance"))  # the bars first
+    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+    if any(len(n.split("2")[0]) == 2 for n in names):
+        handles.append(Patch(facecolor="0.93", label="dual query"))
+        labels.append("dual query")
+    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def plot_recall_table(
     metrics: Mapping[str, float],
     path: Path,
@@ -250,40 +194,10 @@ def plot_recall_table(
     ks: Sequence[int] = K_RECALL_VALUES,
     gallery_size: int | None = None,
 ) -> Path:
-    """Grouped bars of R@k per query type (dual queries shaded), saved atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [q.name for q in query_types() if f"{q.name}_R@{ks[0]}" in metrics]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(names), 3.6))
-    width = 0.8 / len(ks)
-    for j, k in enumerate(ks):
-        values = [metrics[f"{n}_R@{k}"] for n in names]
-        ax.bar([i + (j - (len(ks) - 1) / 2) * width for i in range(len(names))], values, width, label=f"R@{k}")
-    for i, n in enumerate(names):
-        if len(n.split("2")[0]) == 2:
-            ax.axvspan(i - 0.45, i + 0.45, color="0.92", zorder=0)
-    if gallery_size:  # a random ranking's R@k = k / N, one dotted line per k
-        for j, (k, chance) in enumerate(chance_recall_at_k(gallery_size, ks).items()):
-            ax.axhline(
-                chance, color=f"C{j}", linestyle=":", linewidth=1, label=f"chance R@{k}" if j == len(ks) - 1 else None
-            )
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("recall (%)")
-    summary = ", ".join(
-        f"{k.replace('mRecall_', '').replace('_query', '')} {metrics[k]:.1f}"
-        for k in ("mRecall_single_query", "mRecall_dual_query", "mRecall")
-        if k in metrics
-    )
-    ax.set_title(f"{title}\nmRecall: {summary}" if title else f"mRecall: {summary}", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+    """`recall_figure` saved atomically as PNG at `path`."""
+    fig = recall_figure(metrics, title, ks, gallery_size)
     with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
     return path
 
 

@@ -71,6 +71,12 @@ def load_registry(packaged: Path | None = None, models_root: Path | None = None)
     return entries
 
 
+def list_models(packaged: Path | None = None, models_root: Path | None = None) -> list[str]:
+    """The registered shortnames (`poseembroider.list_models()`), sorted: what `from_pretrained` accepts
+    besides folders."""
+    return sorted(load_registry(packaged, models_root))
+
+
 def resolve(
     name_or_path: str | os.PathLike,
     must_exist: bool = True,

@@ -10,7 +10,8 @@ left/right flips are done jointly by the dataset). Schemes are registered in `IM
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,21 @@ def crop_box(image: torch.Tensor, bbox: tuple[float, float, float, float] | torc
     if x2 <= x1 or y2 <= y1:
         raise ValueError(f"bbox {list(map(float, bbox))} is empty inside a {width}x{height} image")
     return image[:, y1:y2, x1:x2]
+
+
+def scale_bbox(tight: Sequence[float], scale_factor: float, frame_hw: Sequence[int]) -> np.ndarray:
+    """(4,) int64 crop box [x1, y1, x2, y2] (PIL convention) around a tight person box: every side moves out by
+    (scale_factor - 1) * diagonal / 2, truncated to integers and clipped to the (height, width) frame; the
+    original pipeline's `get_scaled_bbox` (the `sf11` of the dataset names is scale_factor 1.1)."""
+    height, width = (int(v) for v in frame_hw)
+    if height < 1 or width < 1:
+        raise ValueError(f"frame_hw {tuple(frame_hw)}: height and width must be >= 1")
+    x1, y1, x2, y2 = (float(v) for v in tight)
+    offset = (scale_factor - 1.0) * math.hypot(x2 - x1, y2 - y1) / 2.0
+    x1, y1, x2, y2 = int(x1 - offset), int(y1 - offset), int(x2 + offset), int(y2 + offset)
+    x1, x2 = max(x1, 0), min(x2, width)
+    y1, y2 = max(y1, 0), min(y2, height)
+    return np.array([x1, y1, x2, y2], dtype=np.int64)
 
 
 def pad_resize(image: torch.Tensor, out_hw: tuple[int, int] = IMAGE_HW) -> torch.Tensor:

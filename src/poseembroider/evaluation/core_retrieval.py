@@ -8,15 +8,38 @@ values, `mRecall` = their mean (the model-selection metric). Query type names ar
 
 Ranks are computed in chunks of queries (`retrieval.ground_truth_ranks`, or `retrieval.chunk_ranks` for
 callers that compute the queries chunk by chunk), so memory is O(chunk x N) for any N.
+
+The evaluation engine (`query_ranks`, `metrics_of_ranks`, `retrieval_metrics_from_tokens`) sees a model only
+through `Representer` (its `represent` and `predict`), so it stays on this floor: it serves `evaluate_core`,
+the benchmarks and `Representation` alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import torch
+from tqdm.auto import tqdm
 
-from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALUES, ground_truth_ranks, recall_at_k
+from poseembroider.evaluation.retrieval import (
+    DEFAULT_CHUNK_SIZE,
+    K_RECALL_VALUES,
+    chunk_ranks,
+    ground_truth_ranks,
+    recall_at_k,
+)
+from poseembroider.modalities import QueryType, query_types
+
+
+class Representer(Protocol):
+    """What the engine needs of PoseEmbroider / the Aligner: x̄ of a bundle, and its prediction of a modality."""
+
+    def represent(self, tokens: Mapping[str, torch.Tensor], modalities: Sequence[str]) -> torch.Tensor: ...
+
+    def predict(self, representation: torch.Tensor, target: str) -> torch.Tensor: ...
+
+    def eval(self) -> object: ...
 
 LETTER_MODALITIES = {"i": "image", "p": "pose", "t": "text"}
 
@@ -112,3 +135,64 @@ def dual_vs_single(
                 }
             )
     return rows
+
+
+@torch.no_grad()
+def query_ranks(
+    model: Representer,
+    tokens: Mapping[str, torch.Tensor],
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = True,
+    max_queries: int | None = None,
+    device: torch.device | str | None = None,
+) -> dict[str, torch.Tensor]:
+    """{query type: (N,) rank of each query's ground truth} for every query type possible with the modalities
+    of `tokens` ({m: (N, D)} gallery tokens, row n of every modality is sample n).
+
+    Queries are computed `chunk_size` at a time on `device` (default: where the tokens are) and never stored
+    whole; the representation of a query bundle is computed once per chunk for all its target modalities.
+    `max_queries`: rank only the first queries of each type (against the whole gallery), e.g. to measure
+    memory at a large N without the full N x N work.
+    """
+    model.eval()
+    n = next(iter(tokens.values())).shape[0]
+    if max_queries is not None:
+        n = min(n, max_queries)
+    queries = query_types(tokens.keys())
+    ranks = {q.name: torch.empty(n, dtype=torch.long) for q in queries}
+    bundles: dict[tuple[str, ...], list[QueryType]] = {}
+    for q in queries:
+        bundles.setdefault(q.query, []).append(q)
+    steps = [(bundle, start) for bundle in bundles for start in range(0, n, chunk_size)]
+    for bundle, start in tqdm(steps, desc="query chunks", leave=False, disable=not progress):
+        chunk = {m: tokens[m][start : min(start + chunk_size, n)] for m in bundle}
+        if device is not None:
+            chunk = {m: t.to(device) for m, t in chunk.items()}
+        representation = model.represent(chunk, bundle)
+        for q in bundles[bundle]:
+            predicted = model.predict(representation, q.target).float().to(tokens[q.target].device)
+            ranks[q.name][start : start + predicted.shape[0]] = chunk_ranks(predicted, tokens[q.target], start)
+    return ranks
+
+
+def metrics_of_ranks(ranks: Mapping[str, torch.Tensor], ks: Sequence[int] = K_RECALL_VALUES) -> dict[str, float]:
+    """R@k of each query type and the mRecall summaries."""
+    metrics: dict[str, float] = {}
+    for name, r in ranks.items():
+        metrics.update(recalls_of_ranks(name, r, ks))
+    metrics.update(summarize(metrics))
+    return metrics
+
+
+def retrieval_metrics_from_tokens(
+    model: Representer,
+    tokens: Mapping[str, torch.Tensor],
+    ks: Sequence[int] = K_RECALL_VALUES,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = True,
+    max_queries: int | None = None,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """R@k of every query type possible with the modalities of `tokens` and the mRecall summaries
+    (`query_ranks`, then `metrics_of_ranks`)."""
+    return metrics_of_ranks(query_ranks(model, tokens, chunk_size, progress, max_queries, device), ks)

@@ -124,3 +124,28 @@ def pose_text_retrieval_metrics(
     metrics.update(x2y_recalls(texts, poses, "t2p", ks))
     metrics["mRecall"] = mean_recall(metrics)
     return metrics
+
+
+def top_k(
+    queries: torch.Tensor, gallery: torch.Tensor, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, indices), both (Q, min(k, N)), best first: the gallery rows (N, D) with the highest dot product
+    with each query (Q, D), computed `chunk_size` queries at a time so memory stays O(chunk x N)."""
+    if queries.dim() != 2 or gallery.dim() != 2 or queries.shape[1] != gallery.shape[1]:
+        raise ValueError(
+            f"queries {tuple(queries.shape)} and gallery {tuple(gallery.shape)}: expected (Q, D) and (N, D), same D"
+        )
+    if k < 1:
+        raise ValueError(f"k={k}: retrieve at least one item")
+    if gallery.shape[0] == 0:
+        raise ValueError("the gallery is empty")
+    k = min(k, gallery.shape[0])
+    scores = torch.empty(queries.shape[0], k, dtype=torch.float32)
+    indices = torch.empty(queries.shape[0], k, dtype=torch.long)
+    gallery_t = gallery.float().T
+    for start in range(0, queries.shape[0], chunk_size):
+        chunk = queries[start : start + chunk_size].float().to(gallery.device)
+        best, where = (chunk @ gallery_t).topk(k, dim=1)
+        scores[start : start + chunk.shape[0]] = best.cpu()
+        indices[start : start + chunk.shape[0]] = where.cpu()
+    return scores, indices

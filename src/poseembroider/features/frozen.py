@@ -36,12 +36,14 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from poseembroider import config
+from poseembroider.datasets.collate import collate_texts
+from poseembroider.datasets.registry import get_dataset
+from poseembroider.devices import barrier, get_rank, get_world_size, is_main_process
+from poseembroider.encoders import FrozenEncoders, FrozenModalityEncoder
 from poseembroider.features.compute import cache_features
 from poseembroider.features.store import FeatureCacheError, FeatureStore, FieldSpec
-from poseembroider.model import FEATURE_KEYS
 from poseembroider.modalities import check_modalities
-from poseembroider.encoders import FrozenEncoders, FrozenModalityEncoder
-from poseembroider.text.text_backbone import collate_texts
+from poseembroider.model import FEATURE_KEYS
 
 IMAGE_MODES = ("exact", "compact")
 CAPTION_SELECTIONS = ("rand", "deterministic-mix")
@@ -121,8 +123,6 @@ def compute_modality_features(
     progress: bool = True,
 ) -> FeatureStore:
     """The frozen features of one modality for a split (computed on first call, then read back)."""
-    from poseembroider.datasets.registry import get_dataset
-    from poseembroider.training import distributed as ddp
 
     if image_mode not in IMAGE_MODES:
         raise ValueError(f"image feature mode {image_mode!r} is not one of {list(IMAGE_MODES)}")
@@ -166,10 +166,10 @@ def compute_modality_features(
         batch_size=batch_size,
         num_workers=num_workers,
         collate_fn=collate,
-        rank=ddp.get_rank(),
-        world_size=ddp.get_world_size(),
-        barrier=ddp.barrier,
-        progress=progress and ddp.is_main_process(),
+        rank=get_rank(),
+        world_size=get_world_size(),
+        barrier=barrier,
+        progress=progress and is_main_process(),
     )
 
 

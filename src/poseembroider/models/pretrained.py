@@ -359,6 +359,20 @@ def _resolve_dir(name_or_path: str | os.PathLike) -> Path:
     return resolve(name_or_path)
 
 
+def resolve_model_dir(model_path: str | os.PathLike, checkpoint: str = "best") -> Path:
+    """The folder holding config.json: `model_path` itself, or its `checkpoint` sub-folder (a training output
+    folder holds `best/` and `last/`); shortnames are resolved through the registry."""
+    directory = _resolve_dir(model_path)
+    if (directory / CONFIG_NAME).is_file():
+        return directory
+    if (directory / checkpoint / CONFIG_NAME).is_file():
+        return directory / checkpoint
+    raise FileNotFoundError(
+        f"{directory}: no {CONFIG_NAME} there nor in {directory / checkpoint} (expected a model folder written "
+        "by save_pretrained, or a training output folder with best/ and last/)"
+    )
+
+
 def _build_and_load(
     cls: type[nn.Module], directory: Path, data: dict[str, Any], strict: bool, map_location: str | torch.device
 ) -> nn.Module:

@@ -1,9 +1,12 @@
-"""Reading the pose files given to the text commands (`poseembroider caption / posecodes / instruct`).
+"""Reading poses given by users: `.npz` files (`poseembroider caption / instruct / embed`) and in-memory arrays
+or dicts (`Representation.embed_poses`), one parser for both.
 
-Accepted `.npz` contents (axis-angles, SMPL-X joint order, radians):
+Accepted contents (axis-angles, SMPL-X joint order, radians):
 
 - `poses`: (N, 22, 3), (N, 52, 3) or (N, 55, 3), or flat (N, 66) / (N, 156) / (N, 165);
-- AMASS style: `root_orient` (N, 3) + `pose_body` (N, 63), optionally `pose_hand` (N, 90) -> 52 joints.
+- AMASS style: `root_orient` (N, 3) + `pose_body` (N, 63), optionally `pose_hand` (N, 90) -> 52 joints;
+- SMPL-X style (the `smplx` forward's keywords): `global_orient` (N, 3) + `body_pose` (N, 63) or (N, 21, 3)
+  -> 22 joints.
 
 Files are opened with `allow_pickle=False`: a pose file never runs code.
 """
@@ -16,18 +19,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["load_pose_file"]
+__all__ = ["load_pose_file", "poses_from_mapping"]
 
 _JOINT_COUNTS = (22, 52, 55)
 
 
-def _fail(path: Path, message: str) -> ValueError:
+def _fail(path: Path | str, message: str) -> ValueError:
     return ValueError(f"{path}: {message}")
 
 
-def _array(data, key: str, path: Path) -> np.ndarray:
+def _array(data, key: str, path: Path | str) -> np.ndarray:
     try:
-        array = data[key]
+        value = data[key]
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
     except ValueError as err:  # object arrays need pickle: refused
         raise _fail(path, f"key {key!r} cannot be read without pickle ({err}); save plain float arrays") from None
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
@@ -35,7 +39,7 @@ def _array(data, key: str, path: Path) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _from_poses(array: np.ndarray, path: Path) -> np.ndarray:
+def _from_poses(array: np.ndarray, path: Path | str) -> np.ndarray:
     if array.ndim == 2 and array.shape[1] % 3 == 0 and array.shape[1] // 3 in _JOINT_COUNTS:
         array = array.reshape(array.shape[0], -1, 3)
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[1] not in _JOINT_COUNTS:
@@ -44,7 +48,7 @@ def _from_poses(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
-def _from_amass(data, path: Path) -> np.ndarray:
+def _from_amass(data, path: Path | str) -> np.ndarray:
     root = _array(data, "root_orient", path)
     body = _array(data, "pose_body", path)
     if root.ndim != 2 or root.shape[1] != 3:
@@ -53,12 +57,46 @@ def _from_amass(data, path: Path) -> np.ndarray:
         raise _fail(path, f"key 'pose_body' has shape {body.shape}, expected ({root.shape[0]}, 63) "
                           "(21 body joints, one row per 'root_orient' row)")
     parts = [root[:, None], body.reshape(-1, 21, 3)]
-    if "pose_hand" in data.files:
+    if "pose_hand" in data:
         hands = _array(data, "pose_hand", path)
         if hands.ndim != 2 or hands.shape != (root.shape[0], 90):
             raise _fail(path, f"key 'pose_hand' has shape {hands.shape}, expected ({root.shape[0]}, 90)")
         parts.append(hands.reshape(-1, 30, 3))
     return np.concatenate(parts, axis=1)
+
+
+def _from_smplx(data, path: Path | str) -> np.ndarray:
+    root = _array(data, "global_orient", path).reshape(-1, 3)
+    body = _array(data, "body_pose", path)
+    if body.ndim == 3 and body.shape[1:] == (21, 3):
+        body = body.reshape(body.shape[0], 63)
+    if body.ndim != 2 or body.shape != (root.shape[0], 63):
+        raise _fail(path, f"key 'body_pose' has shape {body.shape}, expected ({root.shape[0]}, 63) or "
+                          f"({root.shape[0]}, 21, 3) (one row per 'global_orient' row)")
+    return np.concatenate([root[:, None], body.reshape(-1, 21, 3)], axis=1)
+
+
+def poses_from_mapping(data, where: Path | str = "poses") -> np.ndarray:
+    """(N, 22 | 52 | 55, 3) float32 finite axis-angles from a mapping of arrays (an open `.npz`, a dict of numpy
+    arrays or tensors) in one of the layouts of the module doc; errors name `where`, the key and the shape."""
+    if "poses" in data:
+        poses = _from_poses(_array(data, "poses", where), where)
+    elif "root_orient" in data and "pose_body" in data:
+        poses = _from_amass(data, where)
+    elif "global_orient" in data and "body_pose" in data:
+        poses = _from_smplx(data, where)
+    else:
+        raise _fail(
+            where,
+            "no pose key: expected 'poses', 'root_orient' + 'pose_body' (AMASS) or 'global_orient' + 'body_pose' "
+            f"(SMPL-X); found {sorted(data)}",
+        )
+    if poses.shape[0] == 0:
+        raise _fail(where, "contains no pose (N = 0)")
+    if not np.isfinite(poses).all():
+        bad = np.argwhere(~np.isfinite(poses).all(axis=-1))[:3].tolist()
+        raise _fail(where, f"contains NaN or inf values (first [pose, joint] entries: {bad})")
+    return np.ascontiguousarray(poses, dtype=np.float32)
 
 
 def load_pose_file(path: str | Path) -> torch.Tensor:
@@ -77,15 +115,4 @@ def load_pose_file(path: str | Path) -> torch.Tensor:
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise _fail(path, "expected an .npz archive with key 'poses' or 'root_orient' + 'pose_body', got a plain .npy")
     with data:
-        if "poses" in data.files:
-            poses = _from_poses(_array(data, "poses", path), path)
-        elif "root_orient" in data.files and "pose_body" in data.files:
-            poses = _from_amass(data, path)
-        else:
-            raise _fail(path, f"no pose key: expected 'poses', or 'root_orient' + 'pose_body'; found {data.files}")
-    if poses.shape[0] == 0:
-        raise _fail(path, "contains no pose (N = 0)")
-    if not np.isfinite(poses).all():
-        bad = np.argwhere(~np.isfinite(poses).all(axis=-1))[:3].tolist()
-        raise _fail(path, f"contains NaN or inf values (first [pose, joint] entries: {bad})")
-    return torch.from_numpy(np.ascontiguousarray(poses))
+        return torch.from_numpy(poses_from_mapping(data, path))

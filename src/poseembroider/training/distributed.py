@@ -19,9 +19,12 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-
-from poseembroider.devices import resolve_device
 from torch import nn
+
+from poseembroider.devices import (
+    is_distributed,
+    resolve_device,
+)
 
 
 @dataclass(frozen=True)
@@ -33,29 +36,6 @@ class DistributedInfo:
     world_size: int
     device: torch.device
     backend: str | None  # None in a single process
-
-
-def is_distributed() -> bool:
-    """Whether a process group is up (more than a single-process run)."""
-    return dist.is_available() and dist.is_initialized()
-
-
-def get_rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
-
-
-def get_world_size() -> int:
-    return dist.get_world_size() if is_distributed() else 1
-
-
-def get_local_rank() -> int:
-    """Rank on this machine (`LOCAL_RANK` set by torchrun), 0 in a single process."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def is_main_process() -> bool:
-    """True on rank 0, the only process that writes files and logs."""
-    return get_rank() == 0
 
 
 def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistributedInfo:
@@ -87,11 +67,6 @@ def destroy_distributed() -> None:
     if is_distributed():
         gc.collect()  # DDP wrappers in reference cycles go now, while the group is still registered
         dist.destroy_process_group()
-
-
-def barrier() -> None:
-    if is_distributed():
-        dist.barrier()
 
 
 def _comm_device() -> torch.device:

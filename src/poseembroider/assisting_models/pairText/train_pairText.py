@@ -96,7 +96,7 @@ def default_shortname(names: Sequence[str], finetuned: bool = False) -> str:
 
 def load_pretrained_weights(model: PairText, name_or_path: str) -> None:
     """Copy every saved weight of a trained PairText into `model` (strictly: same architecture)."""
-    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
+    from poseembroider.models.pretrained import resolve_model_dir
     from poseembroider.models.pretrained import WEIGHTS_NAME, load_state_dict_checked, load_state_dict_file
 
     directory = resolve_model_dir(name_or_path)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from poseembroider.assisting_models.poseText.data import load_text_datasets, text_collate_fn
 from poseembroider.assisting_models.poseText.model_poseText import PoseText, TextRetrievalModel
-from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
+from poseembroider.models.pretrained import resolve_model_dir
 from poseembroider.evaluation.result_files import previous_result, result_path, write_result
 from poseembroider.evaluation.retrieval import pose_text_retrieval_metrics
 from poseembroider.training.trainer import move_to_device

@@ -46,25 +46,9 @@ from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import METRIC_NAMES, pose_reconstruction_errors
 from poseembroider.evaluation.result_files import previous_result, result_path, write_result
 from poseembroider.geometry import axis_angle_to_matrix
-from poseembroider.models.pretrained import CONFIG_NAME
+from poseembroider.models.pretrained import resolve_model_dir
 
 SAMPLE_SOURCES = ("prior", "posterior")
-
-
-def resolve_model_dir(model_path: str | Path, checkpoint: str = "best") -> Path:
-    """The folder holding config.json: `model_path` itself, or its `checkpoint` sub-folder (training
-    output); shortnames are resolved through the registry."""
-    from poseembroider.registry import resolve
-
-    directory = resolve(model_path)
-    if (directory / CONFIG_NAME).is_file():
-        return directory
-    if (directory / checkpoint / CONFIG_NAME).is_file():
-        return directory / checkpoint
-    raise FileNotFoundError(
-        f"{directory}: no {CONFIG_NAME} there nor in {directory / checkpoint} (expected a model folder written "
-        "by save_pretrained, or a training output folder with best/ and last/)"
-    )
 
 
 def _errors(body, decoded: dict[str, torch.Tensor], original, target_rotmat: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -44,6 +44,7 @@ from scipy.spatial.transform import Rotation
 
 from poseembroider.geometry.pose_normalization import normalize_global_orient_bedlam
 from poseembroider.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from poseembroider.datasets.image_processing import scale_bbox
 from poseembroider.rendering.camera import Camera
 
 __all__ = [
@@ -145,17 +146,6 @@ def tight_bbox(points_2d: np.ndarray, frame_hw: Sequence[int]) -> np.ndarray | N
         return None
     kept = uv[inside]
     return np.concatenate([kept.min(axis=0), kept.max(axis=0)])
-
-
-def scale_bbox(tight: Sequence[float], scale_factor: float, frame_hw: Sequence[int]) -> np.ndarray:
-    """(4,) int64 crop box: the original `get_scaled_bbox` (diagonal-based margin, int(), clip to frame)."""
-    height, width = _check_hw(frame_hw)
-    x1, y1, x2, y2 = (float(v) for v in tight)
-    offset = (scale_factor - 1.0) * math.hypot(x2 - x1, y2 - y1) / 2.0
-    x1, y1, x2, y2 = int(x1 - offset), int(y1 - offset), int(x2 + offset), int(y2 + offset)
-    x1, x2 = max(x1, 0), min(x2, width)
-    y1, y2 = max(y1, 0), min(y2, height)
-    return np.array([x1, y1, x2, y2], dtype=np.int64)
 
 
 def padding_to_aspect(width: int, height: int, out_hw: Sequence[int] = CROP_HW) -> tuple[int, int, int, int]:

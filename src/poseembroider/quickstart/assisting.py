@@ -26,38 +26,21 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
-if TYPE_CHECKING:
-    from poseembroider.quickstart import QuickstartContext
-
-
-@dataclass
-class AssistingSizes:
-    """How much each assisting model trains in the quickstart."""
-
-    corpus_poses: int = 1500  # sampled poses captioned for the text corpus (3 captions each)
-    corpus_pairs: int = 1500  # sampled pairs instructed for the text corpus (3 instructions each)
-    vocab_size: int = 3000
-    text_backbone_size: str = "tiny"  # TEXT_BACKBONE_PRESETS
-    text_backbone_steps: int = 600
-    posevae_epochs: int = 60
-    posevae_batch_size: int = 128
-    posevae_lr: float = 1e-3
-    text_retrieval_latentD: int = 128  # PoseText / PairText embedding and text-transformer width
-    text_retrieval_layers: int = 1
-    posetext_epochs: int = 12
-    pairtext_epochs: int = 12
-    text_retrieval_batch_size: int = 128
-    text_retrieval_lr: float = 1e-3
-    image_encoder_epochs: int = 6
-    image_encoder_batch_size: int = 16
-    image_encoder_lr: float = 2e-3
-    image_encoder_lifter_steps: int = 500  # lifter pretraining on ground-truth 2D joints (seconds)
-    torch_threads: int = 1  # 1 is the fast choice on 2 cores shared with DataLoader workers
+from poseembroider.assisting_models.imageEncoder import train_imageEncoder
+from poseembroider.assisting_models.pairText import train_pairText
+from poseembroider.assisting_models.poseText import train_poseText
+from poseembroider.assisting_models.poseVAE import train_poseVAE
+from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
+from poseembroider.datasets.registry import get_dataset
+from poseembroider.evaluation.retrieval import chance_mrecall
+from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle
+from poseembroider.quickstart.context import AssistingSizes, QuickstartContext
+from poseembroider.training.threads import torch_threads
 
 
 def _sizes(ctx: QuickstartContext) -> AssistingSizes:
@@ -65,24 +48,25 @@ def _sizes(ctx: QuickstartContext) -> AssistingSizes:
 
 
 def _run_dir(ctx: QuickstartContext, name: str) -> str:
-    return str(ctx.out_dir / "models" / name)
+    return str(ctx.run_dir(name))
 
 
 def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
     """Tokenizer + MLM-pretrained text backbone, saved as `distilbertSynth`."""
-    from poseembroider.text.caption_corpus import build_caption_corpus
-    from poseembroider.text.text_backbone import TEXT_BACKBONE_PRESETS, pretrain_text_backbone
+    from poseembroider.assisting_models.textBackbone.model_textBackbone import TEXT_BACKBONE_PRESETS
+    from poseembroider.assisting_models.textBackbone.train_textBackbone import pretrain_backbone
+    from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
     from poseembroider.text.tokenization import text_model_folder, train_wordpiece_tokenizer
 
     sizes = _sizes(ctx)
     start = time.perf_counter()
     corpus = build_caption_corpus(
-        sizes.corpus_poses, sizes.corpus_pairs, seed=ctx.seed, body_model=ctx.artifacts["body"]
+        sizes.corpus_poses, sizes.corpus_pairs, seed=ctx.seed, body_model=ctx.require_body()
     )
     corpus_seconds = time.perf_counter() - start
     tokenizer = train_wordpiece_tokenizer(corpus, sizes.vocab_size, ctx.out_dir / "models" / "tokenizer")
     backbone_dir = text_model_folder("distilbertSynth")
-    report = pretrain_text_backbone(
+    report = pretrain_backbone(
         corpus,
         tokenizer,
         backbone_dir,
@@ -90,6 +74,7 @@ def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
         seed=ctx.seed,
         config=TEXT_BACKBONE_PRESETS[sizes.text_backbone_size],
         num_threads=sizes.torch_threads,
+        run_dir=_run_dir(ctx, "textBackbone"),
     )
     print(
         f"[quickstart] text backbone: masked-token accuracy {report.val_accuracy:.3f} "
@@ -110,11 +95,9 @@ def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
 
 def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
     """The PoseVAE on the synthetic script poses (`train_poseVAE.py` flags, shorter and faster)."""
-    from poseembroider.assisting_models.poseVAE import train_poseVAE
-    from poseembroider.text.text_backbone import torch_threads
 
     sizes = _sizes(ctx)
-    dataset = ctx.artifacts["synth_config"].script_name
+    dataset = ctx.require_synth().script_name
     argv = [
         "--dataset", dataset,
         "--epochs", str(sizes.posevae_epochs),
@@ -127,13 +110,14 @@ def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
         "--no_progress",
     ]  # fmt: skip
     with torch_threads(sizes.torch_threads):
-        report = train_poseVAE.run(argv, body_model=ctx.artifacts["body"])
-        baseline = mean_pose_baseline(dataset, ctx.artifacts["body"])
+        report = train_poseVAE.run(argv, body_model=ctx.require_body())
+        baseline = mean_pose_baseline(dataset, ctx.require_body())
     metrics = report["val_metrics"]
     print(
         f"[quickstart] PoseVAE: val reconstruction MPJPE {metrics['mpjpe_mm']:.1f} mm "
         f"(mean pose: {baseline['mpjpe_mm']:.1f} mm); registered as {report['shortname']}"
     )
+    ctx.encoder_names["pose"] = report["shortname"]
     return {**report, "val_mean_pose_baseline": baseline}
 
 
@@ -157,8 +141,6 @@ def _text_retrieval_argv(ctx: QuickstartContext, epochs: int, name: str) -> list
 def _retrieval_results(ctx: QuickstartContext, name: str, dataset: str, shortname: str, label: str) -> dict[str, Any]:
     """Best validation metrics of a finished retrieval run, with the chance level of its gallery size
     (R@k of a random ranking: k / N)."""
-    from poseembroider.datasets.registry import get_dataset
-    from poseembroider.evaluation.retrieval import chance_mrecall
 
     best = json.loads((ctx.out_dir / "models" / name / "best" / "metrics.json").read_text())
     metrics = best["metrics"]
@@ -178,26 +160,23 @@ def _retrieval_results(ctx: QuickstartContext, name: str, dataset: str, shortnam
 
 def step_posetext(ctx: QuickstartContext) -> dict[str, Any]:
     """PoseText (pose <-> caption retrieval) on the synthetic script dataset (`train_poseText.py`)."""
-    from poseembroider.assisting_models.poseText import train_poseText
-    from poseembroider.text.text_backbone import torch_threads
 
     sizes = _sizes(ctx)
-    dataset = ctx.artifacts["synth_config"].script_name
+    dataset = ctx.require_synth().script_name
     shortname = train_poseText.default_shortname(dataset)
     argv = ["--dataset", dataset, *_text_retrieval_argv(ctx, sizes.posetext_epochs, "posetext")]
     with torch_threads(sizes.torch_threads):
         if train_poseText.main(argv) != 0:
             raise RuntimeError(f"train_poseText.py {' '.join(argv)} failed")
+    ctx.encoder_names["text"] = shortname
     return _retrieval_results(ctx, "posetext", dataset, shortname, "PoseText")
 
 
 def step_pairtext(ctx: QuickstartContext) -> dict[str, Any]:
     """PairText (pose pair <-> instruction retrieval) on the synthetic fix dataset (`train_pairText.py`)."""
-    from poseembroider.assisting_models.pairText import train_pairText
-    from poseembroider.text.text_backbone import torch_threads
 
     sizes = _sizes(ctx)
-    dataset = ctx.artifacts["synth_config"].fix_name
+    dataset = ctx.require_synth().fix_name
     shortname = train_pairText.default_shortname([dataset])
     argv = ["--dataset", dataset, *_text_retrieval_argv(ctx, sizes.pairtext_epochs, "pairtext")]
     with torch_threads(sizes.torch_threads):
@@ -208,11 +187,10 @@ def step_pairtext(ctx: QuickstartContext) -> dict[str, Any]:
 
 def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
     """Our conv-stem ViT, pretrained on the synthetic crops (`train_imageEncoder.py`)."""
-    from poseembroider.assisting_models.imageEncoder import train_imageEncoder
 
     sizes = _sizes(ctx)
     argv = [
-        "--dataset", ctx.artifacts["synth_config"].script_name,
+        "--dataset", ctx.require_synth().script_name,
         "--epochs", str(sizes.image_encoder_epochs),
         "--batch_size", str(sizes.image_encoder_batch_size),
         "--lr", str(sizes.image_encoder_lr),
@@ -224,12 +202,13 @@ def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
         "--no_progress",
     ]  # fmt: skip
     args = train_imageEncoder.build_parser().parse_args(argv)
-    results = train_imageEncoder.train(args, body_model=ctx.artifacts["body"])
+    results = train_imageEncoder.train(args, body_model=ctx.require_body())
     val, base = results["val"], results["val_mean_pose_baseline"]
     print(
         f"[quickstart] image encoder: val PA-MPJPE {val['pa_mpjpe_mm']:.1f} mm (mean pose: "
         f"{base['pa_mpjpe_mm']:.1f} mm); registered as {results['shortname']}"
     )
+    ctx.encoder_names["image"] = results["shortname"]
     return results
 
 
@@ -237,12 +216,6 @@ def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
 def mean_pose_baseline(dataset: str, body_model: torch.nn.Module) -> dict[str, float]:
     """Reconstruction errors of answering every validation pose with the chordal mean of the training
     poses: the level a pose model must beat. Keys of `pose_reconstruction_errors` (mm, degrees)."""
-    from torch.utils.data import DataLoader
-
-    from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
-    from poseembroider.datasets.registry import get_dataset
-    from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle
-
     def poses_of(split: str) -> torch.Tensor:
         loader = DataLoader(get_dataset(dataset, split, item_format="p"), batch_size=512)
         return torch.cat([batch["poses"] for batch in loader])

@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poseembroider.quickstart import QUICKSTART_STEPS, run_quickstart
-from poseembroider.quickstart_assisting import AssistingSizes
-from poseembroider.quickstart_core import CoreSizes
+from poseembroider.quickstart import QUICKSTART_STEPS, AssistingSizes, CoreSizes, run_quickstart
 from poseembroider.registry import resolve
 
 TINY = AssistingSizes(

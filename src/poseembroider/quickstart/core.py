@@ -14,46 +14,21 @@ higher learning rate (`CoreSizes`); the architecture is the published one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from poseembroider.quickstart import QuickstartContext
-
-
-@dataclass
-class CoreSizes:
-    """How much the representation models train in the quickstart."""
-
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 5e-4
-    val_every: int = 5
-    image_feature_mode: str = "compact"
-    torch_threads: int = 1
-
-
-def _encoder_names(ctx: QuickstartContext) -> dict[str, str]:
-    """The shortnames the assisting-model steps registered their models under."""
-    steps = ctx.artifacts["steps"]
-    return {
-        "image": steps["image_encoder"]["shortname"],
-        "pose": steps["posevae"]["shortname"],
-        "text": steps["posetext"]["shortname"],
-    }
+from poseembroider import evaluate_core, train_core
+from poseembroider.evaluation.retrieval import chance_mrecall
+from poseembroider.quickstart.context import CoreSizes, QuickstartContext
+from poseembroider.training.threads import torch_threads
 
 
 def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | None = None) -> dict[str, Any]:
     """Train `model` ('PoseEmbroider' or 'Aligner') with train_core.py, evaluate it with evaluate_core.py."""
-    from poseembroider import evaluate_core, train_core
-    from poseembroider.evaluation.retrieval import chance_mrecall
-    from poseembroider.text.text_backbone import torch_threads
-
     sizes = sizes or ctx.core_sizes
-    dataset = ctx.artifacts["synth_config"].script_name
-    names = _encoder_names(ctx)
+    dataset = ctx.require_synth().script_name
+    names = ctx.require_encoder_names()
     shortname = train_core.default_shortname(model, dataset)
-    run_dir = ctx.out_dir / "models" / model.lower()
+    run_dir = ctx.run_dir(model.lower())
     argv = [
         "--model", model, "--dataset", dataset,
         "--image_encoder_name", names["image"], "--pose_encoder_name", names["pose"],

@@ -1,0 +1,99 @@
+"""What the quickstart's steps share: the sizes they train at and a typed context that carries each step's
+products to the later steps (the body model, the synthetic datasets, the encoders' shortnames).
+
+A step reads what an earlier step made through the `require_*` accessors, which say which step to run first
+instead of failing on a missing key; each step's JSON-able results (`results`) go to `summary.json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poseembroider.body.body_model import BodyModel
+from poseembroider.datasets.synthetic.generate import SynthConfig
+from poseembroider.modalities import MODALITIES
+
+
+@dataclass
+class AssistingSizes:
+    """How much each assisting model trains in the quickstart."""
+
+    corpus_poses: int = 1500  # sampled poses captioned for the text corpus (3 captions each)
+    corpus_pairs: int = 1500  # sampled pairs instructed for the text corpus (3 instructions each)
+    vocab_size: int = 3000
+    text_backbone_size: str = "tiny"  # TEXT_BACKBONE_PRESETS
+    text_backbone_steps: int = 600
+    posevae_epochs: int = 60
+    posevae_batch_size: int = 128
+    posevae_lr: float = 1e-3
+    text_retrieval_latentD: int = 128  # PoseText / PairText embedding and text-transformer width
+    text_retrieval_layers: int = 1
+    posetext_epochs: int = 12
+    pairtext_epochs: int = 12
+    text_retrieval_batch_size: int = 128
+    text_retrieval_lr: float = 1e-3
+    image_encoder_epochs: int = 6
+    image_encoder_batch_size: int = 16
+    image_encoder_lr: float = 2e-3
+    image_encoder_lifter_steps: int = 500  # lifter pretraining on ground-truth 2D joints (seconds)
+    torch_threads: int = 1  # 1 is the fast choice on 2 cores shared with DataLoader workers
+
+
+@dataclass
+class CoreSizes:
+    """How much the representation models train in the quickstart."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 5e-4
+    val_every: int = 5
+    image_feature_mode: str = "compact"
+    torch_threads: int = 1
+
+
+@dataclass
+class QuickstartContext:
+    """Settings of a quickstart run and what its steps have made so far."""
+
+    out_dir: Path
+    n_poses: int = 16  # real CMU poses on the pose contact sheet
+    seed: int = 0
+    n_train: int = 2048
+    n_val: int = 512
+    sampler_report_size: int = 10_000
+    assisting_sizes: AssistingSizes = field(default_factory=AssistingSizes)
+    core_sizes: CoreSizes = field(default_factory=CoreSizes)
+    body: BodyModel | None = None  # set by `body_model`
+    synth: SynthConfig | None = None  # set by `synthetic_dataset`
+    encoder_names: dict[str, str] = field(default_factory=dict)  # modality -> shortname, set by the assisting steps
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # step name -> its results (summary.json)
+
+    def run_dir(self, name: str) -> Path:
+        """Training output folder of one model of the run."""
+        return self.out_dir / "models" / name
+
+    def require_body(self) -> BodyModel:
+        if self.body is None:
+            raise RuntimeError("this quickstart step needs the body model: run the 'body_model' step first")
+        return self.body
+
+    def require_synth(self) -> SynthConfig:
+        if self.synth is None:
+            raise RuntimeError("this quickstart step needs the datasets: run the 'synthetic_dataset' step first")
+        return self.synth
+
+    def require_encoder_names(self) -> dict[str, str]:
+        missing = [m for m in MODALITIES if m not in self.encoder_names]
+        if missing:
+            raise RuntimeError(
+                f"the representation models need the frozen {missing} encoder(s): run the 'image_encoder', "
+                "'posevae' and 'posetext' steps first"
+            )
+        return dict(self.encoder_names)
+
+
+QuickstartStep = Callable[[QuickstartContext], dict[str, Any]]
+"""A step: reads and extends the context, returns its JSON-able results."""

@@ -1,0 +1,31 @@
+"""The quickstart's typed context: a step that needs an earlier step's product says which step to run first."""
+
+from __future__ import annotations
+
+import pytest
+
+from poseembroider.quickstart import QUICKSTART_STEPS, QuickstartContext
+from poseembroider.quickstart.core import step_core_aligner
+from poseembroider.quickstart.world import step_pose_contact_sheet
+
+
+def test_steps_run_world_then_assisting_then_core():
+    names = list(QUICKSTART_STEPS)
+    assert names[:4] == ["body_model", "pose_contact_sheet", "pose_sampler_report", "synthetic_dataset"]
+    assert names.index("text_models") < names.index("posetext") < names.index("core_poseembroider")
+    assert names[-2:] == ["core_poseembroider", "core_aligner"]
+
+
+def test_a_step_without_its_inputs_names_the_step_to_run_first(tmp_path):
+    ctx = QuickstartContext(tmp_path)
+    with pytest.raises(RuntimeError, match="'body_model' step first"):
+        step_pose_contact_sheet(ctx)
+    with pytest.raises(RuntimeError, match="'synthetic_dataset' step first"):
+        step_core_aligner(ctx)
+    ctx.encoder_names.update(pose="posevae_x", text="posetext_x")
+    with pytest.raises(RuntimeError, match=r"\['image'\] encoder"):
+        ctx.require_encoder_names()
+
+
+def test_run_dirs_are_under_the_output_folder(tmp_path):
+    assert QuickstartContext(tmp_path).run_dir("posevae") == tmp_path / "models" / "posevae"
