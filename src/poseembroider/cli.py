@@ -378,36 +378,31 @@ def _evaluate_core(args: argparse.Namespace) -> int:
     return evaluate_main(args.script_args)
 
 
-STREAMLIT_OPTION_SECTIONS = ("--server.", "--browser.", "--theme.", "--client.", "--logger.", "--runner.")
-"""Words of `demo-core` handed to `streamlit run` itself (each takes a value: `--server.port 8502`)."""
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    from poseembroider.demos import add_demo_arguments
+
+    add_demo_arguments(p)
+
+
+@command("demo", "start a streamlit app: core (retrieval), posevae, dataset-script, dataset-fix", _configure_demo)
+def _demo(args: argparse.Namespace) -> int:
+    from poseembroider.demos import demos_table, run_demo
+
+    if args.name is None:
+        print(f"demos (poseembroider demo NAME [flags]):\n{demos_table()}")
+        return 0
+    return run_demo(args.name, args.demo_args)
 
 
 @command(
     "demo-core",
-    "any-to-any retrieval demo in the browser (streamlit; flags of demo_core.py, e.g. --model_path ..., "
-    "plus streamlit's --server.port ...)",
+    "the any-to-any retrieval demo (same as `demo core`; flags of demo_core.py, plus streamlit's --server.port ...)",
     _forward_to_script("poseembroider.demo_core_helpers"),
 )
 def _demo_core(args: argparse.Namespace) -> int:
-    import subprocess
+    from poseembroider.demos import run_demo
 
-    from poseembroider.demo_core_helpers import build_parser as demo_parser
-
-    streamlit_flags: list[str] = []
-    demo_flags: list[str] = []
-    words = iter(args.script_args)
-    for word in words:
-        if word.startswith(STREAMLIT_OPTION_SECTIONS):
-            streamlit_flags.append(word)
-            if "=" not in word:
-                streamlit_flags.append(next(words, ""))
-        else:
-            demo_flags.append(word)
-    demo_parser().parse_args(demo_flags)  # a wrong flag fails here, with the demo's usage, not in the browser
-    if not any(flag.startswith("--browser.gatherUsageStats") for flag in streamlit_flags):
-        streamlit_flags += ["--browser.gatherUsageStats", "false"]  # the toolkit runs offline
-    app = Path(__file__).with_name("demo_core.py")
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), *streamlit_flags, "--", *demo_flags])
+    return run_demo("core", args.script_args)
 
 
 @command(
@@ -493,7 +488,7 @@ def _text_corpus(args: argparse.Namespace) -> list[str] | None:
         return texts or None
     from tqdm.auto import tqdm
 
-    from poseembroider.text.caption_corpus import iter_caption_corpus
+    from poseembroider.datasets.synthetic.caption_corpus import iter_caption_corpus
 
     texts: list[str] = []
     with tqdm(total=3 * (args.n_poses + args.n_pairs), desc="caption corpus", unit="text") as bar:
@@ -566,7 +561,8 @@ def _configure_text_pretrain_backbone(p: argparse.ArgumentParser) -> None:
 def _text_pretrain_backbone(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from poseembroider.text.text_backbone import TEXT_BACKBONE_PRESETS, pretrain_text_backbone
+    from poseembroider.assisting_models.textBackbone.model_textBackbone import TEXT_BACKBONE_PRESETS
+    from poseembroider.assisting_models.textBackbone.train_textBackbone import pretrain_backbone
     from poseembroider.text.tokenization import TextModelNotFoundError, load_tokenizer
 
     try:
@@ -578,9 +574,9 @@ def _text_pretrain_backbone(args: argparse.Namespace) -> int:
     if texts is None:
         return 2
     try:
-        report = pretrain_text_backbone(texts, tokenizer, args.out, steps=args.steps, batch_size=args.batch_size,
-                                        seed=args.seed, config=TEXT_BACKBONE_PRESETS[args.size], lr=args.lr,
-                                        val_every=args.val_every, device=args.device, num_threads=args.threads)
+        report = pretrain_backbone(texts, tokenizer, args.out, steps=args.steps, batch_size=args.batch_size,
+                                   seed=args.seed, config=TEXT_BACKBONE_PRESETS[args.size], lr=args.lr,
+                                   val_every=args.val_every, device=args.device, num_threads=args.threads)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,8 +1,8 @@
 """Any-to-any retrieval demo of PoseEmbroider and the Aligner (streamlit).
 
-    streamlit run src/poseembroider/demo_core.py -- --model_path <folder|shortname> \\
-        [--checkpoint best|last] [--n_retrieve 8] [--dataset NAME] [--split val] [--device auto]
-    poseembroider demo-core --model_path <folder|shortname> [...] [--server.port 8501]
+    poseembroider demo core [--model_path <folder|shortname>] [--checkpoint best|last] [--n_retrieve 8] \\
+        [--dataset NAME] [--split val] [--device auto] [--server.port 8501]
+    streamlit run src/poseembroider/demo_core.py -- [same flags]
 
 Pick a sample of a dataset split (by index or data id) or upload a PNG/JPG picture of a person; occlude
 16-px patches of the image crop; choose which of its image, pose, annotated text and a typed text make
@@ -12,13 +12,17 @@ with the mixed query (`demo_core_helpers.retrieve`). The split's gallery comes f
 cache (the frozen encoders run once per split, see `features/frozen.py`), embedded once per session.
 
 The model is taken from, in this order: the sidebar field, `--model_path`, the URL query parameter
-`?model=...`, the environment variable `POSEEMBROIDER_CORE_DEMO_MODEL`, and the shortname
-`poseembroider_model_bedlamscript`. `?dataset=...` preselects a dataset like `--dataset`.
+`?model=...`, the environment variable `POSEEMBROIDER_CORE_DEMO_MODEL`, and the quickstart's PoseEmbroider
+(`poseembroider_model_synthscript`), the released one, or the newest registered PoseEmbroider / Aligner
+(`demos.default_model`). `?dataset=...` preselects a dataset like `--dataset`. The split opens on `--split`,
+else the validation split.
+
+The query text box starts from the chosen sample's first caption and follows the sample: picking another
+sample puts that sample's caption in the box (`follow_the_sample`), which the user can then edit.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 import streamlit as st
@@ -27,10 +31,8 @@ import torch
 from poseembroider import config
 from poseembroider.datasets.discovery import available_datasets
 from poseembroider.datasets.visualization import image_to_uint8, pose_image
-from poseembroider.datasets.visualize_common import body_and_renderer, load_dataset
+from poseembroider.datasets.visualize.common import body_and_renderer, choose_dataset_and_split, load_dataset
 from poseembroider.demo_core_helpers import (
-    DEFAULT_MODEL,
-    MODEL_ENV_VAR,
     PATCH_GRID,
     PATCH_SIZE,
     Gallery,
@@ -41,19 +43,19 @@ from poseembroider.demo_core_helpers import (
     retrieve,
     split_gallery,
 )
+from poseembroider.demos import CORE_MODELS, initial_model, missing_model_message, shown_path
 from poseembroider.modalities import MODALITIES
-
-# evaluation splits first, as the original demo (a bare string here would be shown by streamlit's "magic")
-SPLIT_PREFERENCE = ("val", "test", "train")
 
 SAMPLE_SOURCE, UPLOAD_SOURCE = "a sample of the dataset", "an uploaded picture"
 GRID_COLUMNS = 4
+INPUT_TEXT_KEY = "input_text"
+INPUT_TEXT_SAMPLE_KEY = "input_text_sample"
 
 
 def initial_settings():
     """The demo's flags (after `--`), with the model and dataset also read from the URL and environment."""
     args, _ = build_parser().parse_known_args(sys.argv[1:])
-    args.model_path = args.model_path or st.query_params.get("model") or os.environ.get(MODEL_ENV_VAR) or DEFAULT_MODEL
+    args.model_path = initial_model(CORE_MODELS, args.model_path, st.query_params.get("model")) or ""
     args.dataset = args.dataset or st.query_params.get("dataset")
     return args
 
@@ -87,18 +89,12 @@ def rendered_pose(dataset_name: str, split: str, data_id: int, _pose: torch.Tens
 
 
 def choose_dataset(preferred: str | None, preferred_split: str | None) -> tuple[str, str] | None:
+    """(dataset, split) of the query samples and the gallery; the validation split first."""
     found = [d for d in available_datasets(config.DATA_CACHE_DIR) if not d.is_pairs]
     if not found:
         st.warning(f"No dataset cache in {config.DATA_CACHE_DIR}. Run `poseembroider data synth` or `make quickstart`.")
         return None
-    names = sorted({d.name for d in found})
-    left, right = st.columns(2)
-    name = left.selectbox("Dataset", names, index=names.index(preferred) if preferred in names else 0, key="dataset")
-    rank = {s: i for i, s in enumerate(SPLIT_PREFERENCE)}
-    splits = sorted({d.split for d in found if d.name == name}, key=lambda s: (rank.get(s, len(rank)), s))
-    default = splits.index(preferred_split) if preferred_split in splits else 0
-    split = right.selectbox("Split (the gallery)", splits, index=default, key="split")
-    return name, split
+    return choose_dataset_and_split(found, preferred, preferred_split, "Split (the gallery)", columns=True)
 
 
 def choose_sample(dataset, ids: dict[int, int]) -> int | None:
@@ -112,6 +108,16 @@ def choose_sample(dataset, ids: dict[int, int]) -> int | None:
         st.error(f"No sample with data id {data_id} in this split; for example: {list(dataset.data_ids[:8])}")
         return None
     return ids[data_id]
+
+
+def follow_the_sample(sample: tuple[str, str, int], caption: str) -> None:
+    """Put `caption` in the query text box when the chosen `sample` (dataset, split, data id) is not the one
+    the box was filled for. A keyed text area keeps its state and ignores a new `value=`: without this the
+    box would keep the first sample's caption for the whole session. The user's edits stay until another
+    sample is chosen."""
+    if st.session_state.get(INPUT_TEXT_SAMPLE_KEY) != sample or INPUT_TEXT_KEY not in st.session_state:
+        st.session_state[INPUT_TEXT_KEY] = caption
+        st.session_state[INPUT_TEXT_SAMPLE_KEY] = sample
 
 
 def occlusion_sliders() -> tuple[int, int, int]:
@@ -176,13 +182,16 @@ def main() -> None:
     )
     n_retrieve = min(64, max(1, args.n_retrieve))
     k = int(st.sidebar.number_input("Items retrieved per modality", 1, 64, n_retrieve, key="n_retrieve"))
+    if not path:
+        st.info(missing_model_message(CORE_MODELS))
+        return
     try:
         model, model_dir = load_model(path, checkpoint, args.device)
     except (OSError, KeyError, ValueError, RuntimeError) as err:
         st.error(f"Cannot load a PoseEmbroider / Aligner from {path!r}: {err}")
         return
     model_name = type(model).__name__
-    st.sidebar.caption(f"{model_name} from {model_dir}")
+    st.sidebar.caption(f"{model_name} from {shown_path(model_dir)}")
 
     chosen = choose_dataset(args.dataset, args.split)
     if chosen is None:
@@ -202,6 +211,7 @@ def main() -> None:
         query_id = int(item["data_ids"])
         image = item["images"]
         st.caption(f"data id {query_id}  ·  {len(dataset)} samples in {dataset_name} {split}")
+        follow_the_sample((dataset_name, split, query_id), item["raw_texts"])
     else:
         upload = st.file_uploader("Picture of a person (PNG or JPG)", type=["png", "jpg", "jpeg"], key="upload")
         if upload is None:
@@ -231,7 +241,12 @@ def main() -> None:
             use_text = st.checkbox("**Use the annotated text!**", key="use_text")
             st.markdown(f"_{annotated}_")
         use_input_text = st.checkbox("**Use the input text!**", key="use_input_text")
-        input_text = st.text_area("Pose description", value=annotated, placeholder="The person is...", key="input_text")
+        input_text = st.text_area(
+            "Pose description",
+            placeholder="The person is...",
+            help="Starts from the chosen sample's caption; edit it and check **Use the input text!**",
+            key=INPUT_TEXT_KEY,
+        )
         submitted = st.form_submit_button("Process!", key="process")
 
     modalities = [m for m, used in (("image", use_image), ("pose", use_pose)) if used]
@@ -276,7 +291,7 @@ def main() -> None:
         st.caption(f"query text: {text}")
     show_results(results, gallery, dataset, dataset_name, split, ids, query_id)
     st.markdown("---")
-    st.markdown(f"**Model:** _{model_dir}_")
+    st.markdown(f"**Model:** {model_name} from _{shown_path(model_dir)}_")
 
 
 main()

@@ -28,9 +28,9 @@ from poseembroider.demo_core_helpers import (
     retrieve,
     split_gallery,
 )
-from poseembroider.model import Aligner, PoseEmbroider
-from poseembroider.modalities import UnknownModalityError
 from poseembroider.encoders import FrozenEncoders
+from poseembroider.modalities import UnknownModalityError
+from poseembroider.model import Aligner, PoseEmbroider
 from tiny_models import make_core_encoders
 
 DEMO = Path(poseembroider.__file__).parent / "demo_core.py"
@@ -354,6 +354,45 @@ def test_app_reports_a_missing_model(tmp_path):
     assert any("Cannot load a PoseEmbroider / Aligner" in e.value for e in at.error)
 
 
+def test_app_without_any_model_says_how_to_get_one(monkeypatch):
+    monkeypatch.delenv("POSEEMBROIDER_CORE_DEMO_MODEL", raising=False)
+    at = AppTest.from_file(str(DEMO), default_timeout=60).run()  # the session's models root is empty
+    assert not at.exception, at.exception
+    assert at.text_input(key="model_path").value == ""
+    assert any("No PoseEmbroider / Aligner model is registered" in i.value for i in at.info) and not at.error
+
+
+@pytest.mark.render
+def test_the_query_text_follows_the_chosen_sample_and_keeps_the_users_edits(demo_world):
+    """A keyed text area ignores a new `value=`: the box once kept the first sample's caption for the whole
+    session, so "use the input text" queried with it after another sample was picked."""
+    at = _app(demo_world["models"]["Aligner"]).run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="input_text").value == CAPTIONS[0][0]
+    at.number_input(key="n_retrieve").set_value(K)
+    at.number_input(key="index").set_value(2).run()  # another sample
+    assert at.text_area(key="input_text").value == CAPTIONS[2][0]
+    at.checkbox(key="use_input_text").check()
+    at.button(key="process").click().run()
+    assert not at.exception, at.exception
+    assert any(c.value == f"query text: {CAPTIONS[2][0]}" for c in at.caption)
+    assert CAPTIONS[2][0] in _result_texts(at)[0]  # the Aligner finds the caption typed itself first
+
+    at.text_area(key="input_text").input("both arms are stretched out")  # the user's edit
+    at.button(key="process").click().run()
+    assert at.text_area(key="input_text").value == "both arms are stretched out"
+    assert any(c.value == "query text: both arms are stretched out" for c in at.caption)
+    at.slider(key="mask_size").set_value(2).run()  # a rerun with the same sample keeps the edit
+    assert at.text_area(key="input_text").value == "both arms are stretched out"
+
+    at.radio(key="select_by").set_value("data id").run()
+    at.number_input(key="data_id").set_value(IDS[5]).run()  # another sample, by data id
+    assert at.text_area(key="input_text").value == CAPTIONS[5][0]
+    at.button(key="process").click().run()
+    assert any(c.value == f"query text: {CAPTIONS[5][0]}" for c in at.caption)
+    assert CAPTIONS[5][0] in _result_texts(at)[0]
+
+
 # ---------------------------------------------------------------------------------------------- the command
 
 
@@ -362,12 +401,13 @@ def test_cli_launches_streamlit_on_the_demo(monkeypatch, capsys):
 
     calls = []
     monkeypatch.setattr(subprocess, "call", lambda command: calls.append(command) or 0)
-    assert cli_main(["demo-core", "--model_path", "m", "--server.port", "8600", "--n_retrieve", "4"]) == 0
-    streamlit_run = [sys.executable, "-m", "streamlit", "run", str(DEMO), "--server.port", "8600"]
-    offline = ["--browser.gatherUsageStats", "false"]
-    assert calls == [[*streamlit_run, *offline, "--", "--model_path", "m", "--n_retrieve", "4"]]
+    assert cli_main(["demo", "core", "--model_path", "m", "--server.port", "8600", "--n_retrieve", "4"]) == 0
+    streamlit_run = [sys.executable, "-m", "streamlit", "run", str(DEMO)]
+    settings = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    app_flags = ["--split", "val", "--model_path", "m", "--n_retrieve", "4"]
+    assert calls == [[*streamlit_run, *settings, "--server.port", "8600", "--", *app_flags]]
     with pytest.raises(SystemExit) as exit_info:
-        cli_main(["demo-core", "--help"])
+        cli_main(["demo", "core", "--help"])
     assert exit_info.value.code == 0 and "--n_retrieve" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["demo-core", "--no_such_flag"])

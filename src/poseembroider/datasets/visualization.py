@@ -1,9 +1,11 @@
-"""Shared pieces of the dataset browsers: cached body model and renderer, pose rendering, texts.
+"""Shared pieces of the dataset browsers and demos: pose rendering, image conversion, split order, viewpoints.
 
-Kept free of streamlit so it can be tested and reused by demos.
+Kept free of streamlit so it can be tested and reused by the quickstart's contact sheets.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -12,6 +14,21 @@ from poseembroider.datasets.pose_processing import to_render_frame
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 
 RENDER_HW = (320, 240)
+
+SPLIT_PREFERENCE = ("val", "test", "train")
+"""Splits a browser or demo opens on, best first: a held-out split shows what a model does on unseen data
+(the original demos open BEDLAM-Script on val), and the train split is the largest and slowest to load."""
+
+AZIMUTH_RANGE = (-180, 180)
+AZIMUTH_STEP = 15
+"""Viewpoint slider of the apps, in degrees around the body: a step that divides 90 reaches the side
+views (+-90, `render_body`'s "side") and the back (+-180) as well as the front (0)."""
+
+
+def order_splits(splits: Iterable[str]) -> list[str]:
+    """The distinct `splits`, `SPLIT_PREFERENCE` first (val, test, train), then the others by name."""
+    rank = {split: i for i, split in enumerate(SPLIT_PREFERENCE)}
+    return sorted(set(splits), key=lambda split: (rank.get(split, len(rank)), split))
 
 
 def pose_image(

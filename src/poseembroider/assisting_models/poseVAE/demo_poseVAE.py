@@ -1,57 +1,39 @@
 """PoseVAE demo: a pose, its reconstruction, and poses sampled from the prior.
 
-    streamlit run src/poseembroider/assisting_models/poseVAE/demo_poseVAE.py -- --model_path <folder|shortname>
+    poseembroider demo posevae [--model_path <folder|shortname>] [--dataset NAME] [--split val]
+    streamlit run src/poseembroider/assisting_models/poseVAE/demo_poseVAE.py -- [same flags]
 
 The model is taken from, in this order: the sidebar field, `--model_path` after `--`, the URL query
 parameter `?model=...`, the environment variable `POSEEMBROIDER_POSEVAE_DEMO_MODEL`, and finally the
-shortname `posevae_model_bedlamscript`. Poses come from the packaged CMU mocap poses or from any
-single-element dataset in DATA_CACHE_DIR; they are in the models' z-up frame and turned to the
+quickstart's PoseVAE (`posevae_model_synthscript`), the released one, or the newest registered PoseVAE
+(`demos.default_model`). Poses come from the packaged CMU mocap poses or from any single-element dataset
+in DATA_CACHE_DIR (its validation split first); they are in the models' z-up frame and turned to the
 renderer's y-up frame for display.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
-import numpy as np
 import streamlit as st
 import torch
 
 from poseembroider import config
+from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
+from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
+from poseembroider.datasets.discovery import available_datasets
+from poseembroider.datasets.visualization import pose_image
+from poseembroider.datasets.visualize.common import body_and_renderer, choose_dataset_and_split, viewpoint_slider
+from poseembroider.demos import POSEVAE_MODELS, initial_model, missing_model_message, posevae_parser, shown_path
 from poseembroider.geometry import axis_angle_to_matrix
 
-MODEL_ENV_VAR = "POSEEMBROIDER_POSEVAE_DEMO_MODEL"
-DEFAULT_MODEL = "posevae_model_bedlamscript"
-CMU_SOURCE = "CMU mocap poses (packaged)"
-RENDER_HW = (320, 240)
+CMU_SOURCE = "the packaged CMU mocap poses"
+DATASET_SOURCE = "a dataset"
 
 
-def initial_model_path() -> tuple[str, str]:
-    """(model path, checkpoint) from argv, the query string or the environment (see module docstring)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--model_path", default=None)
-    parser.add_argument("--checkpoint", default="best", choices=("best", "last"))
-    args, _ = parser.parse_known_args(sys.argv[1:])
-    path = args.model_path or st.query_params.get("model") or os.environ.get(MODEL_ENV_VAR) or DEFAULT_MODEL
-    return path, args.checkpoint
-
-
-@st.cache_resource
-def body_and_renderer():
-    from poseembroider.body.body_model import BodyModel
-    from poseembroider.rendering import create_renderer
-
-    return BodyModel().eval(), create_renderer(RENDER_HW[1], RENDER_HW[0])
-
-
-@st.cache_resource
-def load_model(path: str, checkpoint: str):
-    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
-    from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
-
+@st.cache_resource(show_spinner="Loading the PoseVAE...")
+def load_model(path: str, checkpoint: str) -> PoseVAE:
     return PoseVAE.from_pretrained(resolve_model_dir(path, checkpoint)).eval()
 
 
@@ -66,11 +48,12 @@ def load_poses(source: str, split: str, num_body_joints: int):
         return normalize_poses(torch.as_tensor(load_cmu_dev_poses()), "bedlam")
     from poseembroider.datasets.registry import get_dataset
 
-    dataset = get_dataset(source, split, item_format="p", num_body_joints=num_body_joints)
-    return _DatasetPoses(dataset)
+    return _DatasetPoses(get_dataset(source, split, item_format="p", num_body_joints=num_body_joints))
 
 
 class _DatasetPoses:
+    """The poses of a dataset as a sequence of (J, 3) tensors."""
+
     def __init__(self, dataset):
         self.dataset = dataset
 
@@ -81,41 +64,45 @@ class _DatasetPoses:
         return self.dataset[index]["poses"]
 
 
-def render_poses(body, renderer, poses: torch.Tensor, azimuth_deg: float) -> list[np.ndarray]:
-    """(N, J, 3) z-up poses -> N (H, W, 3) uint8 renders of the mean-shape body."""
-    from poseembroider.datasets.pose_processing import to_render_frame
-    from poseembroider.rendering import render_body
-
-    with torch.no_grad():
-        vertices = body(to_render_frame(poses)).vertices.numpy()
-    return [render_body(renderer, v, body.faces, (azimuth_deg, 10.0), image_size=RENDER_HW) for v in vertices]
+def choose_poses(model: PoseVAE, preferred: str | None, preferred_split: str | None):
+    """(poses, where they come from): a dataset split (the validation split first) when there is a dataset,
+    else or on demand the packaged CMU poses (real mocap, seen by no model)."""
+    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if not d.is_pairs]
+    sources = (DATASET_SOURCE, CMU_SOURCE) if found else (CMU_SOURCE,)
+    source = st.radio("Poses from", sources, horizontal=True, key="source")
+    if source == CMU_SOURCE:
+        return load_poses(CMU_SOURCE, "dev", model.num_body_joints), "CMU mocap"
+    name, split = choose_dataset_and_split(found, preferred, preferred_split, columns=True)
+    return load_poses(name, split, model.num_body_joints), f"{name} {split}"
 
 
 def main() -> None:
     st.set_page_config(page_title="PoseEmbroider: PoseVAE", layout="wide")
     st.title("PoseVAE: reconstruction and samples")
-    path, checkpoint = initial_model_path()
-    path = st.sidebar.text_input("Model (folder or shortname)", value=path, key="model_path")
+    args, _ = posevae_parser().parse_known_args(sys.argv[1:])
+    initial = initial_model(POSEVAE_MODELS, args.model_path, st.query_params.get("model")) or ""
+    path = st.sidebar.text_input("Model (folder or shortname)", value=initial, key="model_path")
     checkpoint = st.sidebar.selectbox(
-        "Checkpoint (training folders)", ("best", "last"), index=("best", "last").index(checkpoint), key="checkpoint"
+        "Checkpoint (training folders)",
+        ("best", "last"),
+        index=("best", "last").index(args.checkpoint),
+        key="checkpoint",
     )
+    if not path:
+        st.info(missing_model_message(POSEVAE_MODELS))
+        return
     try:
         model = load_model(path, checkpoint)
     except (OSError, KeyError, ValueError) as err:
         st.error(f"Cannot load a PoseVAE from {path!r}: {err}")
         return
-    from poseembroider.datasets.discovery import available_datasets
-
-    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if not d.is_pairs]
-    source = st.selectbox("Poses", [CMU_SOURCE, *sorted({d.name for d in found})], key="source")
-    split = "dev"
-    if source != CMU_SOURCE:
-        split = st.selectbox("Split", sorted({d.split for d in found if d.name == source}), key="split")
-    poses = load_poses(source, split, model.num_body_joints)
-    index = st.number_input("Index", 0, len(poses) - 1, 0, key="index")
-    n_samples = st.slider("Samples from the prior", 1, 8, 4, key="n_samples")
-    seed = st.number_input("Sampling seed", 0, 2**31 - 1, 0, key="seed")
-    azimuth = st.slider("Viewpoint (degrees around the body)", -180, 180, 0, step=20, key="azimuth")
+    st.sidebar.caption(f"PoseVAE from {shown_path(resolve_model_dir(path, checkpoint))}")
+    poses, origin = choose_poses(model, args.dataset, args.split)
+    index = st.number_input(f"Index (0 to {len(poses) - 1})", 0, len(poses) - 1, 0, key="index")
+    left, middle, right = st.columns(3)
+    n_samples = left.slider("Samples from the prior", 1, 8, 4, key="n_samples")
+    seed = middle.number_input("Sampling seed", 0, 2**31 - 1, 0, key="seed")
+    azimuth = viewpoint_slider(right)
 
     body, renderer = body_and_renderer()
     model.set_body_model(body)
@@ -132,9 +119,10 @@ def main() -> None:
             rec["pose_body_matrot"].reshape(1, -1, 3, 3),
             axis_angle_to_matrix(pose),
         )
-    images = render_poses(body, renderer, torch.cat([pose, rec["pose_body"], samples["pose_body"]]), azimuth)
+    shown = torch.cat([pose, rec["pose_body"], samples["pose_body"]])
+    images = [pose_image(body, renderer, p, azimuth_deg=azimuth) for p in shown]
     left, right = st.columns(2)
-    left.image(images[0], caption="original pose")
+    left.image(images[0], caption=f"original pose ({origin}, index {int(index)})")
     right.image(images[1], caption="reconstruction (decoded posterior mean)")
     st.markdown("Reconstruction error: " + ", ".join(f"{k} **{float(v):.1f}**" for k, v in errors.items()))
     st.subheader("Samples from the prior N(0, I)")

@@ -1,0 +1,316 @@
+"""The toolkit's streamlit apps and how to start them: `poseembroider demo <name> [app flags] [--server.port N]`.
+
+`DEMOS` is the table: a name, the app's script (relative to this package), a one-line description, the
+app's own flags (the words after `--` of `streamlit run`) and their defaults. `run_demo(name, args)` starts
+
+    python -m streamlit run <script> --server.headless true --browser.gatherUsageStats false \\
+        --client.toolbarMode viewer [streamlit flags of args] -- <defaults> <app flags of args>
+
+Words of `args` that start with a streamlit option section (`--server.port 8502`, `--theme.base=dark`) go
+to streamlit, the others to the app; they are checked against the app's flags before anything starts.
+The streamlit settings (`STREAMLIT_SETTINGS`) hold whoever starts an app this way: the toolkit runs
+offline (no usage statistics) and the apps are for looking at models, not for deploying (no deploy
+button or developer menu); a flag given by the user wins. `.streamlit/config.toml` at the repository
+root sets the same for `streamlit run` started there.
+
+The apps pick their model with `initial_model`: the `--model_path` flag, the URL's `?model=`, an
+environment variable, else `default_model`: the quickstart's shortname when it is registered and
+present, the released model's, else the newest registered model of that kind, so a fresh clone that ran
+`make quickstart` opens on the models it trained, never on a release that is not on disk.
+
+The quickstart registers its models under `<family>_model_synthscript` (the `default_shortname` of
+`train_poseVAE.py` / `train_core.py` for its `synthscript-...` dataset); the released models are
+`<family>_model_bedlamscript` (`shortname_2_model_path.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from poseembroider import config
+from poseembroider.registry import load_registry
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+STREAMLIT_OPTION_SECTIONS = (
+    "--global.",
+    "--logger.",
+    "--client.",
+    "--runner.",
+    "--server.",
+    "--browser.",
+    "--ui.",
+    "--magic.",
+    "--theme.",
+)
+"""Words of the arguments handed to `streamlit run` itself (each takes a value: `--server.port 8502`)."""
+
+STREAMLIT_SETTINGS: dict[str, str] = {
+    "server.headless": "true",  # no browser launched by the server, no e-mail prompt on the first run
+    "browser.gatherUsageStats": "false",  # the toolkit runs offline: send no usage statistics
+    "client.toolbarMode": "viewer",  # no deploy button, no rerun / clear-cache developer menu
+}
+"""Streamlit options of every app started by `run_demo` (the user's own value of an option wins)."""
+
+VALIDATION_SPLIT = "val"
+
+
+class UnknownDemoError(KeyError):
+    """A demo name that is not in `DEMOS`; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which registered models an app can show, for `default_model`."""
+
+    kind: str  # what the app loads, in its messages: "PoseVAE", "PoseEmbroider / Aligner"
+    env_var: str  # environment variable naming the model (after --model_path and ?model=)
+    preferred: tuple[str, ...]  # shortnames tried first, in this order
+    prefixes: tuple[str, ...]  # any other registered shortname starting with one of these, newest first
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One streamlit app: `script` relative to the package folder, its flags and their launch defaults."""
+
+    script: str
+    description: str
+    parser: Callable[[], argparse.ArgumentParser]  # the app's flags (after `--`), checked before launch
+    default_args: tuple[str, ...] = ()  # app flags given at launch unless the user gives the same flag
+    models: ModelChoice | None = None  # None: the app loads no model
+
+    @property
+    def path(self) -> Path:
+        return PACKAGE_DIR / self.script
+
+
+def _add_dataset_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default=None, help="dataset selected first (default: the first one found)")
+    parser.add_argument("--split", default=None, help="split selected first (default: val, then test, then train)")
+
+
+def browser_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """Flags of a dataset browser: the dataset and split it opens on."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    _add_dataset_flags(parser)
+    return parser
+
+
+def posevae_parser() -> argparse.ArgumentParser:
+    """Flags of the PoseVAE demo (each one only sets the initial value of a field of the app)."""
+    parser = argparse.ArgumentParser(
+        prog="demo_poseVAE.py",
+        description="PoseVAE demo: a pose, its reconstruction, and poses sampled from the prior (streamlit app)",
+    )
+    choice = POSEVAE_MODELS
+    parser.add_argument(
+        "--model_path",
+        default=None,
+        help=f"model folder, training output folder or shortname (else ?model=..., ${choice.env_var}, the "
+        f"first present of {', '.join(choice.preferred)}, else the newest registered {choice.prefixes[0]}*)",
+    )
+    parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
+    _add_dataset_flags(parser)
+    return parser
+
+
+def _core_parser() -> argparse.ArgumentParser:
+    from poseembroider.demo_core_helpers import build_parser
+
+    return build_parser()
+
+
+POSEVAE_MODELS = ModelChoice(
+    kind="PoseVAE",
+    env_var="POSEEMBROIDER_POSEVAE_DEMO_MODEL",
+    preferred=("posevae_model_synthscript", "posevae_model_bedlamscript"),
+    prefixes=("posevae_model_",),
+)
+CORE_MODELS = ModelChoice(
+    kind="PoseEmbroider / Aligner",
+    env_var="POSEEMBROIDER_CORE_DEMO_MODEL",
+    preferred=(
+        "poseembroider_model_synthscript",
+        "poseembroider_model_bedlamscript",
+        "aligner_model_synthscript",
+        "aligner_model_bedlamscript",
+    ),
+    prefixes=("poseembroider_model_", "aligner_model_"),
+)
+
+_SCRIPT_BROWSER = "datasets/visualize/visualize_dataset_script.py"
+_FIX_BROWSER = "datasets/visualize/visualize_dataset_fix.py"
+
+DEMOS: dict[str, Demo] = {
+    "core": Demo(
+        script="demo_core.py",
+        description="any-to-any retrieval (PoseEmbroider / Aligner): image, pose, text queries over a split",
+        parser=_core_parser,
+        default_args=("--split", VALIDATION_SPLIT),
+        models=CORE_MODELS,
+    ),
+    "posevae": Demo(
+        script="assisting_models/poseVAE/demo_poseVAE.py",
+        description="PoseVAE: a pose of a dataset (or CMU mocap), its reconstruction, samples of the prior",
+        parser=posevae_parser,
+        default_args=("--split", VALIDATION_SPLIT),
+        models=POSEVAE_MODELS,
+    ),
+    "dataset-script": Demo(
+        script=_SCRIPT_BROWSER,
+        description="browse a BEDLAM-Script-format dataset: crop, body from any viewpoint, captions",
+        parser=lambda: browser_parser("visualize_dataset_script.py", "single-element dataset browser"),
+        default_args=("--split", VALIDATION_SPLIT),
+    ),
+    "dataset-fix": Demo(
+        script=_FIX_BROWSER,
+        description="browse a BEDLAM-Fix-format pair dataset: images and poses A and B, instructions",
+        parser=lambda: browser_parser("visualize_dataset_fix.py", "pair dataset browser"),
+        default_args=("--split", VALIDATION_SPLIT),
+    ),
+}
+
+
+def get_demo(name: str) -> Demo:
+    """The demo called `name`; `UnknownDemoError` naming it and listing the known demos otherwise."""
+    if name not in DEMOS:
+        raise UnknownDemoError(f"unknown demo {name!r}; known demos: {', '.join(DEMOS)}")
+    return DEMOS[name]
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def default_model(choice: ModelChoice) -> str | None:
+    """The shortname an app opens on when no model is named: the first of `choice.preferred` whose folder
+    exists, else the most recently modified existing registered model whose shortname starts with one of
+    `choice.prefixes`, else None (nothing trained or downloaded yet)."""
+    present = {name: entry for name, entry in load_registry().items() if entry.exists}
+    for name in choice.preferred:
+        if name in present:
+            return name
+    others = [(entry.path.stat().st_mtime, name) for name, entry in present.items() if name.startswith(choice.prefixes)]
+    return max(others)[1] if others else None
+
+
+def initial_model(choice: ModelChoice, flag: str | None, query_value: str | None) -> str | None:
+    """The model an app opens on: its `--model_path` flag, the URL's `?model=`, the environment variable
+    `choice.env_var`, else `default_model(choice)` (None: no model is available)."""
+    return flag or query_value or os.environ.get(choice.env_var) or default_model(choice)
+
+
+def missing_model_message(choice: ModelChoice) -> str:
+    """What an app says when `initial_model` found nothing."""
+    return (
+        f"No {choice.kind} model is registered under {config.MODELS_ROOT} (shortnames "
+        f"{', '.join(choice.preferred)} or {'/'.join(p + '*' for p in choice.prefixes)}). Train one "
+        "(`make quickstart` trains and registers them all), or type a model folder or shortname in the sidebar."
+    )
+
+
+def shown_path(model_dir: str | os.PathLike) -> str:
+    """`model_dir` as an app shows it: `MODELS_ROOT/<relative path>` under the models root (where the
+    registry's shortnames point), else the absolute path."""
+    path = Path(model_dir).resolve()
+    root = Path(config.MODELS_ROOT).resolve()
+    return f"MODELS_ROOT/{path.relative_to(root)}" if path.is_relative_to(root) else str(path)
+
+
+# ---------------------------------------------------------------------------------------------- launch
+
+
+def split_streamlit_args(words: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(streamlit options, app flags) of `words`: `--server.port 8502` / `--server.port=8502` go to
+    streamlit (an option followed by its value), every other word to the app."""
+    streamlit_args: list[str] = []
+    app_args: list[str] = []
+    remaining = iter(words)
+    for word in remaining:
+        if word.startswith(STREAMLIT_OPTION_SECTIONS):
+            streamlit_args.append(word)
+            if "=" not in word:
+                streamlit_args.append(next(remaining, ""))
+        else:
+            app_args.append(word)
+    return streamlit_args, app_args
+
+
+def _given(flag: str, words: Sequence[str]) -> bool:
+    return any(word == flag or word.startswith(flag + "=") for word in words)
+
+
+def build_command(name: str, args: Sequence[str] = ()) -> list[str]:
+    """The `python -m streamlit run ...` command line of demo `name` with the user's `args`.
+
+    Raises `UnknownDemoError` for an unknown name; a wrong app flag exits (SystemExit 2) with the app's
+    usage, `--help` prints the app's flags and exits 0, before any server starts.
+    """
+    demo = get_demo(name)
+    streamlit_args, app_args = split_streamlit_args(args)
+    demo.parser().parse_args(app_args)
+    defaults = list(demo.default_args)
+    launch_defaults = [
+        word
+        for flag, value in zip(defaults[::2], defaults[1::2], strict=True)
+        if not _given(flag, app_args)
+        for word in (flag, value)
+    ]
+    settings = [
+        word
+        for option, value in STREAMLIT_SETTINGS.items()
+        if not _given(f"--{option}", streamlit_args)
+        for word in (f"--{option}", value)
+    ]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(demo.path),
+        *settings,
+        *streamlit_args,
+        "--",
+        *launch_defaults,
+        *app_args,
+    ]
+
+
+def run_demo(name: str, args: Sequence[str] = ()) -> int:
+    """Start demo `name` (`build_command`) and wait for it; returns its exit status (130 after Ctrl-C)."""
+    command = build_command(name, args)
+    print(f"starting the {name} demo: {shlex.join(command)}", file=sys.stderr, flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 130
+
+
+def demos_table() -> str:
+    """One line per demo: name and description."""
+    width = max(len(name) for name in DEMOS)
+    return "\n".join(f"  {name:<{width}}  {demo.description}" for name, demo in DEMOS.items())
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """`NAME [args ...]` of a `demo` command: the demo name (one of `DEMOS`; none lists them) and every
+    word after it, for `run_demo(args.name, args.demo_args)`."""
+    parser.description = (parser.description or "") + "\n\ndemos:\n" + demos_table()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "Words after NAME are the app's flags (`poseembroider demo NAME --help` lists them) and\n"
+        "streamlit options such as --server.port 8502. Every app starts headless, without usage\n"
+        "statistics nor deploy button, on the validation split and, for the model demos, on the\n"
+        "quickstart's model (else the released one, else the newest registered one)."
+    )
+    parser.add_argument("name", nargs="?", choices=list(DEMOS), metavar="NAME", help="the demo to start")
+    parser.add_argument("demo_args", nargs=argparse.REMAINDER, metavar="...", help="app flags, streamlit options")
