@@ -10,7 +10,7 @@ Per split, mirroring the original processing steps:
    criteria (overlap, resolution, visible joints) are redrawn (original step 3's filter, per pose);
 4. three captions per pose when the captioner is available (step 5);
 5. pair mining among the kept poses (step 6, `pair_mining`) and three instructions per pair (step 7);
-6. the caches (`cache_format`), each written atomically.
+6. the caches (`cache_writers`: checked, then the caches of a split written together, atomically).
 
 Steps 4-5 need the pool only: this process makes them while the worker processes render (step 3).
 Memory stays flat as the dataset grows: the workers write each chunk as it is done and hand back their
@@ -47,7 +47,15 @@ from tqdm import tqdm
 
 from poseembroider import config
 from poseembroider.atomic_io import atomic_file, write_json_atomic
-from poseembroider.datasets.cache_format import cache_file_name, load_cache, save_cache
+from poseembroider.datasets.cache_format import load_cache, save_cache
+from poseembroider.datasets.cache_writers import (
+    CacheDestination,
+    images_cache,
+    pairs_cache,
+    poses_cache,
+    rawtexts_cache,
+    write_caches,
+)
 from poseembroider.datasets.synthetic.crops import SelectionCriteria
 from poseembroider.datasets.synthetic.pair_mining import (
     MiningParams,
@@ -478,73 +486,20 @@ def mine_pairs(cfg: SynthConfig, split: str, pool: dict[str, torch.Tensor], code
 # ---------------------------------------------------------------------------------------------- caches
 
 
-def write_script_caches(
-    cfg: SynthConfig,
-    split: str,
-    pool: dict[str, torch.Tensor],
-    rendered: dict[int, dict[str, Any]],
-    captions: dict[int, list[str]] | None,
-) -> list[Path]:
-    n = cfg.size(split)
-    ids = pool["selected"].tolist()
-    criteria = {
+def _script_criteria(cfg: SynthConfig) -> dict[str, Any]:
+    """The `criteria` of the single-element caches: the selection criteria and how the data was made."""
+    return {
         **cfg.criteria.as_dict(),
         "generator": "poseembroider data synth",
         "seed": cfg.seed,
         "pool_factor": cfg.pool_factor,
         "name": cfg.name,
     }
-    hands = torch.zeros(30, 3)
-    paths = [
-        save_cache(
-            {
-                "criteria": criteria,
-                "bboxes": {i: rendered[i]["bbox"] for i in ids},
-                "images": {i: rendered[i]["image"] for i in ids},
-                "full_human_visibility": {i: bool(rendered[i]["in_frame"].all()) for i in ids},
-                "camera_transformation": {i: (rendered[i]["cam_rot"], rendered[i]["transl"]) for i in ids},
-                "frame_bboxes": {i: rendered[i]["frame_bbox"] for i in ids},
-                "joints_in_frame": {i: rendered[i]["in_frame"] for i in ids},
-                "joints_unoccluded": {i: rendered[i]["unoccluded"] for i in ids},
-                "joints_visible": {i: rendered[i]["visible"] for i in ids},
-                "joints_2d": {i: rendered[i]["joints_2d"] for i in ids},
-            },
-            cfg.cache_dir / cache_file_name("synthscript", cfg.script_version, split, "images", n),
-        ),
-        save_cache(
-            {
-                "criteria": criteria,
-                "poses": {i: torch.cat([pool["poses"][i], hands]) for i in ids},
-                "shapes": {i: torch.cat([pool["betas"][i], torch.zeros(1)]) for i in ids},
-                "heading_rotation": {i: pool["heading_rotation"][i] for i in ids},
-                "sequence_info": {
-                    i: {
-                        "sequence_id": int(pool["sequence_id"][i]),
-                        "frame_index": int(pool["frame_index"][i]),
-                        "subject_id": int(pool["subject_id"][i]),
-                        "fps": cfg.fps,
-                    }
-                    for i in ids
-                },
-            },
-            cfg.cache_dir / cache_file_name("synthscript", cfg.script_version, split, "poses", n),
-        ),
-    ]
-    if captions is not None:
-        paths.append(
-            save_cache(
-                {"criteria": criteria, "texts": {i: captions[i] for i in ids}},
-                cfg.cache_dir / cache_file_name("synthscript", cfg.script_version, split, "rawtexts", n),
-            )
-        )
-    return paths
 
 
-def write_fix_caches(
-    cfg: SynthConfig, split: str, pairs: dict[str, Any], instructions: dict[int, list[str]] | None
-) -> list[Path]:
-    n = cfg.size(split)
-    criteria = {
+def _fix_criteria(cfg: SynthConfig) -> dict[str, Any]:
+    """The `criteria` of the pair caches: the selection criteria, the mining settings and how pairs were made."""
+    return {
         **cfg.criteria.as_dict(),
         **asdict(cfg.mining),
         "generator": "poseembroider data synth",
@@ -552,20 +507,65 @@ def write_fix_caches(
         "name": cfg.name,
         "pose_features": "mean-removed canonical joints (PoseText stand-in)",
     }
-    paths = [
-        save_cache(
-            {"criteria": criteria, **pairs},
-            cfg.cache_dir / cache_file_name("synthfix", cfg.fix_version, split, "pairs", n),
-        )
+
+
+def write_script_caches(
+    cfg: SynthConfig,
+    split: str,
+    pool: dict[str, torch.Tensor],
+    rendered: dict[int, dict[str, Any]],
+    captions: dict[int, list[str]] | None,
+) -> list[Path]:
+    """The images, poses and (with captions) rawtexts caches of a split of the script dataset
+    (`cache_writers`: checked, written together or not at all); returns their paths."""
+    ids = pool["selected"].tolist()
+    criteria = _script_criteria(cfg)
+    caches = [
+        images_cache(
+            criteria,
+            images={i: rendered[i]["image"] for i in ids},
+            bboxes={i: rendered[i]["bbox"] for i in ids},
+            full_human_visibility={i: bool(rendered[i]["in_frame"].all()) for i in ids},
+            camera_transformation={i: (rendered[i]["cam_rot"], rendered[i]["transl"]) for i in ids},
+            frame_bboxes={i: rendered[i]["frame_bbox"] for i in ids},
+            joints_in_frame={i: rendered[i]["in_frame"] for i in ids},
+            joints_unoccluded={i: rendered[i]["unoccluded"] for i in ids},
+            joints_visible={i: rendered[i]["visible"] for i in ids},
+            joints_2d={i: rendered[i]["joints_2d"] for i in ids},
+        ),
+        poses_cache(
+            criteria,
+            poses={i: pool["poses"][i] for i in ids},  # body only: stored with zero hands
+            shapes={i: pool["betas"][i] for i in ids},
+            heading_rotation={i: pool["heading_rotation"][i] for i in ids},
+            sequence_info={
+                i: {
+                    "sequence_id": int(pool["sequence_id"][i]),
+                    "frame_index": int(pool["frame_index"][i]),
+                    "subject_id": int(pool["subject_id"][i]),
+                    "fps": cfg.fps,
+                }
+                for i in ids
+            },
+        ),
     ]
+    if captions is not None:
+        caches.append(rawtexts_cache(criteria, {i: captions[i] for i in ids}))
+    destination = CacheDestination(cfg.cache_dir, "synthscript", cfg.script_version, split, cfg.size(split))
+    return write_caches(destination, caches)
+
+
+def write_fix_caches(
+    cfg: SynthConfig, split: str, pairs: dict[str, Any], instructions: dict[int, list[str]] | None
+) -> list[Path]:
+    """The pairs and (with instructions) rawtexts caches of a split of the fix dataset; returns their paths."""
+    criteria = _fix_criteria(cfg)
+    caches = [pairs_cache(criteria, pairs["pair_2_dataid"], pairs["sequence_info"])]
     if instructions is not None:
-        paths.append(
-            save_cache(
-                {"criteria": criteria, "texts": instructions},
-                cfg.cache_dir / cache_file_name("synthfix", cfg.fix_version, split, "rawtexts", n),
-            )
-        )
-    return paths
+        caches.append(rawtexts_cache(criteria, instructions))
+    # named after the size of the single-element split, as the original names its fix caches
+    destination = CacheDestination(cfg.cache_dir, "synthfix", cfg.fix_version, split, cfg.size(split))
+    return write_caches(destination, caches)
 
 
 # ---------------------------------------------------------------------------------------------- driver
