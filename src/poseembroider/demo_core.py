@@ -8,7 +8,7 @@ Pick a sample of a dataset split (by index or data id) or upload a PNG/JPG pictu
 16-px patches of the image crop; choose which of its image, pose, annotated text and a typed text make
 the query; "Process!" shows the top-k images, poses (rendered bodies) and texts of the whole split.
 PoseEmbroider ranks each modality with the corresponding reprojection of the query's x̄, the Aligner
-with the mixed query (`demo_core_helpers.retrieve`). The split's gallery comes from its frozen-feature
+with the mixed query (`representation.retrieve_from_batch`). The split's gallery comes from its frozen-feature
 cache (the frozen encoders run once per split, see `features/frozen.py`), embedded once per session.
 
 The model is taken from, in this order: the sidebar field, `--model_path`, the URL query parameter
@@ -35,16 +35,14 @@ from poseembroider.datasets.visualize.common import body_and_renderer, choose_da
 from poseembroider.demo_core_helpers import (
     PATCH_GRID,
     PATCH_SIZE,
-    Gallery,
     build_parser,
     occlude_patches,
     prepare_uploaded_image,
     query_batch,
-    retrieve,
-    split_gallery,
 )
 from poseembroider.demos import CORE_MODELS, initial_model, missing_model_message, shown_path
 from poseembroider.modalities import MODALITIES
+from poseembroider.representation import Gallery, load_representation_model, retrieve_from_batch, split_gallery
 
 SAMPLE_SOURCE, UPLOAD_SOURCE = "a sample of the dataset", "an uploaded picture"
 GRID_COLUMNS = 4
@@ -63,8 +61,6 @@ def initial_settings():
 @st.cache_resource(show_spinner="Loading the model...")
 def load_model(path: str, checkpoint: str, device: str):
     """(model, model folder) of a PoseEmbroider or Aligner folder, training folder or shortname."""
-    from poseembroider.evaluate_core import load_representation_model
-
     model, model_dir = load_representation_model(path, checkpoint, device)
     return model, str(model_dir)
 
@@ -279,7 +275,7 @@ def main() -> None:
         pose=item["poses"] if "pose" in modalities else None,
         text_tokens=tokenizer(text) if tokenizer is not None else None,
     )
-    results = retrieve(model, batch, modalities, gallery.tokens, k)
+    results = retrieve_from_batch(model, batch, modalities, gallery.tokens, k)
     how = (
         "each modality ranked with its reprojection of x̄"
         if model_name == "PoseEmbroider"

@@ -25,12 +25,12 @@ from poseembroider.demo_core_helpers import (
     occlude_patches,
     prepare_uploaded_image,
     query_batch,
-    retrieve,
-    split_gallery,
 )
 from poseembroider.encoders import FrozenEncoders
 from poseembroider.modalities import UnknownModalityError
 from poseembroider.model import Aligner, PoseEmbroider
+from poseembroider.representation import retrieve_from_batch as retrieve
+from poseembroider.representation import split_gallery
 from tiny_models import make_core_encoders
 
 DEMO = Path(poseembroider.__file__).parent / "demo_core.py"

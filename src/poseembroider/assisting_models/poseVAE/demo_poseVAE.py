@@ -19,7 +19,6 @@ import streamlit as st
 import torch
 
 from poseembroider import config
-from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import resolve_model_dir
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
 from poseembroider.datasets.discovery import available_datasets
@@ -27,6 +26,7 @@ from poseembroider.datasets.visualization import pose_image
 from poseembroider.datasets.visualize.common import body_and_renderer, choose_dataset_and_split, viewpoint_slider
 from poseembroider.demos import POSEVAE_MODELS, initial_model, missing_model_message, posevae_parser, shown_path
 from poseembroider.geometry import axis_angle_to_matrix
+from poseembroider.models.pretrained import resolve_model_dir
 
 CMU_SOURCE = "the packaged CMU mocap poses"
 DATASET_SOURCE = "a dataset"
