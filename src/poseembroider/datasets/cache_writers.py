@@ -289,11 +289,16 @@ def _loadable(value: Any) -> Any:
 
 
 def _id(key: Any) -> int:
+    """A data or pair id as a Python int (numpy and 0-d torch integers accepted: the loaders need ints)."""
     if isinstance(key, bool | np.bool_):
         raise _BadValue(f"ids are integers, got {key!r}")
     if isinstance(key, int | np.integer):
         return int(key)
-    if isinstance(key, torch.Tensor) and key.numel() == 1 and not key.dtype.is_floating_point:
+    if (
+        isinstance(key, torch.Tensor)
+        and key.numel() == 1
+        and not (key.dtype.is_floating_point or key.dtype == torch.bool)
+    ):
         return int(key)
     raise _BadValue(f"ids are integers, got {key!r} ({type(key).__name__})")
 
