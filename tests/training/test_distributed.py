@@ -10,6 +10,7 @@ import torch
 from toy_contrastive import LossRecorder, PairDataset, ddp_trainer_config, ddp_worker, make_model, symmetric_infonce
 
 from ddp_processes import run_ranks
+from poseembroider.devices import get_rank, get_world_size, is_distributed, is_main_process
 from poseembroider.models.pretrained import load_pretrained
 from poseembroider.training import distributed as ddp
 from poseembroider.training.trainer import Trainer
@@ -18,7 +19,7 @@ from poseembroider.training.trainer import Trainer
 
 
 def test_single_process_is_identity():
-    assert not ddp.is_distributed() and ddp.get_rank() == 0 and ddp.get_world_size() == 1 and ddp.is_main_process()
+    assert not is_distributed() and get_rank() == 0 and get_world_size() == 1 and is_main_process()
     assert ddp.all_reduce_mean({"loss": 1.5}) == {"loss": 1.5}
     assert ddp.all_gather_objects({"k": 1}) == [{"k": 1}]
 

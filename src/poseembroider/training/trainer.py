@@ -47,6 +47,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from poseembroider.atomic_io import atomic_directory, write_json_atomic
+from poseembroider.devices import barrier
 from poseembroider.models.losses import local_only
 from poseembroider.models.pretrained import (
     WEIGHTS_NAME,
@@ -249,7 +250,7 @@ class Trainer:
             self._step_module = ddp.wrap_ddp(_TrainingStep(self.model), self.device, cfg.find_unused_parameters)
             for epoch in range(self.epoch, cfg.epochs):
                 self._run_epoch(epoch)
-            ddp.barrier()
+            barrier()
         finally:
             self._step_module = None  # the DDP wrapper goes before the process group (see destroy_distributed)
             torch.use_deterministic_algorithms(was_deterministic)
@@ -356,7 +357,7 @@ class Trainer:
         if self.val_dataset is None:
             return {}
         if not self.is_main:
-            ddp.barrier()
+            barrier()
             return {}
         cfg = self.config
         loader = DataLoader(
@@ -391,7 +392,7 @@ class Trainer:
                     metrics.update({k: float(v) for k, v in epoch_end(kept).items()})
         finally:
             self.model.train(was_training)
-        ddp.barrier()
+        barrier()
         return metrics
 
     def _update_best(self, metrics: Mapping[str, float], epoch: int) -> bool:
@@ -450,7 +451,7 @@ class Trainer:
             with atomic_directory(self.output_dir / "last") as tmp:
                 self._write_weights(tmp)
                 save_training_state(self.training_state(rng_states), tmp / TRAINING_STATE_NAME)
-        ddp.barrier()
+        barrier()
 
     def _resume(self) -> bool:
         """Load `last/` when `--resume` and it exists; returns whether training resumed."""
