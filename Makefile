@@ -18,10 +18,12 @@ install: $(STAMP)
 $(STAMP): Makefile requirements.txt constraints.txt pyproject.toml setup.py tools/install_system_packages.sh tools/ensure_torchvision_importable.py
 	bash tools/install_system_packages.sh
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c constraints.txt -r requirements.txt 2>&1 | $(QUIET_PIP)
+	@# a setuptools that builds editable wheels by itself: no build environment is downloaded at each install
+	$(PIP) install -q -c constraints.txt "setuptools>=70.1" 2>&1 | $(QUIET_PIP)
+	@# the pinned CPU torch, then this checkout in editable mode with every extra (`-e .[all]`)
+	$(PIP) install -q -c constraints.txt --no-build-isolation -r requirements.txt 2>&1 | $(QUIET_PIP)
 	@# pyrender pins PyOpenGL 3.1.0, whose OSMesa binding is broken; 3.1.10 serves OSMesa and EGL
 	$(PIP) install -q --no-deps PyOpenGL==3.1.10 2>&1 | $(QUIET_PIP)
-	$(PIP) install -q --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
 	$(VPY) tools/ensure_torchvision_importable.py
 	$(VPY) -c "import torch, smplx, pyrender, poseembroider; print('installed: torch', torch.__version__, 'cuda', torch.version.cuda)"
 	touch $(STAMP)

@@ -1,9 +1,6 @@
-"""Installs the `poseembroider` package from `src/` (metadata lives in pyproject.toml)."""
+"""Installs the `poseembroider` package from `src/`: metadata, dependencies, extras, packages and package data
+all live in pyproject.toml; this file only lets tools that still call `setup.py` build the same package."""
 
-from setuptools import find_packages, setup
+from setuptools import setup
 
-setup(
-    packages=find_packages("src"),
-    package_dir={"": "src"},
-    package_data={"poseembroider": ["shortname_2_model_path.json", "data/cmu_mocap/*"]},
-)
+setup()
