@@ -15,12 +15,11 @@ from PIL import Image
 
 from poseembroider.datasets.image_processing import crop_box, pad_resize, scale_bbox, to_uint8_tensor
 from poseembroider.datasets.pose_processing import normalize_poses
-from poseembroider.encoders import FrozenEncoders
 from poseembroider.modalities import UnknownModalityError
-from poseembroider.model import Aligner, CoreConfig, PoseEmbroider
+from poseembroider.model import PoseEmbroider
 from poseembroider.registry import UnknownShortnameError, register
 from poseembroider.representation import InputError, Representation
-from tiny_models import make_core_encoders
+from tiny_models import make_core_models
 
 TEXTS = [
     "the person kneels on the floor with both hands on the thighs",
@@ -37,27 +36,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("representation")
-    encoders = make_core_encoders(folder / "encoders", TEXTS * 3)
-    shapes = FrozenEncoders(encoders).feature_shapes()
-    models = {}
-    for cls in (PoseEmbroider, Aligner):
-        torch.manual_seed(0)
-        cfg = CoreConfig(
-            latentD=16,
-            core_width=8,
-            core_heads=2,
-            core_ff=16,
-            l2normalize=True,
-            single_partials=True,
-            dual_partials=True,
-            image_encoder_name=encoders["image"],
-            pose_encoder_name=encoders["pose"],
-            text_encoder_name=encoders["text"],
-            image_feature_dim=shapes["image"][-1],
-            pose_feature_dim=shapes["pose"][0],
-            text_feature_dim=shapes["text"][0],
-        )
-        models[cls.__name__] = cls(cfg).save_pretrained(folder / cls.__name__)
+    models = make_core_models(folder, TEXTS * 3)
+    encoders = Representation.from_pretrained(models["PoseEmbroider"]).model.config.encoder_names()
     generator = np.random.default_rng(0)
     pictures = [generator.integers(0, 256, size=(120 + 10 * i, 90 + 7 * i, 3), dtype=np.uint8) for i in range(N)]
     paths = []

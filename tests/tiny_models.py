@@ -16,7 +16,7 @@ def make_text_model_folder(folder: Path, texts: list[str], seed: int = 0) -> Pat
     (the layout of the distilbertSynth / distilbert-base-uncased folders)."""
     from transformers import DistilBertForMaskedLM
 
-    from poseembroider.text.text_backbone import TextBackboneConfig
+    from poseembroider.assisting_models.textBackbone.model_textBackbone import TextBackboneConfig
     from poseembroider.text.tokenization import train_wordpiece_tokenizer
 
     tokenizer = train_wordpiece_tokenizer(
@@ -55,3 +55,35 @@ def make_core_encoders(folder: Path, texts: list[str], seed: int = 0) -> dict[st
         "pose": str(pose.save_pretrained(folder / "pose")),
         "text": str(text.save_pretrained(folder / "text")),
     }
+
+
+def make_core_models(folder: Path, texts: list[str], seed: int = 0, **config: object) -> dict[str, Path]:
+    """Tiny frozen encoders (`make_core_encoders`) and an untrained PoseEmbroider and Aligner over them (latentD
+    16, L2-normalised, single + dual bundles), saved under `folder`; returns {class name: model folder}.
+    `config` overrides `CoreConfig` fields."""
+    from poseembroider.encoders import FrozenEncoders
+    from poseembroider.model import Aligner, CoreConfig, PoseEmbroider
+
+    encoders = make_core_encoders(folder / "encoders", texts, seed)
+    shapes = FrozenEncoders(encoders).feature_shapes()
+    values: dict[str, object] = dict(
+        latentD=16,
+        core_width=8,
+        core_heads=2,
+        core_ff=16,
+        l2normalize=True,
+        single_partials=True,
+        dual_partials=True,
+        image_encoder_name=encoders["image"],
+        pose_encoder_name=encoders["pose"],
+        text_encoder_name=encoders["text"],
+        image_feature_dim=shapes["image"][-1],
+        pose_feature_dim=shapes["pose"][0],
+        text_feature_dim=shapes["text"][0],
+    )
+    values.update(config)
+    models: dict[str, Path] = {}
+    for cls in (PoseEmbroider, Aligner):
+        torch.manual_seed(seed)
+        models[cls.__name__] = cls(CoreConfig(**values)).save_pretrained(folder / cls.__name__)
+    return models

@@ -7,6 +7,7 @@ they need when they run, so `poseembroider --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -180,6 +181,65 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- embedding files
+
+
+def _configure_embed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="shortname or folder of a PoseEmbroider / Aligner model")
+    p.add_argument("--images", default=None, help="image folder (searched recursively) or glob pattern")
+    p.add_argument("--poses", type=Path, default=None, help=".npz poses ('poses', AMASS or SMPL-X keys; 'ids')")
+    p.add_argument("--texts", type=Path, default=None, help="text file, one text per non-empty line")
+    p.add_argument(
+        "--combine",
+        action="store_true",
+        help="the n-th items of the inputs describe one person: write their joint x̄ ('xbar') instead of "
+        "each modality's tokens and single-modality x̄",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output .safetensors file (ids in its metadata)")
+    p.add_argument(
+        "--pose-normalization",
+        default="bedlam",
+        choices=("bedlam", "amass", "none"),
+        help="frame of the poses: y-up SMPL-X camera frame (bedlam), z-up AMASS (amass), the models' (none)",
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="items per encoder forward (default: %(default)s)")
+    p.add_argument("--chunk-size", type=int, default=1024, help="items per resumable chunk (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="'auto', 'cpu', 'cuda', 'cuda:<i>' (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output file and any stale partial folder")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
+@command("embed", "embed image / pose / text files with a representation model into .safetensors", _configure_embed)
+def _embed(args: argparse.Namespace) -> int:
+    from poseembroider.features.embedding_files import EmbeddingJobError, embed_to_file, read_inputs
+    from poseembroider.models.pretrained import CheckpointError
+    from poseembroider.registry import UnknownShortnameError
+    from poseembroider.representation import InputError, Representation
+
+    try:
+        if args.out.suffix != ".safetensors":
+            raise EmbeddingJobError(f"--out {args.out}: the output file must end in .safetensors")
+        if args.batch_size < 1 or args.chunk_size < 1:
+            raise EmbeddingJobError("--batch-size and --chunk-size must be >= 1")
+        if args.out.exists() and not args.overwrite:
+            raise EmbeddingJobError(f"--out {args.out}: the file exists (use --overwrite to replace it)")
+        inputs = read_inputs(args.images, args.poses, args.texts)
+        rep = Representation.from_pretrained(args.model, args.device, batch_size=args.batch_size, progress=False)
+        out = embed_to_file(
+            rep, args.model, inputs, args.out, args.combine, args.chunk_size, args.pose_normalization,
+            args.overwrite, args.progress,
+        )  # fmt: skip
+    except (EmbeddingJobError, InputError, UnknownShortnameError, CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # a folder holding another kind of model, a bad device name
+        print(f"error: --model {args.model}: {err}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{len(ids)} {m}" for m, ids in inputs.ids.items())
+    print(f"wrote {out} ({counts}{', combined' if args.combine else ''})")
+    return 0
+
+
 # ---------------------------------------------------------------- captions
 
 
@@ -319,8 +379,6 @@ def _forward_to_script(module: str) -> Callable[[argparse.ArgumentParser], None]
         def parse_known_args(args=None, namespace=None):
             words = list(args or [])
             if "-h" in words or "--help" in words:
-                import importlib
-
                 importlib.import_module(module).build_parser().parse_args(["--help"])  # prints and exits 0
             namespace, _ = own_parse([], namespace)  # the leaf's defaults (handler)
             namespace.script_args = words
@@ -331,51 +389,71 @@ def _forward_to_script(module: str) -> Callable[[argparse.ArgumentParser], None]
     return configure
 
 
-@command(
-    "train-posevae",
-    "train the PoseVAE (flags of train_poseVAE.py, e.g. --dataset ... --lr 1e-05 --epochs 2000)",
-    _forward_to_script("poseembroider.assisting_models.poseVAE.train_poseVAE"),
+SCRIPT_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "train-posevae",
+        "poseembroider.assisting_models.poseVAE.train_poseVAE",
+        "train the PoseVAE (flags of train_poseVAE.py, e.g. --dataset ... --lr 1e-05 --epochs 2000)",
+    ),
+    (
+        "evaluate-posevae",
+        "poseembroider.assisting_models.poseVAE.evaluate_poseVAE",
+        "evaluate a PoseVAE: ELBO terms, reconstruction errors (mm, degrees), best-of-k samples",
+    ),
+    (
+        "train-core",
+        "poseembroider.train_core",
+        "train PoseEmbroider or the Aligner (flags of train_core.py, e.g. --model PoseEmbroider --dataset ...)",
+    ),
+    (
+        "evaluate-core",
+        "poseembroider.evaluate_core",
+        "evaluate PoseEmbroider / Aligner retrieval: R@1/5/10 of the 9 query types, mRecall",
+    ),
+    (
+        "train-posetext",
+        "poseembroider.assisting_models.poseText.train_poseText",
+        "train PoseText (flags of train_poseText.py, e.g. --dataset ... --text_encoder_name distilbertSynth)",
+    ),
+    (
+        "evaluate-posetext",
+        "poseembroider.assisting_models.poseText.evaluate_poseText",
+        "evaluate a PoseText: pose-to-text and text-to-pose R@1/5/10 and mRecall",
+    ),
+    (
+        "train-pairtext",
+        "poseembroider.assisting_models.pairText.train_pairText",
+        "train PairText (flags of train_pairText.py, e.g. --datasets ... --pretrained <shortname>)",
+    ),
+    (
+        "evaluate-pairtext",
+        "poseembroider.assisting_models.pairText.evaluate_pairText",
+        "evaluate a PairText: pair-to-text and text-to-pair R@1/5/10 and mRecall",
+    ),
+    (
+        "train-image-encoder",
+        "poseembroider.assisting_models.imageEncoder.train_imageEncoder",
+        "pretrain the offline image encoder on synthetic crops (pose regression), save it frozen, register it",
+    ),
 )
-def _train_posevae(args: argparse.Namespace) -> int:
-    from poseembroider.assisting_models.poseVAE.train_poseVAE import main as train_main
-
-    return train_main(args.script_args)
+"""(command, script module, help): commands that hand every word after them to the script's `main(argv)`, so
+`poseembroider train-core --dataset ...` is `python train_core.py --dataset ...` with the original flags."""
 
 
-@command(
-    "evaluate-posevae",
-    "evaluate a PoseVAE: ELBO terms, reconstruction errors (mm, degrees), best-of-k samples",
-    _forward_to_script("poseembroider.assisting_models.poseVAE.evaluate_poseVAE"),
-)
-def _evaluate_posevae(args: argparse.Namespace) -> int:
-    from poseembroider.assisting_models.poseVAE.evaluate_poseVAE import main as evaluate_main
+def _run_script(module: str) -> Callable[[argparse.Namespace], int]:
+    """Handler running `module.main(args.script_args)`; the module is imported only when its command runs."""
 
-    return evaluate_main(args.script_args)
+    def run(args: argparse.Namespace) -> int:
+        return importlib.import_module(module).main(args.script_args)
+
+    return run
+
+
+for _name, _module, _help in SCRIPT_COMMANDS:
+    COMMANDS.append(Command((_name,), _help, _forward_to_script(_module), _run_script(_module)))
 
 
 # ---------------------------------------------------------------- PoseText, PairText
-
-
-@command(
-    "train-core",
-    "train PoseEmbroider or the Aligner (flags of train_core.py, e.g. --model PoseEmbroider --dataset ...)",
-    _forward_to_script("poseembroider.train_core"),
-)
-def _train_core(args: argparse.Namespace) -> int:
-    from poseembroider.train_core import main as train_main
-
-    return train_main(args.script_args)
-
-
-@command(
-    "evaluate-core",
-    "evaluate PoseEmbroider / Aligner retrieval: R@1/5/10 of the 9 query types, mRecall",
-    _forward_to_script("poseembroider.evaluate_core"),
-)
-def _evaluate_core(args: argparse.Namespace) -> int:
-    from poseembroider.evaluate_core import main as evaluate_main
-
-    return evaluate_main(args.script_args)
 
 
 def _configure_demo(p: argparse.ArgumentParser) -> None:
@@ -405,62 +483,7 @@ def _demo_core(args: argparse.Namespace) -> int:
     return run_demo("core", args.script_args)
 
 
-@command(
-    "train-posetext",
-    "train PoseText (flags of train_poseText.py, e.g. --dataset ... --text_encoder_name distilbertSynth)",
-    _forward_to_script("poseembroider.assisting_models.poseText.train_poseText"),
-)
-def _train_posetext(args: argparse.Namespace) -> int:
-    from poseembroider.assisting_models.poseText.train_poseText import main as train_main
-
-    return train_main(args.script_args)
-
-
-@command(
-    "evaluate-posetext",
-    "evaluate a PoseText: pose-to-text and text-to-pose R@1/5/10 and mRecall",
-    _forward_to_script("poseembroider.assisting_models.poseText.evaluate_poseText"),
-)
-def _evaluate_posetext(args: argparse.Namespace) -> int:
-    from poseembroider.assisting_models.poseText.evaluate_poseText import main as evaluate_main
-
-    return evaluate_main(args.script_args)
-
-
-@command(
-    "train-pairtext",
-    "train PairText (flags of train_pairText.py, e.g. --datasets ... --pretrained <shortname>)",
-    _forward_to_script("poseembroider.assisting_models.pairText.train_pairText"),
-)
-def _train_pairtext(args: argparse.Namespace) -> int:
-    from poseembroider.assisting_models.pairText.train_pairText import main as train_main
-
-    return train_main(args.script_args)
-
-
-@command(
-    "evaluate-pairtext",
-    "evaluate a PairText: pair-to-text and text-to-pair R@1/5/10 and mRecall",
-    _forward_to_script("poseembroider.assisting_models.pairText.evaluate_pairText"),
-)
-def _evaluate_pairtext(args: argparse.Namespace) -> int:
-    from poseembroider.assisting_models.pairText.evaluate_pairText import main as evaluate_main
-
-    return evaluate_main(args.script_args)
-
-
 # ---------------------------------------------------------------- image encoder
-
-
-@command(
-    "train-image-encoder",
-    "pretrain the offline image encoder on synthetic crops (pose regression), save it frozen, register it",
-    _forward_to_script("poseembroider.assisting_models.imageEncoder.train_imageEncoder"),
-)
-def _train_image_encoder(args: argparse.Namespace) -> int:
-    from poseembroider.assisting_models.imageEncoder.train_imageEncoder import main as train_main
-
-    return train_main(args.script_args)
 
 
 # ---------------------------------------------------------------- text (tokenizer, text backbone)
