@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
-from tiny_models import make_core_models
 
 from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
 from poseembroider.registry import register
+from tiny_models import make_core_models
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
