@@ -16,6 +16,7 @@ from poseembroider.assisting_models.poseVAE import evaluate_poseVAE, train_poseV
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE, PoseVAEConfig
 from poseembroider.cli import build_parser as cli_parser
 from poseembroider.cli import main as cli_main
+from poseembroider.evaluation.result_files import result_path
 from poseembroider.registry import resolve
 from poseembroider.training.config import TrainerConfig, dataclass_from_args
 
@@ -39,7 +40,7 @@ def test_the_original_command_parses_into_the_recipe():
     defaults = train_poseVAE.build_parser().parse_args([])
     assert dataclass_from_args(TrainerConfig, defaults, output_dir="x") == trainer_config
     assert train_poseVAE.default_shortname(args.dataset) == "posevae_model_bedlamscript"
-    assert "PoseVAE/bedlamscript-overlap30_res224_j16_sf11/latentD32" in str(train_poseVAE.default_output_dir(args))
+    assert train_poseVAE.run_name(args) == "latentD32_wloss1-1-1-1_kldeps10_lr1e-05_wd0.0001_bs128_seed1"
     # the CLI hands every word to the script
     cli_args = cli_parser().parse_args(["train-posevae", *ORIGINAL_COMMAND])
     assert cli_args.script_args == ORIGINAL_COMMAND
@@ -127,7 +128,7 @@ def test_evaluation_writes_the_documented_keys_next_to_the_checkpoint(trained, p
         "--no_progress",
     ]
     assert cli_main(["evaluate-posevae", *argv]) == 0
-    path = evaluate_poseVAE.result_path(out / "best", "val", posevae_dataset)
+    path = result_path(out / "best", "val", posevae_dataset)
     assert path.is_file() and str(path) in capsys.readouterr().out
     result = json.loads(path.read_text())
     assert result["size"] == 12 and result["epoch"] == 1 and result["split"] == "val"

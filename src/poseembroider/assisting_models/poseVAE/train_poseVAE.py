@@ -19,18 +19,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
-from poseembroider import config
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE, PoseVAEConfig
-from poseembroider.training.config import TrainerConfig, add_dataclass_arguments, dataclass_from_args
-from poseembroider.training.distributed import is_main_process
+from poseembroider.datasets.registry import get_dataset
+from poseembroider.devices import is_main_process
+from poseembroider.training.config import TrainerConfig, dataclass_from_args
+from poseembroider.training.run_results import fit_and_publish, run_report
+from poseembroider.training.script_args import (
+    add_config_arguments,
+    add_run_arguments,
+    as_usage_error,
+    default_output_dir,
+    script_main,
+    training_run_tag,
+)
+from poseembroider.training.script_args import default_shortname as model_shortname
+from poseembroider.training.state import seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -48,74 +57,31 @@ RECIPE_DEFAULTS: dict[str, Any] = {
 }
 """Trainer settings of the published PoseVAE recipe, used for the flags not given."""
 
-MODELS = ("PoseVAE",)
+DEFAULT_DATASET = "bedlamscript-overlap30_res224_j16_sf11"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="train_poseVAE.py", description=DESCRIPTION)
-    data = parser.add_argument_group("data and run")
-    data.add_argument(
-        "--dataset",
-        default="bedlamscript-overlap30_res224_j16_sf11",
-        help="dataset name of the registry (default: %(default)s)",
-    )
-    data.add_argument("--model", default="PoseVAE", choices=MODELS, help="model class (default: %(default)s)")
-    data.add_argument(
-        "--data_size",
-        type=int,
-        default=None,
-        help="keep only the first N training poses (farthest-point-sampling order)",
-    )
-    data.add_argument(
-        "--apply_LR_augmentation", action="store_true", help="mirror training poses left/right with probability 0.5"
-    )
-    data.add_argument(
-        "--shortname",
-        default=None,
-        help="register the best model under this shortname (default: posevae_model_<dataset family>; '' to skip)",
-    )
-    add_dataclass_arguments(parser, PoseVAEConfig, title="PoseVAE")
-    add_dataclass_arguments(parser, TrainerConfig, title="training")
-    _set_recipe_defaults(parser, RECIPE_DEFAULTS)
-    for action in parser._actions:  # noqa: SLF001
-        if action.dest == "output_dir":
-            action.help = (
-                "folder for checkpoints, logs and tensorboard/ "
-                "(default: GENERAL_EXP_OUTPUT_DIR/PoseVAE/<dataset>/<run name>)"
-            )
+    add_run_arguments(parser, "PoseVAE", DEFAULT_DATASET)
+    add_config_arguments(parser, PoseVAEConfig, "PoseVAE", RECIPE_DEFAULTS)
     return parser
 
 
-def _set_recipe_defaults(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
-    """Override flag defaults, keeping the '(default: ...)' of their help text true."""
-    parser.set_defaults(**defaults)
-    for action in parser._actions:  # noqa: SLF001 - argparse offers no public access to the help strings
-        if action.dest in defaults and action.help:
-            action.help = re.sub(r"\(default: .*\)$", f"(default: {defaults[action.dest]!r})", action.help)
-
-
-def default_output_dir(args: argparse.Namespace) -> Path:
-    """`GENERAL_EXP_OUTPUT_DIR/PoseVAE/<dataset>/<run name from the main flags>`."""
-    run = (
+def run_name(args: argparse.Namespace) -> str:
+    """Folder name of a run: the loss flags, then `training_run_tag`."""
+    return (
         f"latentD{args.latentD}_wloss{args.wloss_v2v:g}-{args.wloss_jts:g}-{args.wloss_rot:g}-{args.wloss_kld:g}"
-        f"_kldeps{args.kld_epsilon:g}_lr{args.lr:g}_wd{args.wd:g}_bs{args.batch_size}_seed{args.seed}"
+        f"_kldeps{args.kld_epsilon:g}_{training_run_tag(args)}"
     )
-    if args.data_size:
-        run += f"_data{args.data_size}"
-    if args.apply_LR_augmentation:
-        run += "_LRflip"
-    return Path(config.GENERAL_EXP_OUTPUT_DIR) / args.model / args.dataset / run
 
 
 def default_shortname(dataset: str) -> str:
     """`posevae_model_<family>`: 'bedlamscript-…' gives the released model's name."""
-    return f"posevae_model_{dataset.partition('-')[0]}"
+    return model_shortname("PoseVAE", dataset)
 
 
 def load_datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """Train and val pose datasets (item format 'p') of `--dataset`."""
-    from poseembroider.datasets.registry import get_dataset
-
     common = {"item_format": "p", "num_body_joints": args.num_body_joints}
     train = get_dataset(
         args.dataset, "train", lr_flip_probability=0.5 if args.apply_LR_augmentation else 0.0, seed=args.seed, **common
@@ -126,76 +92,28 @@ def load_datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     return train, val
 
 
-def train(
-    model_config: PoseVAEConfig,
-    trainer_config: TrainerConfig,
-    train_dataset: Dataset,
-    val_dataset: Dataset,
-    shortname: str | None = None,
-    body_model: Any = None,
-) -> dict[str, Any]:
-    """Fit a new PoseVAE; returns the Trainer summary plus `best_dir`, `best_metrics` and `shortname`.
-
-    `body_model`: the `BodyModel` of the losses (default: built on first use).
-    """
-    from poseembroider.training.run_results import publish_best
-    from poseembroider.training.state import seed_everything
-    from poseembroider.training.trainer import Trainer
-
-    seed_everything(trainer_config.seed)  # the weight initialisation follows --seed too
-    model = PoseVAE(model_config).set_body_model(body_model)
-    trainer = Trainer(model, train_dataset, val_dataset, trainer_config)
-    summary = trainer.fit()
-    return publish_best(summary, trainer_config.output_dir, shortname, trainer.is_main)
-
-
-class UsageError(ValueError):
-    """Bad flags or dataset: the message names the flag at fault."""
-
-
 def run(argv: Sequence[str] | None = None, body_model: Any = None) -> dict[str, Any]:
     """Parse `argv` (the script's flags), train, register; returns the report `main` prints.
 
-    Raises `UsageError` for bad flags or an unreadable `--dataset` (before any training).
+    `body_model`: the `BodyModel` of the losses (default: built on first use). Raises `UsageError` for bad
+    flags or an unreadable `--dataset`, before any training.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+    args = build_parser().parse_args(argv)
+    with as_usage_error(ValueError):
         model_config = dataclass_from_args(PoseVAEConfig, args)
-        if not args.output_dir:
-            args.output_dir = str(default_output_dir(args))
+        args.output_dir = args.output_dir or str(default_output_dir(args.model, args.dataset, run_name(args)))
         trainer_config = dataclass_from_args(TrainerConfig, args)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    if args.data_size is not None and args.data_size < 1:
-        raise UsageError(f"--data_size must be >= 1, got {args.data_size}")
-    from poseembroider.datasets.cache_format import CacheError
-
-    try:
+    with as_usage_error(flag=f"--dataset {args.dataset}"):
         train_dataset, val_dataset = load_datasets(args)
-    except (CacheError, ValueError) as err:
-        raise UsageError(f"--dataset {args.dataset}: {err}") from err
     shortname = default_shortname(args.dataset) if args.shortname is None else args.shortname
-    summary = train(
-        model_config, trainer_config, train_dataset, val_dataset, shortname=shortname, body_model=body_model
-    )
-    return {
-        "output_dir": trainer_config.output_dir,
-        "best_dir": summary["best_dir"],
-        "best_epoch": summary["best_epoch"],
-        "shortname": summary["shortname"],
-        "train_size": len(train_dataset),
-        "val_size": len(val_dataset),
-        "val_metrics": summary["best_metrics"],
-    }
+    seed_everything(trainer_config.seed)  # the weight initialisation follows --seed too
+    model = PoseVAE(model_config).set_body_model(body_model)
+    return run_report(fit_and_publish(model, trainer_config, train_dataset, val_dataset, shortname))
 
 
+@script_main()
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        report = run(argv)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    report = run(argv)
     if is_main_process():
         print(json.dumps(report, indent=2))
     return 0
