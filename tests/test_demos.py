@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
-from poseembroider import config
+from poseembroider import config, demos
 from poseembroider.cli import main as cli_main
 from poseembroider.datasets.visualization import AZIMUTH_RANGE, AZIMUTH_STEP, order_splits
 from poseembroider.demos import (
@@ -33,7 +36,15 @@ from poseembroider.registry import LOCAL_REGISTRY_NAME
 def launched(monkeypatch) -> list[list[str]]:
     """The command lines `run_demo` would start (nothing is started)."""
     calls: list[list[str]] = []
-    monkeypatch.setattr(subprocess, "call", lambda command: calls.append(command) or 0)
+
+    class App:
+        def __init__(self, command: list[str]) -> None:
+            calls.append(command)
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", App)
     return calls
 
 
@@ -117,6 +128,22 @@ def test_the_cli_starts_a_demo_and_lists_them_without_a_name(launched, capsys):
     assert all(f"  {name} " in listed for name in DEMOS)
     assert cli_main(["demo-core", "--n_retrieve", "4"]) == 0  # the older spelling starts the same app
     assert launched[-1][4] == str(DEMOS["core"].path) and launched[-1][-2:] == ["--n_retrieve", "4"]
+
+
+def test_a_sigterm_to_the_launcher_stops_the_app(monkeypatch):
+    """A process manager stopping the launcher must not leave the server behind, holding its port."""
+    app = [sys.executable, "-c", "import time; time.sleep(120)"]
+    monkeypatch.setattr(demos, "build_command", lambda name, args=(): app)
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    start = time.monotonic()
+    try:
+        assert run_demo("core") == -signal.SIGTERM  # the app was terminated, the launcher returned
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 60
+    assert signal.getsignal(signal.SIGTERM) == before  # the launcher's handler is gone
 
 
 # ---------------------------------------------------------------------------------------------- models

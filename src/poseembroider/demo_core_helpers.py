@@ -18,9 +18,8 @@ import io
 import torch
 
 from poseembroider.datasets.image_processing import IMAGE_HW, pad_resize, to_uint8_tensor
+from poseembroider.demos import CORE_MODELS
 
-MODEL_ENV_VAR = "POSEEMBROIDER_CORE_DEMO_MODEL"
-DEFAULT_MODEL = "poseembroider_model_bedlamscript"
 DEFAULT_N_RETRIEVE = 8
 
 PATCH_SIZE = 16
@@ -35,13 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="demo_core.py",
         description="any-to-any retrieval demo of PoseEmbroider / the Aligner (streamlit app)",
-        epilog="launch: streamlit run src/poseembroider/demo_core.py -- --model_path <folder|shortname>, "
-        "or poseembroider demo-core --model_path <folder|shortname> [--server.port 8501]",
+        epilog="launch: poseembroider demo core [flags] [--server.port 8501], or "
+        "streamlit run src/poseembroider/demo_core.py -- [flags]",
     )
     parser.add_argument(
         "--model_path",
         default=None,
-        help=f"model folder, training output folder or shortname (else ?model=..., ${MODEL_ENV_VAR}, {DEFAULT_MODEL})",
+        help=f"model folder, training output folder or shortname (else ?model=..., ${CORE_MODELS.env_var}, the "
+        f"first present of {', '.join(CORE_MODELS.preferred)}, else the newest registered "
+        f"{' or '.join(p + '*' for p in CORE_MODELS.prefixes)})",
     )
     parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
     parser.add_argument(

@@ -28,8 +28,10 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,13 +288,29 @@ def build_command(name: str, args: Sequence[str] = ()) -> list[str]:
 
 
 def run_demo(name: str, args: Sequence[str] = ()) -> int:
-    """Start demo `name` (`build_command`) and wait for it; returns its exit status (130 after Ctrl-C)."""
+    """Start demo `name` (`build_command`) and wait for it; returns its exit status.
+
+    The app runs in a child process: Ctrl-C reaches both (the terminal signals the whole process group) and
+    the launcher waits for the app to stop; a SIGTERM sent to the launcher alone (a process manager, an
+    IDE's stop button) is passed on to the app, so no server is left behind holding the port.
+    """
     command = build_command(name, args)
     print(f"starting the {name} demo: {shlex.join(command)}", file=sys.stderr, flush=True)
+    process = subprocess.Popen(command)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate()) if in_main_thread else None
     try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 130
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # the app got the same Ctrl-C and is stopping: give it a few seconds
+            try:
+                return process.wait(timeout=10)
+            except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                process.terminate()
+                return process.wait()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def demos_table() -> str:

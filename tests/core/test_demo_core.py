@@ -400,7 +400,15 @@ def test_cli_launches_streamlit_on_the_demo(monkeypatch, capsys):
     import subprocess
 
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda command: calls.append(command) or 0)
+
+    class App:  # the streamlit process, not started
+        def __init__(self, command: list[str]) -> None:
+            calls.append(command)
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", App)
     assert cli_main(["demo", "core", "--model_path", "m", "--server.port", "8600", "--n_retrieve", "4"]) == 0
     streamlit_run = [sys.executable, "-m", "streamlit", "run", str(DEMO)]
     settings = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
