@@ -32,26 +32,21 @@ from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALU
 from poseembroider.modalities import query_types
 from poseembroider.models.pretrained import resolve_model_dir
 from poseembroider.representation import load_representation_model, split_tokens
+from poseembroider.training.script_args import add_evaluation_arguments, positive_int, script_main
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evaluate_core.py", description="evaluate PoseEmbroider / Aligner retrieval")
-    parser.add_argument("--model_path", required=True, help="model folder, training output folder or shortname")
-    parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
-    parser.add_argument("--dataset", required=True, help="dataset name of the registry")
-    parser.add_argument("--split", default="val", help="(default: %(default)s)")
+    add_evaluation_arguments(parser)
     parser.add_argument(
         "--caption_selection",
         default="0",
         help="caption of each sample: an index, or 'deterministic-mix' (default: %(default)s, the "
         "first caption, as the original)",
     )
-    parser.add_argument("--chunk_size", type=int, default=DEFAULT_CHUNK_SIZE, help="queries per matmul")
+    parser.add_argument("--chunk_size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="queries per matmul")
     parser.add_argument("--feature_cache_dir", default=None, help="root of the frozen-feature caches")
     parser.add_argument("--feature_batch_size", type=int, default=32, help="batch size when caching features")
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:<i>' (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="recompute even if a result file exists")
-    parser.add_argument("--no_progress", dest="progress", action="store_false", help="no progress bars")
     return parser
 
 
@@ -201,28 +196,10 @@ def plot_recall_table(
     return path
 
 
+@script_main(ValueError)
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.chunk_size < 1:
-        parser.error("--chunk_size must be >= 1")
-    from poseembroider.datasets.cache_format import CacheError
-    from poseembroider.features.store import FeatureCacheError
-    from poseembroider.models.pretrained import CheckpointError
-    from poseembroider.registry import UnknownShortnameError
-
-    try:
-        result = run_evaluation(args)
-    except (
-        FileNotFoundError,
-        UnknownShortnameError,
-        CacheError,
-        FeatureCacheError,
-        CheckpointError,
-        ValueError,
-    ) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    args = build_parser().parse_args(argv)
+    result = run_evaluation(args)
     print(format_table(result["metrics"]))
     if result.get("dual_vs_single"):
         print(format_dual_vs_single(result["dual_vs_single"]))

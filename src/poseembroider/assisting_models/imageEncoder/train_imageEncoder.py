@@ -55,6 +55,7 @@ from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
 from poseembroider.atomic_io import write_json_atomic
 from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle, geodesic_distance
 from poseembroider.training.config import TrainerConfig, add_dataclass_arguments, dataclass_from_args
+from poseembroider.training.script_args import as_usage_error, script_main
 from poseembroider.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -428,13 +429,11 @@ def train(args: argparse.Namespace, body_model: nn.Module | None = None) -> dict
     return results
 
 
+@script_main()
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        dataclass_from_args(TrainerConfig, args, output_dir=args.output_dir or "-")  # flag checks, before any work
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    with as_usage_error(ValueError):  # flag checks, before any work
+        dataclass_from_args(TrainerConfig, args, output_dir=args.output_dir or "-")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     results = train(args)
     val, base = results["val"], results["val_mean_pose_baseline"]
