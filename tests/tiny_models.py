@@ -62,10 +62,9 @@ def make_core_models(folder: Path, texts: list[str], seed: int = 0, **config: ob
     16, L2-normalised, single + dual bundles), saved under `folder`; returns {class name: model folder}.
     `config` overrides `CoreConfig` fields."""
     from poseembroider.encoders import FrozenEncoders
-    from poseembroider.model import Aligner, CoreConfig, PoseEmbroider
+    from poseembroider.model import Aligner, CoreConfig, PoseEmbroider, encoder_fields
 
     encoders = make_core_encoders(folder / "encoders", texts, seed)
-    shapes = FrozenEncoders(encoders).feature_shapes()
     values: dict[str, object] = dict(
         latentD=16,
         core_width=8,
@@ -77,9 +76,7 @@ def make_core_models(folder: Path, texts: list[str], seed: int = 0, **config: ob
         image_encoder_name=encoders["image"],
         pose_encoder_name=encoders["pose"],
         text_encoder_name=encoders["text"],
-        image_feature_dim=shapes["image"][-1],
-        pose_feature_dim=shapes["pose"][0],
-        text_feature_dim=shapes["text"][0],
+        **encoder_fields(FrozenEncoders(encoders)),
     )
     values.update(config)
     models: dict[str, Path] = {}

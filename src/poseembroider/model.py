@@ -143,6 +143,15 @@ class CoreConfig:
         return {m: getattr(self, f"{m}_encoder_fingerprint") for m in MODALITIES}
 
 
+def encoder_fields(encoders: FrozenEncoders) -> dict[str, Any]:
+    """The `CoreConfig` fields that follow from the frozen encoders: each feature width and weights fingerprint
+    (`<m>_feature_dim`, `<m>_encoder_fingerprint`), so a model is built to fit them and refuses other versions."""
+    shapes, prints = encoders.feature_shapes(), encoders.fingerprints()
+    fields: dict[str, Any] = {f"{m}_feature_dim": shapes[m][-1] for m in encoders.modalities}
+    fields.update({f"{m}_encoder_fingerprint": prints[m] for m in encoders.modalities})
+    return fields
+
+
 class RepresentationModel(PretrainedModel, nn.Module):
     """What PoseEmbroider and the Aligner share: projections, frozen encoders, temperature, evaluation."""
 

@@ -23,19 +23,32 @@ Difference with the original: `--lr_scheduler stepLR` is applied (the original n
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
+import torch
+from torch.utils.data import Dataset, Subset
 
-from poseembroider import config
-from poseembroider.model import REPRESENTATION_MODELS, CoreConfig, RepresentationModel
-from poseembroider.modalities import MODALITIES
-from poseembroider.training.config import TrainerConfig, add_dataclass_arguments, dataclass_from_args
+from poseembroider.assisting_models.poseText.data import text_collate_fn
+from poseembroider.datasets.registry import get_dataset
+from poseembroider.encoders import FrozenEncoders
+from poseembroider.features.frozen import CachedFeatureDataset, collate_batched, compute_frozen_features
+from poseembroider.model import REPRESENTATION_MODELS, CoreConfig, RepresentationModel, encoder_fields
+from poseembroider.training.config import TrainerConfig, dataclass_from_args
+from poseembroider.training.run_results import fit_and_publish, print_report, run_report
+from poseembroider.training.script_args import (
+    add_config_arguments,
+    add_run_arguments,
+    as_usage_error,
+    default_output_dir,
+    default_shortname,
+    script_main,
+    training_run_tag,
+)
+from poseembroider.training.state import seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -70,19 +83,16 @@ DERIVED_FIELDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from poseembroider.assisting_models.poseText.train_poseText import set_recipe_defaults
-
     parser = argparse.ArgumentParser(prog="train_core.py", description="train PoseEmbroider or the Aligner")
-    data = parser.add_argument_group("data and run")
-    data.add_argument("--model", default="PoseEmbroider", choices=sorted(REPRESENTATION_MODELS))
-    data.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name of the registry (default: %(default)s)")
+    data = add_run_arguments(
+        parser, "PoseEmbroider", DEFAULT_DATASET, models=tuple(sorted(REPRESENTATION_MODELS)), lr_flip=False
+    )
     data.add_argument(
         "--no_img_augmentation",
         dest="img_augmentation",
         action="store_false",
         help="no image augmentation: train on cached frozen features (encoders run once per split)",
     )
-    data.add_argument("--data_size", type=int, default=None, help="keep only the first N training items")
     data.add_argument(
         "--feature_cache_dir",
         default=None,
@@ -95,24 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="torch intra-op threads (0: torch's default); 1 is faster on a CPU shared with other jobs",
     )
-    data.add_argument(
-        "--shortname",
-        default=None,
-        help="register the best model under this shortname (default: <model>_model_<dataset family>; '' to skip)",
-    )
-    add_dataclass_arguments(parser, CoreConfig, exclude=DERIVED_FIELDS, title="model")
-    add_dataclass_arguments(parser, TrainerConfig, title="training")
-    set_recipe_defaults(parser, RECIPE_DEFAULTS)
+    add_config_arguments(parser, CoreConfig, "PoseEmbroider", RECIPE_DEFAULTS, exclude=DERIVED_FIELDS, title="model")
     return parser
 
 
 def run_name(args: argparse.Namespace) -> str:
+    """Folder name of a run: model, architecture and training bundles, then `training_run_tag`."""
     name = f"{args.model}_latentD{args.latentD}_{args.embroider_core_type if args.model == 'PoseEmbroider' else ''}"
     name += f"{args.external_encoder_projection_type}_{args.image_feature_mode}"
     parts = [
         p for p, flag in (("s", args.single_partials), ("d", args.dual_partials), ("t", args.triplet_partial)) if flag
     ]
-    name += f"_{''.join(parts)}_lr{args.lr:g}_bs{args.batch_size}_seed{args.seed}"
+    name += f"_{''.join(parts)}_{training_run_tag(args)}"
     if args.no_projection_heads:
         name += "_noheads"
     if not args.img_augmentation:
@@ -120,30 +124,14 @@ def run_name(args: argparse.Namespace) -> str:
     return name
 
 
-def default_output_dir(args: argparse.Namespace) -> Path:
-    return Path(config.GENERAL_EXP_OUTPUT_DIR) / args.model / args.dataset / run_name(args)
-
-
-def default_shortname(model: str, dataset: str) -> str:
-    return f"{model.lower()}_model_{dataset.partition('-')[0]}"
-
-
 def core_config(args: argparse.Namespace, encoders: Any) -> CoreConfig:
     """The model config from the flags and the frozen encoders' widths and fingerprints."""
-    shapes, prints = encoders.feature_shapes(), encoders.fingerprints()
-    derived = {f"{m}_feature_dim": shapes[m][-1] for m in MODALITIES}
-    derived.update({f"{m}_encoder_fingerprint": prints[m] for m in MODALITIES})
-    return dataclass_from_args(CoreConfig, args, **derived)
+    return dataclass_from_args(CoreConfig, args, **encoder_fields(encoders))
 
 
 def build_datasets(args: argparse.Namespace, model: RepresentationModel) -> tuple[Dataset, Dataset, Any]:
     """(train, val, collate_fn): cached features without image augmentation, raw items otherwise."""
-    from torch.utils.data import Subset
-
     if args.img_augmentation:
-        from poseembroider.assisting_models.poseText.data import text_collate_fn
-        from poseembroider.datasets.registry import get_dataset
-
         tokenizer = model.frozen_encoders.encoders["text"].tokenizer
         common = {"item_format": "ipt", "tokenizer": tokenizer, "num_body_joints": args.num_body_joints}
         train = get_dataset(
@@ -152,8 +140,6 @@ def build_datasets(args: argparse.Namespace, model: RepresentationModel) -> tupl
         val = get_dataset(args.dataset, "val", img_processing="smplerx_eval", **common)
         collate = text_collate_fn(tokenizer)
     else:
-        from poseembroider.features.frozen import CachedFeatureDataset, collate_batched, compute_frozen_features
-
         root = Path(args.feature_cache_dir) if args.feature_cache_dir else None
         stores = {
             split: compute_frozen_features(
@@ -176,15 +162,8 @@ def build_datasets(args: argparse.Namespace, model: RepresentationModel) -> tupl
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Build, train and register the model described by parsed `args`; returns the run summary."""
-    from poseembroider.encoders import FrozenEncoders
-    from poseembroider.training.run_results import publish_best
-    from poseembroider.training.state import seed_everything
-    from poseembroider.training.trainer import Trainer
-
+    """Build, train and register the model described by parsed `args`; returns the `fit_and_publish` summary."""
     if args.torch_threads > 0:
-        import torch
-
         torch.set_num_threads(args.torch_threads)
     encoders = FrozenEncoders(
         {"image": args.image_encoder_name, "pose": args.pose_encoder_name, "text": args.text_encoder_name}
@@ -193,34 +172,21 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     seed_everything(args.seed)
     model = REPRESENTATION_MODELS[args.model](model_config)
     model.attach_encoders(encoders)
-    train_set, val_set, collate = build_datasets(args, model)
-    if not args.output_dir:
-        args.output_dir = str(default_output_dir(args))
+    with as_usage_error(flag=f"--dataset {args.dataset}"):
+        train_set, val_set, collate = build_datasets(args, model)
+    args.output_dir = args.output_dir or str(default_output_dir(args.model, args.dataset, run_name(args)))
     trainer_config = dataclass_from_args(TrainerConfig, args)
-    trainer = Trainer(model, train_set, val_set, trainer_config, collate_fn=collate)
-    summary = trainer.fit()
     shortname = default_shortname(args.model, args.dataset) if args.shortname is None else args.shortname
-    summary = publish_best(summary, trainer_config.output_dir, shortname, trainer.is_main)
-    summary.update(train_size=len(train_set), val_size=len(val_set), output_dir=trainer_config.output_dir)
-    return summary
+    return fit_and_publish(model, trainer_config, train_set, val_set, shortname, collate)
 
 
+@script_main()
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        dataclass_from_args(CoreConfig, args)  # flag checks before any work
+    args = build_parser().parse_args(argv)
+    with as_usage_error(ValueError):  # flag checks before any work
+        dataclass_from_args(CoreConfig, args)
         dataclass_from_args(TrainerConfig, args, output_dir=args.output_dir or "-")
-    except ValueError as err:
-        parser.error(str(err))
-    if args.data_size is not None and args.data_size < 1:
-        parser.error(f"--data_size must be >= 1, got {args.data_size}")
-    summary = train(args)
-    from poseembroider.training.distributed import is_main_process
-
-    if is_main_process():
-        keys = ("output_dir", "best_dir", "best_epoch", "shortname", "train_size", "val_size", "best_metrics")
-        print(json.dumps({k: summary.get(k) for k in keys}, indent=2))
+    print_report(run_report(train(args)))
     return 0
 
 
