@@ -22,7 +22,7 @@ from poseembroider import config
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
 from poseembroider.datasets.discovery import available_datasets
-from poseembroider.datasets.visualization import pose_image
+from poseembroider.datasets.visualization import RENDER_HW, pose_image
 from poseembroider.datasets.visualize.common import body_and_renderer, choose_dataset_and_split, viewpoint_slider
 from poseembroider.demos import POSEVAE_MODELS, initial_model, missing_model_message, posevae_parser, shown_path
 from poseembroider.geometry import axis_angle_to_matrix
@@ -121,9 +121,10 @@ def main() -> None:
         )
     shown = torch.cat([pose, rec["pose_body"], samples["pose_body"]])
     images = [pose_image(body, renderer, p, azimuth_deg=azimuth) for p in shown]
-    left, right = st.columns(2)
-    left.image(images[0], caption=f"original pose ({origin}, index {int(index)})")
-    right.image(images[1], caption="reconstruction (decoded posterior mean)")
+    st.caption(f"pose {int(index)} of {origin}")
+    left, right = st.columns(2)  # same width for both: a long caption would stretch its image
+    left.image(images[0], caption="original pose", width=RENDER_HW[1])
+    right.image(images[1], caption="reconstruction (decoded posterior mean)", width=RENDER_HW[1])
     st.markdown("Reconstruction error: " + ", ".join(f"{k} **{float(v):.1f}**" for k, v in errors.items()))
     st.subheader("Samples from the prior N(0, I)")
     for column, image in zip(st.columns(int(n_samples)), images[2:], strict=True):
