@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -128,6 +129,13 @@ def test_the_cli_starts_a_demo_and_lists_them_without_a_name(launched, capsys):
     assert all(f"  {name} " in listed for name in DEMOS)
     assert cli_main(["demo-core", "--n_retrieve", "4"]) == 0  # the older spelling starts the same app
     assert launched[-1][4] == str(DEMOS["core"].path) and launched[-1][-2:] == ["--n_retrieve", "4"]
+
+
+def test_without_streamlit_the_launcher_says_which_extra_to_install(launched, monkeypatch, capsys):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "streamlit" else real_find_spec(name))
+    assert run_demo("dataset-fix") == 2
+    assert "poseembroider[demo]" in capsys.readouterr().err and not launched
 
 
 def test_a_sigterm_to_the_launcher_stops_the_app(monkeypatch):

@@ -26,6 +26,7 @@ The quickstart registers its models under `<family>_model_synthscript` (the `def
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shlex
 import signal
@@ -295,6 +296,9 @@ def run_demo(name: str, args: Sequence[str] = ()) -> int:
     IDE's stop button) is passed on to the app, so no server is left behind holding the port.
     """
     command = build_command(name, args)
+    if importlib.util.find_spec("streamlit") is None:
+        print(f"error: the {name} demo needs streamlit: pip install 'poseembroider[demo]'", file=sys.stderr)
+        return 2
     print(f"starting the {name} demo: {shlex.join(command)}", file=sys.stderr, flush=True)
     process = subprocess.Popen(command)
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
