@@ -65,11 +65,8 @@ STREAMLIT_SETTINGS: dict[str, str] = {
 VALIDATION_SPLIT = "val"
 
 
-class UnknownDemoError(KeyError):
+class UnknownDemoError(ValueError):
     """A demo name that is not in `DEMOS`; the message lists the known ones."""
-
-    def __str__(self) -> str:  # KeyError would print the repr of the message
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
