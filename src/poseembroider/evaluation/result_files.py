@@ -1,7 +1,8 @@
 """Evaluation result files written next to a checkpoint: `result_<split>_<dataset>.json`.
 
 A result file records the evaluation settings with the metrics; an evaluation asked again with the same
-settings reuses it instead of recomputing (`--overwrite` in the scripts forces a new one).
+settings reuses it instead of recomputing (`--overwrite` in the scripts forces a new one). An evaluation
+reads `reusable_result` first, and `save_result` writes what it computed, with the checkpoint's epoch.
 """
 
 from __future__ import annotations
@@ -31,3 +32,43 @@ def previous_result(path: str | os.PathLike, settings: dict[str, Any]) -> dict[s
 def write_result(path: str | os.PathLike, result: dict[str, Any]) -> Path:
     """Write `result` as JSON to `path` atomically (temporary name in the same folder, then rename)."""
     return write_json_atomic(path, result)
+
+
+def reusable_result(
+    model_dir: str | os.PathLike, split: str, dataset: str, settings: dict[str, Any], overwrite: bool = False
+) -> dict[str, Any] | None:
+    """The result file of this evaluation when one was computed with exactly `settings` (None when there is
+    none, or under `overwrite`)."""
+    return None if overwrite else previous_result(result_path(model_dir, split, dataset), settings)
+
+
+def checkpoint_epoch(model_dir: str | os.PathLike) -> int | None:
+    """The epoch of the checkpoint in `model_dir` (from the `metrics.json` the Trainer writes beside its
+    weights); None for a folder without one (a model saved by hand, a released checkpoint)."""
+    metrics_file = Path(model_dir) / "metrics.json"
+    return json.loads(metrics_file.read_text()).get("epoch") if metrics_file.is_file() else None
+
+
+def save_result(
+    model_dir: str | os.PathLike,
+    split: str,
+    dataset: str,
+    settings: dict[str, Any],
+    size: int,
+    metrics: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """Write the result file of an evaluation of `size` items and return its content: `model_dir`, `epoch`
+    (`checkpoint_epoch`), `dataset`, `split`, `size`, `settings`, `metrics`, then the `extra` keys."""
+    result = {
+        "model_dir": str(model_dir),
+        "epoch": checkpoint_epoch(model_dir),
+        "dataset": dataset,
+        "split": split,
+        "size": size,
+        "settings": settings,
+        "metrics": metrics,
+        **extra,
+    }
+    write_result(result_path(model_dir, split, dataset), result)
+    return result

@@ -25,7 +25,6 @@ original's value is `elbo_<t> + kld / N_<t>`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import METRIC_NAMES, pose_reconstruction_errors
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.devices import resolve_device
-from poseembroider.evaluation.result_files import previous_result, result_path, write_result
+from poseembroider.evaluation.result_files import result_path, reusable_result, save_result
 from poseembroider.geometry import axis_angle_to_matrix
 from poseembroider.models.pretrained import resolve_model_dir
 
@@ -177,8 +176,7 @@ def evaluate_saved_model(
         "seed": seed,
         "data_size": data_size,
     }
-    path = result_path(model_dir, split, dataset)
-    previous = None if overwrite else previous_result(path, settings)
+    previous = reusable_result(model_dir, split, dataset, settings, overwrite)
     if previous is not None:
         return previous
     model = PoseVAE.from_pretrained(model_dir, map_location=resolve_device(device))
@@ -195,19 +193,8 @@ def evaluate_saved_model(
         seed=seed,
         progress=progress,
     )
-    metrics_file = model_dir / "metrics.json"
-    result = {
-        "model_dir": str(model_dir),
-        "epoch": json.loads(metrics_file.read_text()).get("epoch") if metrics_file.is_file() else None,
-        "dataset": dataset,
-        "split": split,
-        "size": len(poses),  # type: ignore[arg-type]
-        "body_model": model.body_model().kind,
-        "settings": settings,
-        "metrics": metrics,
-    }
-    write_result(path, result)
-    return result
+    size = len(poses)  # type: ignore[arg-type]
+    return save_result(model_dir, split, dataset, settings, size, metrics, body_model=model.body_model().kind)
 
 
 def format_table(result: Mapping[str, Any]) -> str:
