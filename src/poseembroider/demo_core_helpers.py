@@ -16,6 +16,7 @@ import argparse
 import io
 
 import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from poseembroider.datasets.image_processing import IMAGE_HW, pad_resize, to_uint8_tensor
 from poseembroider.demos import CORE_MODELS
@@ -71,7 +72,6 @@ def prepare_uploaded_image(data: bytes, name: str = "uploaded image") -> torch.T
     """PNG/JPG bytes -> (3, 256, 192) float crop in [0, 1], processed like the dataset crops: the whole
     picture is taken as the person crop, zero-padded to 4:3 (H:W) and resized (`pad_resize`). EXIF
     orientation (phone pictures) is applied first."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as picture:

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from poseembroider.encoders import FrozenEncoders, FrozenModalityEncoder
+from poseembroider.evaluation.core_retrieval import core_retrieval_metrics
 from poseembroider.modalities import MODALITIES, QueryType, check_modalities, query_types, training_bundles
 from poseembroider.models.config_fields import config_field
 from poseembroider.models.losses import (
@@ -283,8 +284,6 @@ class RepresentationModel(PretrainedModel, nn.Module):
 
     def validation_epoch_end(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
         """R@1/5/10 of the 9 query types and the mRecall summaries over the whole validation split."""
-        from poseembroider.evaluation.core_retrieval import core_retrieval_metrics
-
         galleries = {m: torch.cat([o[f"gallery_{m}"] for o in outputs]) for m in MODALITIES}
         queries = {q.name: torch.cat([o[f"query_{q.name}"] for o in outputs]) for q in query_types()}
         return core_retrieval_metrics(queries, galleries)

@@ -23,6 +23,7 @@ import numpy as np
 
 from poseembroider import config
 from poseembroider.atomic_io import atomic_file
+from poseembroider.body.procedural_model import PROCEDURAL_MODEL_VERSION, build_procedural_smplx
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,6 @@ def _member_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 
 def check_model_file(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Check keys and shapes of a SMPL-X .npz against what `smplx` reads; returns the member headers.
-
     Raises `BodyModelFileError` naming the file and the key at fault.
     """
     path = Path(path)
@@ -171,7 +171,6 @@ def locate_model_file(
     smplx_dir: Path | None = None, procedural_dir: Path | None = None, build_if_missing: bool = True
 ) -> BodyModelFile:
     """The body model to use: the licensed SMPL-X file if present, else the procedural one.
-
     The procedural file is built (a few seconds, deterministic) when it does not exist yet and
     `build_if_missing` is set.
     """
@@ -180,7 +179,6 @@ def locate_model_file(
     licensed = model_file_in(smplx_dir)
     if licensed.exists():
         return open_model_file(licensed)
-    from poseembroider.body.procedural_model import PROCEDURAL_MODEL_VERSION, build_procedural_smplx
 
     procedural = model_file_in(procedural_dir)
     found = open_model_file(procedural) if procedural.exists() else None

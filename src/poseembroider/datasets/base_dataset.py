@@ -38,6 +38,7 @@ from poseembroider.datasets.image_processing import (
 )
 from poseembroider.datasets.pose_processing import flip_axis_angle, flip_poses, normalize_poses
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, y_up_to_z_up
+from poseembroider.text.text_flip import flip_text
 
 CAPTION_SELECTIONS = ("rand", "deterministic-mix")
 ITEM_LETTERS = {"i": "images", "p": "poses", "t": "texts"}
@@ -48,7 +49,6 @@ Tokenizer = Callable[[str], torch.Tensor]
 @dataclass(frozen=True)
 class DatasetSource:
     """Where a processed dataset lives and how its poses are normalised.
-
     `family` e.g. 'bedlamscript' / 'synthscript' (single elements) or 'bedlamfix' / 'synthfix' (pairs);
     `version` the criteria string of the cache names; `script_version` the version of the single-element
     caches a fix dataset draws its images and poses from.
@@ -235,7 +235,6 @@ class _TriModalBase(Dataset):
             return False, texts
         if texts is None:
             return True, None
-        from poseembroider.text.text_flip import flip_text
 
         flipped = [flip_text(t) for t in texts]
         if any(t is None for t in flipped):
@@ -289,7 +288,6 @@ class TriModalDatasetScript(_TriModalBase):
 
 class TriModalDatasetFix(_TriModalBase):
     """Pairs (A, B) with instructions of a BEDLAM-Fix-format dataset.
-
     In-sequence pairs keep the global rotation between A and B: pose B is re-expressed with A's heading
     normalisation (from the optional `heading_rotation` table of the poses cache) when available.
     """

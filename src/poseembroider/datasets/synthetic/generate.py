@@ -47,6 +47,8 @@ from tqdm import tqdm
 
 from poseembroider import config
 from poseembroider.atomic_io import atomic_file, write_json_atomic
+from poseembroider.body.body_model import BodyModel
+from poseembroider.body.model_file import locate_model_file
 from poseembroider.datasets.cache_format import load_cache, save_cache
 from poseembroider.datasets.cache_writers import (
     CacheDestination,
@@ -57,11 +59,28 @@ from poseembroider.datasets.cache_writers import (
     write_caches,
 )
 from poseembroider.datasets.synthetic.crops import SelectionCriteria
+from poseembroider.datasets.synthetic.metrics import farthest_point_sampling
 from poseembroider.datasets.synthetic.pair_mining import (
     MiningParams,
     mine_in_sequence_pairs,
     mine_out_of_sequence_pairs,
 )
+from poseembroider.datasets.synthetic.pose_sampler import PoseSampler
+from poseembroider.datasets.synthetic.scene import (
+    PosedBody,
+    SceneConfig,
+    SceneSampler,
+    create_scene_renderer,
+    frame_body,
+    render_sample,
+)
+from poseembroider.datasets.synthetic.sequences import sample_sequences
+from poseembroider.datasets.synthetic.skeleton import BodySkeleton
+from poseembroider.datasets.synthetic.textures import BodySurfaceMap
+from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, normalize_global_orient_bedlam
+from poseembroider.text.captioning.captions import caption_variants
+from poseembroider.text.correcting.instructions import instruction_variants
+from poseembroider.text.correcting.pair_statistics import posecode_categories
 
 logger = logging.getLogger(__name__)
 
@@ -135,17 +154,11 @@ class SynthConfig:
 
 def build_pool(cfg: SynthConfig, split: str, body_model) -> dict[str, torch.Tensor]:
     """Candidate poses of a split and their farthest-point order (tensors, saved as is in the work folder).
-
     Keys: poses (P, 22, 3) heading-normalised y-up axis-angles; heading_rotation (P, 3) axis-angle N with
     R_normalised = N R_original; orientation (P, 3) the original global orientation; betas (P, 10);
     sequence_id, frame_index, subject_id (P,) (-1 sequence for independent poses); canonical_joints
     (P, 22, 3); selected (n,) pool indices in farthest-point order.
     """
-    from poseembroider.datasets.synthetic.metrics import farthest_point_sampling
-    from poseembroider.datasets.synthetic.pose_sampler import PoseSampler
-    from poseembroider.datasets.synthetic.sequences import sample_sequences
-    from poseembroider.geometry import normalize_global_orient_bedlam
-
     n = cfg.size(split)
     n_pool = max(n, math.ceil(cfg.pool_factor * n))
     seed = cfg.split_seed(split)
@@ -180,10 +193,8 @@ def build_pool(cfg: SynthConfig, split: str, body_model) -> dict[str, torch.Tens
     raw = pool.pop("raw").float()
     poses = raw.clone()
     poses[:, 0], heading = normalize_global_orient_bedlam(raw[:, 0])
-    from poseembroider.geometry import matrix_to_axis_angle
 
     pool.update(poses=poses, orientation=raw[:, 0].clone(), heading_rotation=matrix_to_axis_angle(heading))
-    from poseembroider.datasets.synthetic.skeleton import BodySkeleton
 
     joints = BodySkeleton(body_model).joints(poses)  # mean shape, joints only: no skinning needed
     pool["canonical_joints"] = joints - joints[:, :1]
@@ -209,9 +220,6 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_init(cfg: SynthConfig) -> None:
     """Load the body model, its clothing map and an OpenGL renderer once per rendering process."""
-    from poseembroider.datasets.synthetic.scene import create_scene_renderer
-    from poseembroider.datasets.synthetic.textures import BodySurfaceMap
-
     _WORKER["body_model_file"] = cfg.body_model_file
     _WORKER["body"] = _body_model(cfg)
     _WORKER["surface"] = BodySurfaceMap.from_body_model(_WORKER["body"])
@@ -227,14 +235,6 @@ def _spawned_worker_init(cfg: SynthConfig) -> None:
 
 def _render_chunk(task: _RenderTask) -> tuple[str, int]:
     """Render one chunk of poses, write its images and its result table (atomically)."""
-    from poseembroider.datasets.synthetic.scene import (
-        PosedBody,
-        SceneConfig,
-        SceneSampler,
-        frame_body,
-        render_sample,
-    )
-
     cfg = task.cfg
     if _WORKER.get("body_model_file", "") != cfg.body_model_file:
         _worker_init(cfg)
@@ -273,7 +273,6 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 def _release_free_memory() -> None:
     """Give the heap's free pages back to the system after a chunk.
-
     Without it a rendering process grows by ~60 KB per image (freed but fragmented heap memory that
     glibc keeps), so peak memory would grow with the dataset size; with it the workers stay flat.
     """
@@ -334,7 +333,6 @@ def _save_jpeg(image: np.ndarray, path: Path, quality: int) -> None:
 
 
 def _body_model(cfg: SynthConfig):
-    from poseembroider.body.body_model import BodyModel
 
     return BodyModel() if cfg.body_model_file is None else BodyModel.from_directory(cfg.body_model_file)
 
@@ -456,7 +454,6 @@ def _cached(path: Path, compute: Callable[[], Any]) -> Any:
 
 def pose_features(canonical_joints: torch.Tensor) -> torch.Tensor:
     """(N, 22, 3) canonical joints -> (N, 66) L2-normalised, mean-removed features for pair similarity.
-
     Stand-in for the original's PoseText pose features (not trained yet when the data is made): cosine
     similarity of the joint layouts after removing the dataset's mean layout.
     """
@@ -571,24 +568,13 @@ def write_fix_caches(
 # ---------------------------------------------------------------------------------------------- driver
 
 
-def _text_tools() -> tuple[Callable | None, Callable | None, Callable | None]:
-    """(caption_variants, instruction_variants, posecode_categories) when the text pipelines exist."""
-    try:
-        from poseembroider.text.captioning.captions import caption_variants
-    except ImportError:
-        caption_variants = None
-    try:
-        from poseembroider.text.correcting.instructions import instruction_variants
-        from poseembroider.text.correcting.pair_statistics import posecode_categories
-    except ImportError:
-        instruction_variants = posecode_categories = None
+def _text_tools() -> tuple[Callable, Callable, Callable]:
+    """(caption_variants, instruction_variants, posecode_categories): the captioner and instruction writer."""
     return caption_variants, instruction_variants, posecode_categories
 
 
 def _yaw_change_deg(heading_a: torch.Tensor, heading_b: torch.Tensor) -> torch.Tensor:
     """Heading change (degrees, about the vertical) from A to B given their normalising rotations N."""
-    from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle
-
     relative = axis_angle_to_matrix(heading_a) @ axis_angle_to_matrix(heading_b).transpose(-1, -2)
     return torch.rad2deg(matrix_to_axis_angle(relative)[..., 1])
 
@@ -739,8 +725,6 @@ def generate_split(
 def generate_synth(cfg: SynthConfig, stop_after_chunks: int | None = None) -> dict[str, Any]:
     """Generate every split; returns {dataset names, per-split statistics, samples/s}."""
     if cfg.body_model_file is None:  # pin the model file so that the workers use the same one
-        from poseembroider.body.model_file import locate_model_file
-
         cfg = replace(cfg, body_model_file=locate_model_file().path)
     start = time.perf_counter()
     # one torch thread, as in the workers: the same float results whatever the worker count, and no
