@@ -22,8 +22,9 @@ import torch
 from common import time_call, write_result
 from poseembroider.assisting_models.pairText.model_pairText import PairText, PairTextConfig
 from poseembroider.assisting_models.poseText.model_poseText import PoseText, PoseTextConfig
-from poseembroider.text.caption_corpus import build_caption_corpus
-from poseembroider.text.text_backbone import TEXT_BACKBONE_PRESETS, MaskedLanguageModel
+from poseembroider.assisting_models.textBackbone.model_mlm import MaskedLanguageModel
+from poseembroider.assisting_models.textBackbone.model_textBackbone import TEXT_BACKBONE_PRESETS
+from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
 from poseembroider.text.tokenization import train_wordpiece_tokenizer
 
 BATCH = 128

@@ -8,6 +8,8 @@ import pytest
 
 from poseembroider import config
 
+pytest_plugins = ("text_fixtures",)  # caption corpus, WordPiece tokenizer, fake DistilBERT folder (session-wide)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_config(tmp_path_factory) -> dict[str, Path]:

@@ -7,11 +7,13 @@ import pytest
 import torch
 from torch import nn
 
+from poseembroider.assisting_models.textBackbone.model_textBackbone import load_text_encoder
 from poseembroider.models.pretrained import CheckpointError
 from poseembroider.models.text_encoder import (
     PositionalEncoding,
     TransformerTextEncoder,
     backbone_fingerprint,
+    lengths_to_mask,
     masked_average,
 )
 
@@ -43,8 +45,11 @@ def text_dir(tmp_path_factory):
 
 
 def _small_encoder(text_dir, role="retrieval") -> TransformerTextEncoder:
+    tokenizer, backbone = load_text_encoder(str(text_dir))
     torch.manual_seed(0)
-    return TransformerTextEncoder(str(text_dir), latentD=16, role=role, num_layers=2, num_heads=2, dim_feedforward=32)
+    return TransformerTextEncoder(
+        tokenizer, backbone, name=str(text_dir), latentD=16, role=role, num_layers=2, num_heads=2, dim_feedforward=32
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,7 @@ def _tokens(encoder: TransformerTextEncoder, texts: list[str]) -> tuple[torch.Te
 
 
 def test_default_layout_is_the_original_one(text_dir):
-    encoder = TransformerTextEncoder(str(text_dir))
+    encoder = TransformerTextEncoder(*load_text_encoder(str(text_dir)))
     assert encoder.latentD == 512 and encoder.topping == "avgp" and encoder.role == "retrieval"
     assert isinstance(encoder.projection[0], nn.ReLU) and encoder.projection[1].in_features == 16  # backbone hidden
     assert encoder.projection[1].out_features == 512
@@ -135,9 +140,25 @@ def test_bad_inputs_are_refused(encoder, text_dir):
     with pytest.raises(ValueError, match="texts_lengths must lie"):
         encoder(tokens, lengths + 100)
     with pytest.raises(ValueError, match="transformer_topping"):
-        TransformerTextEncoder(str(text_dir), topping="cls")
+        TransformerTextEncoder(*load_text_encoder(str(text_dir)), topping="cls")
     with pytest.raises(ValueError, match="role"):
-        TransformerTextEncoder(str(text_dir), role="generative")
+        TransformerTextEncoder(*load_text_encoder(str(text_dir)), role="generative")
+
+
+def test_the_trunk_takes_any_text_backbone_it_is_given(text_dir):
+    """The trunk loads nothing: it is built over the backbone it receives (named after it by default), and
+    refuses a module that is not a text backbone."""
+    tokenizer, backbone = load_text_encoder(str(text_dir))
+    encoder = TransformerTextEncoder(tokenizer, backbone, latentD=16, num_layers=1, num_heads=2, dim_feedforward=32)
+    assert encoder.backbone is backbone and encoder.tokenizer is tokenizer
+    assert encoder.text_encoder_name == backbone.name == text_dir.name
+    with pytest.raises(TypeError, match="not a text backbone"):
+        TransformerTextEncoder(tokenizer, nn.Linear(4, 4))
+
+
+def test_lengths_to_mask_marks_the_real_tokens():
+    mask = lengths_to_mask(torch.tensor([1, 3, 0]), 3)
+    assert mask.tolist() == [[True, False, False], [True, True, True], [False, False, False]]
 
 
 def test_length_sorted_encoding_equals_one_batch_in_input_order(encoder):

@@ -91,7 +91,7 @@ def test_bad_values_are_refused_naming_the_flag(capsys):
 
 def test_help_lists_fields_with_their_help():
     text = _parser().format_help()
-    assert "--lr_scheduler {none,stepLR,multistepLR,cosine}" in text
+    assert "--lr_scheduler {none,stepLR,multistepLR,cosine,linear}" in text
     assert "--no_img_augmentation" in text and "--l2normalize" in text
     assert "validate every k epochs" in text
 

@@ -71,6 +71,8 @@ def test_lr_factor_values():
     assert lr_factor(5, "cosine", 10, min_ratio=0.2) == pytest.approx(0.6)
     assert [lr_factor(t, "cosine", 12, warmup=2) for t in (0, 1, 2)] == [0.5, 1.0, 1.0]
     assert lr_factor(7, "cosine", 12, warmup=2) == pytest.approx(0.5)
+    assert [lr_factor(t, "linear", 12, warmup=2) for t in (0, 1, 2, 7, 12)] == pytest.approx([0.5, 1, 1, 0.5, 0])
+    assert lr_factor(5, "linear", 10, min_ratio=0.2) == pytest.approx(0.6)
     assert lr_factor(3, "multistepLR", 10, lr_gamma=0.1, milestones=(3, 1)) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="unknown lr_scheduler"):
         lr_factor(0, "exponential", 10)

@@ -1,7 +1,7 @@
 """The text branch of PoseText / PairText, also PoseEmbroider's frozen text encoder.
 
     tokens (B, L), lengths (B,)
-      -> frozen text backbone (DistilBERT, `poseembroider.text.text_backbone`)  (B, L, H)
+      -> frozen text backbone (DistilBERT, given by the caller)                 (B, L, H)
       -> ReLU -> Linear(H, latentD)                                             (B, L, 512)
       -> sinusoidal positional encoding + dropout 0.1
       -> nn.TransformerEncoder: 4 layers, d_model 512, 4 heads, feed-forward 1024, dropout 0.1, gelu,
@@ -9,12 +9,16 @@
       -> average over the real tokens ('avgp' topping)                          (B, 512)
       -> L2 normalisation (role 'retrieval'; role None: none, as inside PoseEmbroider)
 
-The backbone is chosen by name (`text_encoder_name`: 'distilbertUncased', the real DistilBERT with
-H = 768, or 'distilbertSynth', our offline one) or by a folder path, and is frozen: no gradient, always
-in eval mode. Its weights are not part of our checkpoints (see `BACKBONE_PREFIX`): they are re-read from
-the backbone's own folder when the model is built. A fingerprint of the backbone weights is saved instead
-(`backbone_fingerprint` buffer), so a checkpoint loaded over a different backbone (another distilbertSynth
-pretraining, say) fails loudly instead of giving meaningless embeddings.
+The trunk receives its backbone and the backbone's tokenizer (it loads nothing itself, so this building
+block depends on no assisting model): any module mapping (tokens (B, L), lengths (B,)) to token features
+(B, L, H) that has an int `hidden_size` and a `freeze()` method will do. The assisting models pass the
+DistilBERT of `assisting_models.textBackbone` ('distilbertUncased', the real one with H = 768, or
+'distilbertSynth', our offline one, or a folder), loaded by `load_text_encoder(name)`. The backbone is
+frozen: no gradient, always in eval mode. Its weights are not part of our checkpoints (see
+`BACKBONE_PREFIX`): the model that owns the trunk re-reads them from the backbone's own folder when it is
+built. A fingerprint of the backbone weights is saved instead (`backbone_fingerprint` buffer), so a
+checkpoint loaded over a different backbone (another distilbertSynth pretraining, say) fails loudly
+instead of giving meaningless embeddings.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from poseembroider.models.pretrained import CheckpointError
-from poseembroider.text.text_backbone import TextBackbone, lengths_to_mask, load_text_encoder
 from poseembroider.text.tokenization import Tokenizer
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "PositionalEncoding",
     "TransformerTextEncoder",
     "backbone_fingerprint",
+    "lengths_to_mask",
     "masked_average",
 ]
 
@@ -51,6 +55,11 @@ BACKBONE_PREFIX = "backbone."
 """State-dict prefix of the frozen backbone inside `TransformerTextEncoder` (left out of checkpoints)."""
 
 FINGERPRINT_NAME = "backbone_fingerprint"
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths -> (B, max_len) bool mask, True on the real tokens of right-padded texts."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
 def masked_average(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -101,14 +110,16 @@ class PositionalEncoding(nn.Module):
 class TransformerTextEncoder(nn.Module):
     """Token ids (B, L) and lengths (B,) -> (B, latentD) text embeddings (see the module docstring).
 
-    `text_encoder_name`: a registered text model ('distilbertUncased', 'distilbertSynth') or a folder
-    holding a DistilBERT + tokenizer. Its tokenizer is loaded with it and checked against the backbone
-    (`self.tokenizer`, a plain attribute: not a module, not saved).
+    `tokenizer` and `backbone` belong together (the caller checks it, e.g. `load_text_encoder`); the
+    tokenizer is kept as `self.tokenizer` (a plain attribute: not a module, not saved) for raw texts.
+    `name` (default: the backbone's `name`) is how error messages call the backbone, e.g. the
+    `text_encoder_name` it was loaded by.
     """
 
     def __init__(
         self,
-        text_encoder_name: str = "distilbertUncased",
+        tokenizer: Tokenizer,
+        backbone: nn.Module,
         latentD: int = 512,
         topping: str = "avgp",
         role: str | None = "retrieval",
@@ -116,20 +127,26 @@ class TransformerTextEncoder(nn.Module):
         num_heads: int = 4,
         dim_feedforward: int = 1024,
         dropout: float = 0.1,
+        name: str | None = None,
     ):
         super().__init__()
         if topping not in TOPPINGS:
             raise ValueError(f"--transformer_topping {topping!r} is not one of {list(TOPPINGS)}")
         if role not in ROLES:
             raise ValueError(f"text encoder role {role!r} is not one of {list(ROLES)}")
-        self.text_encoder_name = str(text_encoder_name)
+        hidden_size = getattr(backbone, "hidden_size", None)
+        if not isinstance(hidden_size, int) or not callable(getattr(backbone, "freeze", None)):
+            raise TypeError(
+                f"{type(backbone).__name__} is not a text backbone: it needs an int `hidden_size` (size of its "
+                "token features) and a `freeze()` method"
+            )
+        self.text_encoder_name = str(name if name is not None else getattr(backbone, "name", "custom"))
         self.latentD = latentD
         self.topping = topping
         self.role = role
-        tokenizer, backbone = load_text_encoder(self.text_encoder_name)
         self.tokenizer: Tokenizer = tokenizer
-        self.backbone: TextBackbone = backbone.freeze()
-        self.projection = nn.Sequential(nn.ReLU(), nn.Linear(backbone.hidden_size, latentD))
+        self.backbone: nn.Module = backbone.freeze()
+        self.projection = nn.Sequential(nn.ReLU(), nn.Linear(hidden_size, latentD))
         self.positional_encoding = PositionalEncoding(latentD, dropout)
         layer = nn.TransformerEncoderLayer(
             d_model=latentD,

@@ -1,7 +1,7 @@
 """Tokenizers of the text encoders, by name, loaded from local folders only.
 
 Two registered names (`list_tokenizers()`), each the tokenizer of the text backbone of the same name
-(`poseembroider.text.text_backbone`), read from that backbone's folder (`text_model_folder(name)`):
+(`poseembroider.assisting_models.textBackbone`), read from that backbone's folder (`text_model_folder(name)`):
 
 - `distilbertUncased`, from `config.TRANSFORMER_CACHE_DIR`: the real distilbert-base-uncased WordPiece
   tokenizer (30,522 tokens), as the original;
@@ -17,8 +17,8 @@ naming it. Every load checks the vocabulary size: transformers 5 silently builds
 from `BertTokenizer(vocab_file=...)` (the `vocab_file` pitfall of environment.md §3), which would turn
 every word into [UNK].
 
-The corpus builder and the tokenized-cache writer live in `caption_corpus.py`: they use the pose sampler
-and the dataset cache format, which sit above this module in the import order.
+The corpus builder and the tokenized-cache writer live in `datasets/synthetic/caption_corpus.py`: they use
+the pose sampler and the dataset cache format, which sit above this module in the import order.
 """
 
 from __future__ import annotations

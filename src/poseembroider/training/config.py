@@ -32,7 +32,7 @@ from poseembroider.models.pretrained import dataclass_field_types
 T = TypeVar("T")
 
 OPTIMIZERS = ("Adam", "AdamW")
-LR_SCHEDULERS = ("none", "stepLR", "multistepLR", "cosine")
+LR_SCHEDULERS = ("none", "stepLR", "multistepLR", "cosine", "linear")
 SCHEDULER_INTERVALS = ("epoch", "step")
 
 
@@ -51,7 +51,7 @@ class TrainerConfig:
     lr_step: int = config_field(400, "stepLR: multiply the LR by lr_gamma every lr_step intervals")
     lr_gamma: float = config_field(0.5, "stepLR / multistepLR decay factor")
     lr_milestones: list[int] = config_field([], "multistepLR: intervals at which the LR is multiplied by lr_gamma")
-    lr_min_ratio: float = config_field(0.0, "cosine: final LR as a fraction of lr")
+    lr_min_ratio: float = config_field(0.0, "cosine, linear: final LR as a fraction of lr")
     warmup: int = config_field(0, "linear warm-up length, in scheduler intervals (before the schedule starts)")
     scheduler_interval: str = config_field(
         "epoch", "unit of lr_step / milestones / warmup: the schedule is stepped per epoch or per step",

@@ -34,7 +34,7 @@ def lr_factor(
 
     Linear warm-up `(t + 1) / warmup` for `t < warmup`, then the schedule counted from the end of the
     warm-up: 'none' 1; 'stepLR' `gamma ** (t // lr_step)`; 'multistepLR' `gamma ** #(milestones <= t)`;
-    'cosine' from 1 down to `min_ratio` at `total`.
+    'cosine' from 1 down to `min_ratio` at `total`; 'linear' likewise along a straight line (BERT's schedule).
     """
     if t < warmup:
         return (t + 1) / warmup
@@ -48,6 +48,9 @@ def lr_factor(
     if scheduler == "cosine":
         span = max(1, total - warmup)
         return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(t, span) / span))
+    if scheduler == "linear":
+        span = max(1, total - warmup)
+        return min_ratio + (1.0 - min_ratio) * (1.0 - min(t, span) / span)
     raise ValueError(f"unknown lr_scheduler {scheduler!r}")
 
 

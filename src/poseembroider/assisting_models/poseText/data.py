@@ -15,10 +15,10 @@ from typing import Any
 
 from torch.utils.data import ConcatDataset, Dataset, Subset, default_collate
 
-from poseembroider.text.text_backbone import collate_texts
+from poseembroider.datasets.collate import collate_texts
 from poseembroider.text.tokenization import Tokenizer
 
-__all__ = ["TEXT_KEYS", "collate_text_items", "load_text_datasets", "text_collate_fn"]
+__all__ = ["TEXT_KEYS", "collate_text_items", "load_text_datasets", "load_train_val_text_datasets", "text_collate_fn"]
 
 TEXT_KEYS = ("texts_tokens", "texts_lengths")
 
@@ -81,3 +81,27 @@ def load_text_datasets(
     if data_size is not None:
         dataset = Subset(dataset, range(min(data_size, len(dataset))))  # type: ignore[arg-type]
     return dataset
+
+
+def load_train_val_text_datasets(
+    names: Sequence[str],
+    tokenizer: Tokenizer,
+    num_body_joints: int = 22,
+    lr_flip: bool = False,
+    seed: int | None = None,
+    data_size: int | None = None,
+) -> tuple[Dataset, Dataset]:
+    """(train, val) of a PoseText / PairText run: captions drawn at random for training ('rand'), with the
+    left/right flip at probability 0.5 when `lr_flip`, the first `data_size` training items; fixed captions
+    ('deterministic-mix') for validation, over the whole split."""
+    train = load_text_datasets(
+        names,
+        "train",
+        tokenizer,
+        num_body_joints,
+        training=True,
+        lr_flip_probability=0.5 if lr_flip else 0.0,
+        seed=seed,
+        data_size=data_size,
+    )
+    return train, load_text_datasets(names, "val", tokenizer, num_body_joints)

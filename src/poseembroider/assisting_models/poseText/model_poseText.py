@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from poseembroider.assisting_models.textBackbone.model_textBackbone import load_text_encoder
 from poseembroider.evaluation.retrieval import pose_text_retrieval_metrics
 from poseembroider.models.config_fields import config_field
 from poseembroider.models.losses import (
@@ -109,8 +110,11 @@ class TextRetrievalModel(PretrainedModel, nn.Module):
     config: PoseTextConfig
 
     def _build_text_side(self, cfg: PoseTextConfig) -> None:
+        tokenizer, backbone = load_text_encoder(cfg.text_encoder_name)  # read from the backbone's own folder
         self.text_encoder = TransformerTextEncoder(
-            cfg.text_encoder_name,
+            tokenizer,
+            backbone,
+            name=cfg.text_encoder_name,
             latentD=cfg.latentD,
             topping=cfg.transformer_topping,
             role="retrieval",

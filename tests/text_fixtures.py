@@ -1,5 +1,7 @@
-"""Text fixtures shared by the tokenizer and text-backbone tests: a small caption corpus, our WordPiece
-tokenizer trained on it, and a fake "real" distilbert-base-uncased folder (tiny weights, BERT-style vocab)."""
+"""Text fixtures shared by the tokenizer tests (`tests/text/`) and the text-backbone tests
+(`tests/assisting_models/textBackbone/`): a small caption corpus, our WordPiece tokenizer trained on it, and a
+fake "real" distilbert-base-uncased folder (tiny weights, BERT-style vocab). Registered once for the whole
+session by the root conftest (`pytest_plugins`), so the corpus is built once however many folders use it."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 @pytest.fixture(scope="session")
 def caption_corpus(body_model) -> list[str]:
     """360 texts: 3 captions of 60 sampled poses, 3 instructions of 60 pairs."""
-    from poseembroider.text.caption_corpus import build_caption_corpus
+    from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
 
     return build_caption_corpus(60, 60, seed=0, body_model=body_model)
 
@@ -19,7 +21,7 @@ def caption_corpus(body_model) -> list[str]:
 @pytest.fixture(scope="session")
 def heldout_texts(body_model) -> list[str]:
     """Texts of other poses and pairs (another seed), never seen by the tokenizer."""
-    from poseembroider.text.caption_corpus import build_caption_corpus
+    from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
 
     return build_caption_corpus(12, 12, seed=12345, body_model=body_model)
 

@@ -1,12 +1,15 @@
-"""Text corpora for the tokenizer and the text backbone, and tokenized dataset caches.
+"""The offline world's text: corpora for the tokenizer and the text backbone, and tokenized dataset caches.
 
 `build_caption_corpus` writes the offline world's text: 3 captions per sampled pose (the BEDLAM-Script
 recipe, `caption_variants`) and 3 instructions per pair of sampled poses (the BEDLAM-Fix recipe,
 `instruction_variants`). `tokenize_cache` turns a `rawtexts` dataset cache into the
 `tokenizedtexts_tokenizer_<name>` cache next to it.
 
-Kept apart from `tokenization.py` because it uses the pose sampler (`datasets/synthetic`) and the cache
-format (`datasets/`), which come later in the import order than the tokenizers.
+It lives with the synthetic world generator, not with the tokenizers (`text/tokenization.py`), because
+it draws poses with the pose sampler, captions them with `text/captioning` and `text/correcting`, and
+reads and writes the dataset cache format: all of them sit above the tokenizers in the import order.
+The tokenizer training (`poseembroider text train-tokenizer`), the text-backbone pretraining and the
+quickstart read the corpus from here.
 """
 
 from __future__ import annotations
@@ -15,24 +18,23 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from poseembroider.body.body_model import BodyModel
+from poseembroider.datasets.cache_format import load_cache, save_cache, tokenized_kind
+from poseembroider.datasets.synthetic.pose_sampler import PoseSampler
+from poseembroider.text.captioning.captions import caption_variants
+from poseembroider.text.correcting.instructions import instruction_variants
 from poseembroider.text.tokenization import Tokenizer
 
 __all__ = ["build_caption_corpus", "iter_caption_corpus", "tokenize_cache", "tokenized_cache_path"]
 
 
 def iter_caption_corpus(
-    n_poses: int, n_pairs: int, seed: int = 0, body_model=None, chunk: int = 256
+    n_poses: int, n_pairs: int, seed: int = 0, body_model: BodyModel | None = None, chunk: int = 256
 ) -> Iterator[list[str]]:
     """Chunks of the corpus of `build_caption_corpus`, for progress bars: captions first, then instructions."""
-    from poseembroider.datasets.synthetic.pose_sampler import PoseSampler
-    from poseembroider.text.captioning.captions import caption_variants
-    from poseembroider.text.correcting.instructions import instruction_variants
-
     if n_poses < 0 or n_pairs < 0:
         raise ValueError(f"n_poses={n_poses} and n_pairs={n_pairs} must be >= 0")
     if body_model is None:
-        from poseembroider.body.body_model import BodyModel
-
         body_model = BodyModel().eval()
     # two independent sampler streams: adding pairs does not change the captions
     caption_sampler = PoseSampler(seed, body_model=body_model)
@@ -50,7 +52,9 @@ def iter_caption_corpus(
         ]
 
 
-def build_caption_corpus(n_poses: int, n_pairs: int, seed: int = 0, body_model=None) -> list[str]:
+def build_caption_corpus(
+    n_poses: int, n_pairs: int, seed: int = 0, body_model: BodyModel | None = None
+) -> list[str]:
     """3 * (n_poses + n_pairs) texts: captions of `n_poses` sampled poses, then instructions of `n_pairs`
     pairs of sampled poses. Same arguments, same corpus (empty texts are dropped)."""
     return [t for texts in iter_caption_corpus(n_poses, n_pairs, seed, body_model) for t in texts if t]
@@ -58,8 +62,6 @@ def build_caption_corpus(n_poses: int, n_pairs: int, seed: int = 0, body_model=N
 
 def tokenized_cache_path(rawtexts_cache_path: str | os.PathLike, tokenizer_name: str) -> Path:
     """The tokenized cache next to a rawtexts cache: `..._rawtexts...` -> `..._tokenizedtexts_tokenizer_<name>...`."""
-    from poseembroider.datasets.cache_format import tokenized_kind
-
     path = Path(rawtexts_cache_path)
     if "_rawtexts" not in path.name:
         raise ValueError(f"{path}: not a rawtexts cache name (no '_rawtexts' in it); give the output path")
@@ -78,8 +80,6 @@ def tokenize_cache(
     truncated to `tokenizer.max_length`), `texts_length` {id: [int]} and `tokenizer_name`. Written
     atomically (`cache_format.save_cache`); default output: `tokenized_cache_path`.
     """
-    from poseembroider.datasets.cache_format import load_cache, save_cache
-
     data = load_cache(Path(rawtexts_cache_path), "rawtexts")
     out = tokenized_cache_path(rawtexts_cache_path, tokenizer.name) if out_path is None else Path(out_path)
     keys = list(data["texts"])
