@@ -19,14 +19,6 @@ def caption_corpus(body_model) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def heldout_texts(body_model) -> list[str]:
-    """Texts of other poses and pairs (another seed), never seen by the tokenizer."""
-    from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
-
-    return build_caption_corpus(12, 12, seed=12345, body_model=body_model)
-
-
-@pytest.fixture(scope="session")
 def wordpiece_dir(tmp_path_factory, caption_corpus) -> Path:
     from poseembroider.text.tokenization import train_wordpiece_tokenizer
 
