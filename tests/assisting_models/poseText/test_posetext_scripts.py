@@ -12,6 +12,7 @@ import pytest
 
 from poseembroider import config
 from poseembroider.assisting_models.poseText import evaluate_poseText, train_poseText
+from poseembroider.assisting_models.poseText.evaluation import METRIC_ORDER
 from poseembroider.assisting_models.poseText.model_poseText import PoseText, PoseTextConfig
 from poseembroider.cli import build_parser as cli_parser
 from poseembroider.cli import main as cli_main
@@ -48,9 +49,8 @@ def test_the_original_command_parses_into_the_recipe():
     defaults = train_poseText.build_parser().parse_args([])  # the recipe is also the default
     assert dataclass_from_args(TrainerConfig, defaults, output_dir="x") == trainer_config
     assert train_poseText.default_shortname(args.dataset) == "posetext_model_bedlamscript"
-    assert "PoseText/bedlamscript-overlap30_res224_j16_sf11/latentD512_distilbertUncased" in str(
-        train_poseText.default_output_dir(args)
-    )
+    run = "latentD512_distilbertUncased_avgp_symBBC_lr0.0002_stepLR400-0.5_bs128_seed1"
+    assert train_poseText.run_name(args) == run
     cli_args = cli_parser().parse_args(["train-posetext", *ORIGINAL_COMMAND])
     assert cli_args.script_args == ORIGINAL_COMMAND
 
@@ -136,7 +136,7 @@ def test_evaluation_writes_the_documented_keys_next_to_the_checkpoint(trained, r
     printed = capsys.readouterr().out
     assert "mRecall" in printed and "t2p_R@5" in printed
     result = json.loads((out / "best" / f"result_val_{retrieval_datasets['script']}.json").read_text())
-    assert set(result["metrics"]) == set(evaluate_poseText.METRIC_ORDER) and result["size"] == 48
+    assert set(result["metrics"]) == set(METRIC_ORDER) and result["size"] == 48
     # same protocol as the validation of the best epoch (deterministic captions, whole split)
     assert result["metrics"]["mRecall"] == pytest.approx(report["val_metrics"]["mRecall"], abs=1e-6)
     assert result["epoch"] == report["best_epoch"]

@@ -5,24 +5,34 @@
         --dataset bedlamfix-overlap30_res224_j16_sf11-in15_out20_t05_sim0709 --split val
 
 Same flags, protocol and output as `evaluate_poseText` (`result_<split>_<dataset>.json` next to the
-checkpoint); `p2t` reads "pair to text": `p2t_R@1/5/10`, `t2p_R@1/5/10` (percent) and `mRecall`.
+checkpoint; the work is `assisting_models.poseText.evaluation`'s); `p2t` reads "pair to text":
+`p2t_R@1/5/10`, `t2p_R@1/5/10` (percent) and `mRecall`.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
 from poseembroider.assisting_models.pairText.model_pairText import PairText
-from poseembroider.assisting_models.poseText import evaluate_poseText
+from poseembroider.assisting_models.poseText.evaluation import evaluate_saved_model, format_table
+from poseembroider.training.script_args import add_evaluation_arguments, script_main
 
 
-def build_parser():
-    return evaluate_poseText.build_parser(prog="evaluate_pairText.py", model="PairText")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evaluate_pairText.py", description="evaluate a trained PairText (R@1/5/10 both ways, mRecall)"
+    )
+    add_evaluation_arguments(parser, batch_size=128, caption_selection="deterministic-mix")
+    return parser
 
 
+@script_main(ValueError)
 def main(argv: Sequence[str] | None = None) -> int:
-    return evaluate_poseText.main(argv, model_class=PairText, parser=build_parser())
+    result = evaluate_saved_model(PairText, **vars(build_parser().parse_args(argv)))
+    print(format_table(result))
+    return 0
 
 
 if __name__ == "__main__":

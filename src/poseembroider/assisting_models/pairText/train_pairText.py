@@ -26,21 +26,30 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from poseembroider.assisting_models.pairText.model_pairText import PairText, PairTextConfig
-from poseembroider.assisting_models.poseText.data import load_text_datasets
-from poseembroider.assisting_models.poseText.train_poseText import (
+from poseembroider.assisting_models.poseText.data import load_train_val_text_datasets, text_collate_fn
+from poseembroider.models.pretrained import (
+    WEIGHTS_NAME,
+    load_state_dict_checked,
+    load_state_dict_file,
+    resolve_model_dir,
+)
+from poseembroider.training.run_results import fit_and_publish, print_report, run_report
+from poseembroider.training.script_args import (
+    add_config_arguments,
     add_run_arguments,
-    build_model,
+    as_usage_error,
+    configs_from_args,
     dataset_family,
     default_output_dir,
-    finish_parser,
-    fit,
-    missing_text_encoder_message,
-    print_report,
+    script_main,
+    text_encoder_errors,
+    training_run_tag,
 )
-from poseembroider.training.config import TrainerConfig, dataclass_from_args
+from poseembroider.training.state import seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="initialise from this trained PairText (shortname, model folder or training output folder)",
     )
-    finish_parser(parser, PairTextConfig, "PairText", RECIPE_DEFAULTS)
+    add_config_arguments(parser, PairTextConfig, "PairText", RECIPE_DEFAULTS)
     return parser
 
 
 def dataset_names(args: argparse.Namespace) -> list[str]:
     """`--datasets` when given, else `[--dataset]`."""
     return list(args.datasets) if args.datasets else [args.dataset]
+
+
+def run_name(args: argparse.Namespace) -> str:
+    """Folder name of a run: the architecture flags (as PoseText's), then `training_run_tag`."""
+    encoder = Path(args.text_encoder_name).name
+    return f"latentD{args.latentD}_{encoder}_{args.transformer_topping}_{args.retrieval_loss}_{training_run_tag(args)}"
 
 
 def default_shortname(names: Sequence[str], finetuned: bool = False) -> str:
@@ -96,9 +111,6 @@ def default_shortname(names: Sequence[str], finetuned: bool = False) -> str:
 
 def load_pretrained_weights(model: PairText, name_or_path: str) -> None:
     """Copy every saved weight of a trained PairText into `model` (strictly: same architecture)."""
-    from poseembroider.models.pretrained import resolve_model_dir
-    from poseembroider.models.pretrained import WEIGHTS_NAME, load_state_dict_checked, load_state_dict_file
-
     directory = resolve_model_dir(name_or_path)
     state = load_state_dict_file(directory / WEIGHTS_NAME)
     load_state_dict_checked(
@@ -110,52 +122,26 @@ def load_pretrained_weights(model: PairText, name_or_path: str) -> None:
     logger.info("initialised from %s", directory)
 
 
+@script_main()
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     names = dataset_names(args)
-    try:
-        model_config = dataclass_from_args(PairTextConfig, args)
-        if not args.output_dir:
-            args.output_dir = str(default_output_dir(args, "+".join(names)))
-        trainer_config = dataclass_from_args(TrainerConfig, args)
-    except ValueError as err:
-        parser.error(str(err))
-    if args.data_size is not None and args.data_size < 1:
-        parser.error(f"--data_size must be >= 1, got {args.data_size}")
-    from poseembroider.datasets.cache_format import CacheError
-    from poseembroider.registry import UnknownShortnameError
-    from poseembroider.text.tokenization import TextModelNotFoundError
-
-    try:
-        model = build_model(PairText, model_config, args.seed)
-    except (TextModelNotFoundError, KeyError) as err:
-        print(missing_text_encoder_message(args.text_encoder_name, err), file=sys.stderr)
-        return 2
+    output_dir = default_output_dir(args.model, "+".join(names), run_name(args))
+    model_config, trainer_config = configs_from_args(args, PairTextConfig, output_dir)
+    seed_everything(args.seed)  # the weight initialisation follows --seed too
+    with text_encoder_errors(args.text_encoder_name):
+        model = PairText(model_config)
     if args.pretrained:
-        try:
+        with as_usage_error(flag=f"--pretrained {args.pretrained}"):
             load_pretrained_weights(model, args.pretrained)
-        except (FileNotFoundError, UnknownShortnameError, ValueError) as err:
-            print(f"error: --pretrained {args.pretrained}: {err}", file=sys.stderr)
-            return 2
-    common = {"tokenizer": model.text_encoder.tokenizer, "num_body_joints": args.num_body_joints}
-    try:
-        train_dataset = load_text_datasets(
-            names,
-            "train",
-            training=True,
-            lr_flip_probability=0.5 if args.apply_LR_augmentation else 0.0,
-            seed=args.seed,
-            data_size=args.data_size,
-            **common,
+    tokenizer = model.text_encoder.tokenizer
+    with as_usage_error(flag=f"--dataset(s) {' '.join(names)}"):
+        train_dataset, val_dataset = load_train_val_text_datasets(
+            names, tokenizer, args.num_body_joints, args.apply_LR_augmentation, args.seed, args.data_size
         )
-        val_dataset = load_text_datasets(names, "val", **common)
-    except (CacheError, ValueError) as err:
-        print(f"error: --dataset(s) {' '.join(names)}: {err}", file=sys.stderr)
-        return 2
     shortname = default_shortname(names, bool(args.pretrained)) if args.shortname is None else args.shortname
-    summary = fit(model, trainer_config, train_dataset, val_dataset, shortname=shortname)
-    print_report(trainer_config, summary, len(train_dataset), len(val_dataset))
+    summary = fit_and_publish(model, trainer_config, train_dataset, val_dataset, shortname, text_collate_fn(tokenizer))
+    print_report(run_report(summary))
     return 0
 
 
