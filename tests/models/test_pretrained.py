@@ -24,6 +24,7 @@ from poseembroider.models.pretrained import (
     list_models,
     load_pretrained,
     register_model,
+    resolve_model_dir,
     save_state_dict,
 )
 
@@ -122,6 +123,23 @@ def test_from_shortname(tmp_path, isolated_config):
     loaded = TinyModel.from_pretrained("tiny_test_model")
     x = torch.randn(2, 3)
     assert torch.equal(loaded(x), _trained()(x))
+
+
+def test_resolve_model_dir_finds_the_folder_holding_config_json(tmp_path, isolated_config):
+    """A model folder, a training output folder (its `best/` or `last/`), or a shortname of either."""
+    run = isolated_config["MODELS_ROOT"] / "run"
+    _trained().save_pretrained(run / "best")
+    _trained().save_pretrained(run / "last")
+    assert resolve_model_dir(run / "best") == (run / "best").resolve()
+    assert resolve_model_dir(run) == (run / "best").resolve()
+    assert resolve_model_dir(run, checkpoint="last") == (run / "last").resolve()
+    registry.register("tiny_test_run", run)
+    assert resolve_model_dir("tiny_test_run", "last") == (run / "last").resolve()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=f"no {CONFIG_NAME} there nor in .*best"):
+        resolve_model_dir(tmp_path / "empty")
+    with pytest.raises(registry.UnknownShortnameError, match="no_such_run"):
+        resolve_model_dir("no_such_run")
 
 
 def test_map_location(tmp_path):
