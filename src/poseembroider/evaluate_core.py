@@ -19,7 +19,6 @@ interval; reused while the settings are unchanged, `--overwrite` recomputes) and
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 from poseembroider.atomic_io import atomic_file
 from poseembroider.evaluation.core_retrieval import dual_vs_single, metrics_of_ranks, query_ranks
-from poseembroider.evaluation.result_files import previous_result, result_path, write_result
+from poseembroider.evaluation.result_files import result_path, reusable_result, save_result
 from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALUES, chance_recall_at_k
 from poseembroider.modalities import query_types
 from poseembroider.models.pretrained import resolve_model_dir
@@ -55,8 +54,7 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
     model_dir = resolve_model_dir(args.model_path, args.checkpoint)
     selection: str | int = int(args.caption_selection) if args.caption_selection.isdigit() else args.caption_selection
     settings = {"caption_selection": selection}
-    path = result_path(model_dir, args.split, args.dataset)
-    previous = None if args.overwrite else previous_result(path, settings)
+    previous = reusable_result(model_dir, args.split, args.dataset, settings, args.overwrite)
     if previous is not None:
         return previous
     model, _ = load_representation_model(str(model_dir), device=args.device)
@@ -72,22 +70,19 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
     )
     ranks = query_ranks(model, tokens, args.chunk_size, args.progress, device=model.temperature.device)
     metrics = metrics_of_ranks(ranks)
-    metrics_file = model_dir / "metrics.json"
-    result = {
-        "model_dir": str(model_dir),
-        "model": type(model).__name__,
-        "epoch": json.loads(metrics_file.read_text()).get("epoch") if metrics_file.is_file() else None,
-        "dataset": args.dataset,
-        "split": args.split,
-        "size": len(features),
-        "settings": settings,
-        "metrics": metrics,
-        "dual_vs_single": dual_vs_single(ranks),
-    }
-    write_result(path, result)
+    result = save_result(
+        model_dir,
+        args.split,
+        args.dataset,
+        settings,
+        len(features),
+        metrics,
+        model=type(model).__name__,
+        dual_vs_single=dual_vs_single(ranks),
+    )
     plot_recall_table(
         metrics,
-        path.with_suffix(".png"),
+        result_path(model_dir, args.split, args.dataset).with_suffix(".png"),
         title=f"{type(model).__name__} on {args.dataset} {args.split}",
         gallery_size=len(features),
     )
