@@ -3,11 +3,12 @@
     python -m poseembroider.assisting_models.textBackbone.train_textBackbone \\
         --tokenizer TOKENIZER_DIR --out MODELS_ROOT/distilbert-synth --size base --steps 2000
 
-(also `poseembroider text pretrain-backbone`, which prints a summary). The corpus is `--corpus` (one text per line) or
-the generated captions + instructions. Held-out texts (5 %, at most 512) measure the MLM loss and the
-masked-token accuracy before training, at every epoch end and at the end, beside the accuracy of always
-answering the most frequent masked token. AdamW (weight decay 0.01 on matrices), linear warm-up over 5 % of
-the steps then linear decay to 0, stepped every step; gradients clipped at 1.
+(also `poseembroider text pretrain-backbone`, which prints a summary). The corpus is `--corpus` (one text per
+line) or the generated captions + instructions. Held-out texts (5 %, at most 512) measure the MLM loss and
+the masked-token accuracy before training, every `--val-every` steps and at the end, beside the accuracy of
+always answering the most frequent masked token (the model's validation metrics). AdamW (weight decay 0.01
+on matrices), linear warm-up over 5 % of the steps then linear decay to 0, stepped every step; gradients
+clipped at 1. Texts are batched with texts of similar lengths (`data.BucketedTextStream`).
 
 `--out` receives the final model with its tokenizer files and `pretraining_metrics.json` (a complete text
 model folder); the report is printed as JSON. The Trainer's run folder (`best/`, `last/` + training state,
@@ -79,12 +80,13 @@ def pretrain_backbone(
     warmup_fraction: float = 0.05, val_fraction: float = 0.05, max_val_texts: int = 512, val_every: int | None = None,
     device: str = "cpu", progress: bool = True, num_threads: int | None = None,
     run_dir: str | os.PathLike | None = None, resume: bool = False,
-) -> PretrainingReport:
+) -> PretrainingReport | None:
     """Pretrain our small DistilBERT on `corpus` (module docstring); save it with its tokenizer in `out_dir`.
 
     About `steps` steps in `epoch_plan` epochs (an epoch = `val_every` steps, or one pass over the corpus).
     Deterministic for a seed on one device; the global RNG and the torch thread count (`num_threads`, 1 is
-    the fast choice on shared cores) are restored after."""
+    the fast choice on shared cores) are restored after. Under torchrun, the main process reports and saves
+    (the others return None)."""
     config = config or TextBackboneConfig()
     if tokenizer.max_length > config.max_position_embeddings:
         tokenizer = Tokenizer(tokenizer.hf, tokenizer.name, config.max_position_embeddings)
@@ -115,11 +117,13 @@ def pretrain_backbone(
         model = MaskedLanguageModel.from_config(config, tokenizer, validation_seed=seed)
         trainer = Trainer(model, train_set, val_set, trainer_config, collate_fn=first_item, callbacks=[record])
         train_set.epoch_of = lambda: trainer.epoch  # the stream's window follows the Trainer's epochs
-        initial = trainer.validate()
-        history.insert(0, {"step": 0, "val_loss": initial["loss"], "val_accuracy": initial["accuracy"]})
+        initial = trainer.validate()  # {} on the processes other than the main one
         start = time.perf_counter()
         summary = trainer.fit()
         train_time = time.perf_counter() - start
+    if not trainer.is_main:
+        return None
+    history.insert(0, {"step": 0, "val_loss": initial["loss"], "val_accuracy": initial["accuracy"]})
     final = summary["last_metrics"]
     report = PretrainingReport(
         steps=trainer.global_step, batch_size=batch_size, n_train_texts=len(train_texts), n_val_texts=len(val_texts),
@@ -176,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TextModelNotFoundError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(asdict(report), indent=2))
+    if report is not None:
+        print(json.dumps(asdict(report), indent=2))
     return 0
 
 
