@@ -18,8 +18,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import torch
+
 from poseembroider.body.body_model import BodyModel
 from poseembroider.datasets.cache_format import load_cache, save_cache, tokenized_kind
+from poseembroider.datasets.cache_writers import tokenized_texts_cache
 from poseembroider.datasets.synthetic.pose_sampler import PoseSampler
 from poseembroider.text.captioning.captions import caption_variants
 from poseembroider.text.correcting.instructions import instruction_variants
@@ -77,25 +80,21 @@ def tokenize_cache(
     """Tokenize every text of a `rawtexts` cache and write the `tokenizedtexts_tokenizer_<name>` cache.
 
     Tables: `criteria` (copied), `texts_tokens` {id: [LongTensor (L,)]} (unpadded, `[CLS] ... [SEP]`,
-    truncated to `tokenizer.max_length`), `texts_length` {id: [int]} and `tokenizer_name`. Written
-    atomically (`cache_format.save_cache`); default output: `tokenized_cache_path`.
+    truncated to `tokenizer.max_length`), `texts_length` {id: [int]} and `tokenizer_name`, built and checked by
+    `cache_writers.tokenized_texts_cache`. Written atomically (`cache_format.save_cache`); default output:
+    `tokenized_cache_path`.
     """
     data = load_cache(Path(rawtexts_cache_path), "rawtexts")
     out = tokenized_cache_path(rawtexts_cache_path, tokenizer.name) if out_path is None else Path(out_path)
     keys = list(data["texts"])
     flat = [(key, str(text)) for key in keys for text in data["texts"][key]]
-    texts_tokens: dict = {key: [] for key in keys}
-    texts_length: dict = {key: [] for key in keys}
+    texts_tokens: dict[int, list[torch.Tensor]] = {key: [] for key in keys}
+    texts_length: dict[int, list[int]] = {key: [] for key in keys}
     for start in range(0, len(flat), batch_size):
         part = flat[start : start + batch_size]
         tokens, lengths = tokenizer.batch([text for _, text in part])
         for (key, _), row, n in zip(part, tokens, lengths.tolist(), strict=True):
             texts_tokens[key].append(row[:n].clone())
             texts_length[key].append(int(n))
-    cache = {
-        "criteria": data["criteria"],
-        "texts_tokens": texts_tokens,
-        "texts_length": texts_length,
-        "tokenizer_name": tokenizer.name,
-    }
-    return save_cache(cache, out)
+    cache = tokenized_texts_cache(data["criteria"], texts_tokens, texts_length, tokenizer.name)
+    return save_cache(cache.tables, out)
