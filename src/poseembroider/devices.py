@@ -1,6 +1,10 @@
 """Where this process runs: device names as users and flags give them ('auto', 'cpu', 'cuda', 'cuda:1') ->
-`torch.device`, and the process's place in a torchrun job (rank, world size, barrier; a single process when no
-process group is up).
+`torch.device`, the process's place in a torchrun job (rank, world size, barrier; a single process when no
+process group is up), and its number of torch CPU threads for a block (`torch_threads`).
+
+Small models on a few cores are often faster on one thread than on a team that waits for cores shared with
+DataLoader workers or other jobs (an OpenMP team stalls on its slowest member); the quickstart, the pretraining
+scripts and the dataset generator choose the count per stage with `torch_threads`.
 
 At the bottom floor so that the front door (`representation`), the feature caches, the scripts and the
 Trainer read them alike; joining and leaving a process group stays in `training.distributed`.
@@ -8,10 +12,27 @@ Trainer read them alike; joining and leaving a process group stays in `training.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run with `num_threads` torch CPU threads (None: unchanged); the previous number is restored after,
+    also when the block raises."""
+    before = torch.get_num_threads()
+    if num_threads is not None:
+        if num_threads < 1:
+            raise ValueError(f"torch_threads: num_threads must be >= 1 or None, got {num_threads}")
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def is_distributed() -> bool:

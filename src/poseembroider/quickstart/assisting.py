@@ -37,10 +37,10 @@ from poseembroider.assisting_models.poseText import train_poseText
 from poseembroider.assisting_models.poseVAE import train_poseVAE
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
 from poseembroider.datasets.registry import get_dataset
+from poseembroider.devices import torch_threads
 from poseembroider.evaluation.retrieval import chance_mrecall
 from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle
 from poseembroider.quickstart.context import AssistingSizes, QuickstartContext
-from poseembroider.training.threads import torch_threads
 
 
 def _sizes(ctx: QuickstartContext) -> AssistingSizes:

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from poseembroider import evaluate_core, train_core
+from poseembroider.devices import torch_threads
 from poseembroider.evaluation.retrieval import chance_mrecall
 from poseembroider.quickstart.context import CoreSizes, QuickstartContext
-from poseembroider.training.threads import torch_threads
 
 
 def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | None = None) -> dict[str, Any]:

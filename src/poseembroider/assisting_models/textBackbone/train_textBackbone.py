@@ -43,11 +43,11 @@ from poseembroider.assisting_models.textBackbone.model_mlm import MaskedLanguage
 from poseembroider.assisting_models.textBackbone.model_textBackbone import TEXT_BACKBONE_PRESETS, TextBackboneConfig
 from poseembroider.atomic_io import atomic_files_into, write_json_atomic
 from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
+from poseembroider.devices import torch_threads
 from poseembroider.models.parameters import count_parameters
 from poseembroider.text.tokenization import TextModelNotFoundError, Tokenizer, load_tokenizer
 from poseembroider.training.config import TrainerConfig
 from poseembroider.training.state import seed_everything
-from poseembroider.training.threads import torch_threads
 from poseembroider.training.trainer import Trainer
 
 

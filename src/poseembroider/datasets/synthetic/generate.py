@@ -34,8 +34,7 @@ import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -77,6 +76,7 @@ from poseembroider.datasets.synthetic.scene import (
 from poseembroider.datasets.synthetic.sequences import sample_sequences
 from poseembroider.datasets.synthetic.skeleton import BodySkeleton
 from poseembroider.datasets.synthetic.textures import BodySurfaceMap
+from poseembroider.devices import torch_threads
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, normalize_global_orient_bedlam
 from poseembroider.text.captioning.captions import caption_variants
 from poseembroider.text.correcting.instructions import instruction_variants
@@ -426,17 +426,6 @@ def render_split(
     return results, side_result
 
 
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    """Run a block with `count` torch threads, then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 # ---------------------------------------------------------------------------------------------- step 4-6
 
 
@@ -729,7 +718,7 @@ def generate_synth(cfg: SynthConfig, stop_after_chunks: int | None = None) -> di
     start = time.perf_counter()
     # one torch thread, as in the workers: the same float results whatever the worker count, and no
     # spinning OpenMP threads taking the cores from the workers while the texts are made
-    with RenderWorkers(cfg) as workers, _torch_threads(1):
+    with RenderWorkers(cfg) as workers, torch_threads(1):
         workers.start()  # their set-up overlaps the loading of the body model and the pool sampling here
         body_model = _body_model(cfg).eval()
         splits = {

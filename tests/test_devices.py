@@ -1,11 +1,11 @@
-"""`torch_threads`: the thread count is set for the block and restored after, even on error."""
+"""devices: `torch_threads` sets the thread count for a block and restores it after, even on error."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from poseembroider.training.threads import torch_threads
+from poseembroider.devices import torch_threads
 
 
 def test_thread_count_is_set_then_restored():
