@@ -391,6 +391,11 @@ def _forward_to_script(module: str) -> Callable[[argparse.ArgumentParser], None]
 
 SCRIPT_COMMANDS: tuple[tuple[str, str, str], ...] = (
     (
+        "text pretrain-backbone",
+        "poseembroider.assisting_models.textBackbone.train_textBackbone",
+        "pretrain the offline DistilBERT text backbone by masked-language modelling on the caption corpus",
+    ),
+    (
         "train-posevae",
         "poseembroider.assisting_models.poseVAE.train_poseVAE",
         "train the PoseVAE (flags of train_poseVAE.py, e.g. --dataset ... --lr 1e-05 --epochs 2000)",
@@ -450,7 +455,7 @@ def _run_script(module: str) -> Callable[[argparse.Namespace], int]:
 
 
 for _name, _module, _help in SCRIPT_COMMANDS:
-    COMMANDS.append(Command((_name,), _help, _forward_to_script(_module), _run_script(_module)))
+    COMMANDS.append(Command(tuple(_name.split()), _help, _forward_to_script(_module), _run_script(_module)))
 
 
 # ---------------------------------------------------------------- PoseText, PairText
@@ -556,62 +561,6 @@ def _text_train_tokenizer(args: argparse.Namespace) -> int:
         return 2
     print(f"tokenizer: {len(tokenizer)} tokens (asked for at most {args.vocab_size}) from {len(texts)} texts "
           f"in {time.perf_counter() - start:.1f} s; saved in {args.out}")
-    return 0
-
-
-def _configure_text_pretrain_backbone(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tokenizer", type=Path, required=True, help="tokenizer folder (from `text train-tokenizer`)")
-    p.add_argument("--out", type=Path, required=True,
-                   help="folder receiving the model and its tokenizer (distilbertSynth: MODELS_ROOT/distilbert-synth)")
-    _add_corpus_flags(p, n_poses=3000, n_pairs=3000)
-    p.add_argument("--size", choices=("base", "small", "tiny"), default="base",
-                   help="TEXT_BACKBONE_PRESETS: base 4x256 (3.4 M), small 4x128 (0.9 M), tiny 2x64 (0.16 M)")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--val-every", type=int, default=None, help="held-out evaluation every N steps (and at the end)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice; 1 is faster on cores shared with other jobs)")
-    p.add_argument("--json", action="store_true", help="print the pretraining report as JSON")
-
-
-@command(
-    "text pretrain-backbone",
-    "pretrain the offline DistilBERT text backbone by masked-language modelling on the caption corpus",
-    _configure_text_pretrain_backbone,
-)
-def _text_pretrain_backbone(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from poseembroider.assisting_models.textBackbone.model_textBackbone import TEXT_BACKBONE_PRESETS
-    from poseembroider.assisting_models.textBackbone.train_textBackbone import pretrain_backbone
-    from poseembroider.text.tokenization import TextModelNotFoundError, load_tokenizer
-
-    try:
-        tokenizer = load_tokenizer(args.tokenizer)
-    except (TextModelNotFoundError, ValueError) as err:
-        print(f"error: --tokenizer: {err}", file=sys.stderr)
-        return 2
-    texts = _text_corpus(args)
-    if texts is None:
-        return 2
-    try:
-        report = pretrain_backbone(texts, tokenizer, args.out, steps=args.steps, batch_size=args.batch_size,
-                                   seed=args.seed, config=TEXT_BACKBONE_PRESETS[args.size], lr=args.lr,
-                                   val_every=args.val_every, device=args.device, num_threads=args.threads)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(asdict(report), indent=2))
-    else:
-        print(f"text backbone ({args.size}, {report.n_backbone_parameters:,} parameters) saved in {args.out}\n"
-              f"  {report.steps} steps x {report.batch_size} texts in {report.train_time_s:.0f} s "
-              f"({report.train_texts_per_s:.0f} texts/s)\n"
-              f"  held-out MLM loss {report.initial_val_loss:.3f} -> {report.val_loss:.3f}, masked-token accuracy "
-              f"{report.val_accuracy:.3f} (chance {report.chance_accuracy:.4f}, most frequent token "
-              f"{report.unigram_accuracy:.3f})")
     return 0
 
 

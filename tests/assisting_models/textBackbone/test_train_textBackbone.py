@@ -121,8 +121,11 @@ def test_script_main_prints_the_report(tmp_path, caption_corpus, wordpiece_dir, 
     corpus.write_text("\n".join(caption_corpus[:40]) + "\n")
     argv = ["--tokenizer", str(wordpiece_dir), "--out", str(tmp_path / "backbone"), "--corpus", str(corpus),
             "--size", "tiny", "--steps", "3", "--batch-size", "8", "--run-dir", str(tmp_path / "run")]
-    assert main(argv) == 0
+    assert main([*argv, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["steps"] == 3 and report["n_train_texts"] == 38 and report["n_val_texts"] == 2
+    assert main([*argv, "--out", str(tmp_path / "backbone2")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("text backbone (tiny, ") and "masked-token accuracy" in printed
     assert (tmp_path / "run" / "last" / "model.safetensors").is_file()
     assert main([*argv[:5], str(tmp_path / "missing.txt"), *argv[6:]]) == 2

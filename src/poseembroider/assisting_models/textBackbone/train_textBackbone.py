@@ -161,7 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on shared cores)")
     p.add_argument("--run-dir", type=Path, default=None, help="the Trainer's checkpoints and logs")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last/")
+    p.add_argument("--json", action="store_true", help="print the pretraining report as JSON")
     return p
+
+
+def summary(report: PretrainingReport, size: str, out: Path) -> str:
+    """What a run reports to a person: size, speed, held-out loss and accuracy beside the chance levels."""
+    return (
+        f"text backbone ({size}, {report.n_backbone_parameters:,} parameters) saved in {out}\n"
+        f"  {report.steps} steps x {report.batch_size} texts in {report.train_time_s:.0f} s "
+        f"({report.train_texts_per_s:.0f} texts/s)\n"
+        f"  held-out MLM loss {report.initial_val_loss:.3f} -> {report.val_loss:.3f}, masked-token accuracy "
+        f"{report.val_accuracy:.3f} (chance {report.chance_accuracy:.4f}, most frequent token "
+        f"{report.unigram_accuracy:.3f})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if report is not None:
-        print(json.dumps(asdict(report), indent=2))
+        print(json.dumps(asdict(report), indent=2) if args.json else summary(report, args.size, args.out))
     return 0
 
 
