@@ -126,8 +126,10 @@ def occlusion_sliders() -> tuple[int, int, int]:
     return x, y, size
 
 
-def caption_of(rank: int, data_id: int, score: float, query_id: int | None) -> str:
-    return f"{rank}. id {data_id} · {score:.3f}" + (" · the query sample" if data_id == query_id else "")
+def caption_of(rank: int | None, data_id: int, score: float, query_id: int | None) -> str:
+    """`3. id 146 · 0.454` (no rank under a text: the text shows its rank already)."""
+    found = f"id {data_id} · {score:.3f}" + (" · the query sample" if data_id == query_id else "")
+    return found if rank is None else f"{rank}. {found}"
 
 
 def show_results(results, gallery: Gallery, dataset, dataset_name: str, split: str, ids, query_id) -> None:
@@ -147,7 +149,7 @@ def show_results(results, gallery: Gallery, dataset, dataset_name: str, split: s
                 item = dataset[ids[data_id]]
                 text_col, pose_col = st.columns([3, 1])
                 text_col.markdown(f"**{rank}.** _{item['raw_texts']}_")
-                text_col.caption(caption_of(rank, data_id, score, query_id))
+                text_col.caption(caption_of(None, data_id, score, query_id))  # "1. ..." would be a markdown list
                 pose_col.image(rendered_pose(dataset_name, split, data_id, item["poses"], item["shapes"]))
                 continue
             for column, (rank, data_id, score) in zip(

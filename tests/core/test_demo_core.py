@@ -377,6 +377,7 @@ def test_the_query_text_follows_the_chosen_sample_and_keeps_the_users_edits(demo
     assert not at.exception, at.exception
     assert any(c.value == f"query text: {CAPTIONS[2][0]}" for c in at.caption)
     assert CAPTIONS[2][0] in _result_texts(at)[0]  # the Aligner finds the caption typed itself first
+    assert len([c for c in at.caption if c.value.startswith("id ")]) == K  # under each text, no "1." list
 
     at.text_area(key="input_text").input("both arms are stretched out")  # the user's edit
     at.button(key="process").click().run()
