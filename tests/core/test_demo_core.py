@@ -26,12 +26,11 @@ from poseembroider.demo_core_helpers import (
     prepare_uploaded_image,
     query_batch,
 )
-from poseembroider.encoders import FrozenEncoders
 from poseembroider.modalities import UnknownModalityError
 from poseembroider.model import Aligner, PoseEmbroider
 from poseembroider.representation import retrieve_from_batch as retrieve
 from poseembroider.representation import split_gallery
-from tiny_models import make_core_encoders
+from tiny_models import make_core_models
 
 DEMO = Path(poseembroider.__file__).parent / "demo_core.py"
 VERSION = "democore_overlap30_res224_j16_sf11"
@@ -203,20 +202,8 @@ def demo_world(tmp_path_factory) -> dict:
     """The dataset, tiny frozen encoders and one untrained saved model of each kind over them."""
     _write_dataset()
     folder = tmp_path_factory.mktemp("demo_core")
-    encoders = make_core_encoders(folder / "encoders", [t for caps in CAPTIONS for t in caps])
-    shapes = FrozenEncoders(encoders).feature_shapes()
-    models = {}
-    for cls in (PoseEmbroider, Aligner):
-        torch.manual_seed(0)
-        cfg = small_config(
-            image_encoder_name=encoders["image"],
-            pose_encoder_name=encoders["pose"],
-            text_encoder_name=encoders["text"],
-            image_feature_dim=shapes["image"][-1],
-            pose_feature_dim=shapes["pose"][0],
-            text_feature_dim=shapes["text"][0],
-        )
-        models[cls.__name__] = str(cls(cfg).save_pretrained(folder / cls.__name__))
+    models = make_core_models(folder, [t for caps in CAPTIONS for t in caps])
+    models = {name: str(path) for name, path in models.items()}
     return {"dataset": DATASET, "models": models}
 
 
