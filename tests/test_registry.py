@@ -95,3 +95,19 @@ def test_installed_registry_writes_to_the_user_folder_and_reads_both(tmp_path, m
             register("mine", trained, models_root=package_dir)
     finally:
         package_dir.chmod(0o755)
+
+
+def test_the_generic_registry_refuses_twice_registered_and_unknown_names():
+    from poseembroider.registry import Registry
+
+    things: Registry = Registry("thing")
+
+    @things.register("one")
+    def one() -> int:
+        return 1
+
+    assert "one" in things and things.names() == ["one"] and things.get("one")() == 1
+    with pytest.raises(ValueError, match="thing 'one' is already registered"):
+        things.register("one")(lambda: 2)
+    with pytest.raises(KeyError, match=r"unknown thing 'two'; registered: \['one'\]"):
+        things.get("two")

@@ -1,4 +1,4 @@
-"""Shortname -> model directory registry.
+"""Shortname -> model directory registry, and the one generic name -> builder registry (`Registry`).
 
 Two JSON files `{shortname: path}` are merged, the second one winning:
 
@@ -16,13 +16,55 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from poseembroider import config
 from poseembroider.atomic_io import write_json_atomic
 
 LOCAL_REGISTRY_NAME = "shortname_2_model_path.json"
+
+Builder = TypeVar("Builder", bound=Callable)
+
+
+class Registry(Generic[Builder]):
+    """Builders of one kind of thing by name (tokenizers, text backbones, ...), filled by a decorator:
+
+        TOKENIZERS: Registry[Callable[..., Tokenizer]] = Registry("tokenizer")
+
+        @TOKENIZERS.register("distilbertUncased")
+        def distilbert_uncased(folder=None, max_length=None) -> Tokenizer: ...
+
+    Registering a name twice is an error (two modules fighting over a name would otherwise depend on import
+    order), and so is asking for an unknown name, with the known ones listed.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._builders: dict[str, Builder] = {}
+
+    def register(self, name: str) -> Callable[[Builder], Builder]:
+        def add(builder: Builder) -> Builder:
+            if name in self._builders:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._builders[name] = builder
+            return builder
+
+        return add
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._builders
+
+    def names(self) -> list[str]:
+        """The registered names, sorted."""
+        return sorted(self._builders)
+
+    def get(self, name: str) -> Builder:
+        if name not in self._builders:
+            raise KeyError(f"unknown {self.kind} {name!r}; registered: {self.names()}")
+        return self._builders[name]
 
 
 class UnknownShortnameError(KeyError):

@@ -34,6 +34,7 @@ import torch
 
 from poseembroider import config
 from poseembroider.atomic_io import atomic_files_into, write_json_atomic
+from poseembroider.registry import Registry
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -291,23 +292,13 @@ def load_tokenizer(folder: str | os.PathLike, name: str | None = None, max_lengt
 
 # ---------------------------------------------------------------- registry
 
-_TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {}
-
-
-def register_tokenizer(name: str) -> Callable[[Callable[..., Tokenizer]], Callable[..., Tokenizer]]:
-    """Decorator registering a factory `(folder: Path | None = None, max_length: int | None = None)`."""
-
-    def register(factory: Callable[..., Tokenizer]) -> Callable[..., Tokenizer]:
-        if name in _TOKENIZERS:
-            raise ValueError(f"tokenizer {name!r} is already registered")
-        _TOKENIZERS[name] = factory
-        return factory
-
-    return register
+TOKENIZERS: Registry[Callable[..., Tokenizer]] = Registry("tokenizer")
+"""Tokenizer factories `(folder: Path | None = None, max_length: int | None = None) -> Tokenizer` by name."""
+register_tokenizer = TOKENIZERS.register
 
 
 def list_tokenizers() -> list[str]:
-    return sorted(_TOKENIZERS)
+    return TOKENIZERS.names()
 
 
 def get_tokenizer(
@@ -315,8 +306,8 @@ def get_tokenizer(
 ) -> Tokenizer:
     """A registered tokenizer by name (optionally from another `folder`), or one loaded from a folder path."""
     key = str(name_or_folder)
-    if key in _TOKENIZERS:
-        return _TOKENIZERS[key](folder=folder, max_length=max_length)
+    if key in TOKENIZERS:
+        return TOKENIZERS.get(key)(folder=folder, max_length=max_length)
     path = Path(name_or_folder)
     if path.is_dir():
         return load_tokenizer(path, max_length=max_length)

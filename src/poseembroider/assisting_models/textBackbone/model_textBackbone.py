@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from poseembroider.models.text_encoder import lengths_to_mask
+from poseembroider.registry import Registry
 from poseembroider.text.tokenization import (
     TextModelNotFoundError,
     Tokenizer,
@@ -232,24 +233,14 @@ class TextBackbone(nn.Module):
 TextBackboneFactory = Callable[..., TextBackbone]
 """`factory(folder: str | PathLike | None = None, frozen: bool = True) -> TextBackbone`."""
 
-_TEXT_BACKBONES: dict[str, TextBackboneFactory] = {}
-
-
-def register_text_backbone(name: str) -> Callable[[TextBackboneFactory], TextBackboneFactory]:
-    """Decorator registering a factory `(folder: Path | None = None, frozen: bool = True) -> TextBackbone`."""
-
-    def register(factory: TextBackboneFactory) -> TextBackboneFactory:
-        if name in _TEXT_BACKBONES:
-            raise ValueError(f"text backbone {name!r} is already registered")
-        _TEXT_BACKBONES[name] = factory
-        return factory
-
-    return register
+TEXT_BACKBONES: Registry[TextBackboneFactory] = Registry("text backbone")
+"""Backbone factories `(folder: Path | None = None, frozen: bool = True) -> TextBackbone` by name."""
+register_text_backbone = TEXT_BACKBONES.register
 
 
 def list_text_backbones() -> list[str]:
     """The registered backbone names, sorted."""
-    return sorted(_TEXT_BACKBONES)
+    return TEXT_BACKBONES.names()
 
 
 def get_text_backbone(
@@ -257,8 +248,8 @@ def get_text_backbone(
 ) -> TextBackbone:
     """A registered backbone by name (optionally from another `folder`), or one loaded from a folder path."""
     key = str(name_or_folder)
-    if key in _TEXT_BACKBONES:
-        return _TEXT_BACKBONES[key](folder=folder, frozen=frozen)
+    if key in TEXT_BACKBONES:
+        return TEXT_BACKBONES.get(key)(folder=folder, frozen=frozen)
     path = Path(name_or_folder)
     if path.is_dir():
         return TextBackbone.from_folder(path, frozen=frozen)
