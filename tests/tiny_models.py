@@ -8,6 +8,11 @@ from pathlib import Path
 
 import torch
 
+TINY_CORE: dict[str, object] = dict(
+    latentD=16, core_width=8, core_heads=2, core_ff=16, l2normalize=True, single_partials=True, dual_partials=True
+)
+"""`CoreConfig` fields of the tiny PoseEmbroider / Aligner of the tests (published architecture, small widths)."""
+
 TINY_TEXT_BACKBONE = {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64, "max_position_embeddings": 160}
 
 
@@ -66,13 +71,7 @@ def make_core_models(folder: Path, texts: list[str], seed: int = 0, **config: ob
 
     encoders = make_core_encoders(folder / "encoders", texts, seed)
     values: dict[str, object] = dict(
-        latentD=16,
-        core_width=8,
-        core_heads=2,
-        core_ff=16,
-        l2normalize=True,
-        single_partials=True,
-        dual_partials=True,
+        TINY_CORE,
         image_encoder_name=encoders["image"],
         pose_encoder_name=encoders["pose"],
         text_encoder_name=encoders["text"],

@@ -5,23 +5,13 @@ from __future__ import annotations
 import torch
 
 from poseembroider.model import CoreConfig
+from tiny_models import TINY_CORE
 
 IMAGE_TOKENS, IMAGE_DIM, TEXT_DIM = 6, 12, 10
 
 
 def small_config(**overrides) -> CoreConfig:
-    values = dict(
-        latentD=16,
-        image_feature_dim=IMAGE_DIM,
-        pose_feature_dim=20,
-        text_feature_dim=TEXT_DIM,
-        core_width=8,
-        core_heads=2,
-        core_ff=16,
-        l2normalize=True,
-        single_partials=True,
-        dual_partials=True,
-    )
+    values = dict(TINY_CORE, image_feature_dim=IMAGE_DIM, pose_feature_dim=20, text_feature_dim=TEXT_DIM)
     values.update(overrides)
     return CoreConfig(**values)
 

@@ -4,7 +4,6 @@ distilbertUncased entry read from TRANSFORMER_CACHE_DIR without network."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import torch
@@ -18,18 +17,6 @@ from poseembroider.text.tokenization import (
     list_tokenizers,
     load_tokenizer,
 )
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def test_registry_lists_both_tokenizers():

@@ -3,8 +3,6 @@ pretraining run shared by the model and script tests (the corpus and tokenizer c
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from poseembroider.assisting_models.textBackbone.model_textBackbone import TextBackboneConfig
@@ -18,14 +16,6 @@ def tiny_config() -> TextBackboneConfig:
     )
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
