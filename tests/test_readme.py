@@ -9,10 +9,12 @@ run unchanged on a fresh clone; what they print is not checked against trained n
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from poseembroider import config
 from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
 from poseembroider.registry import register
 from tiny_models import make_core_models
@@ -25,12 +27,18 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def quickstart_world(procedural_model_file, tmp_path_factory) -> None:
-    """The quickstart's dataset name (tiny) and model shortnames (tiny, untrained)."""
-    generate_synth(SynthConfig(name="quickstart", n_train=6, n_val=6, workers=1))
-    models = make_core_models(tmp_path_factory.mktemp("readme_models"), ["a person kneeling", "arms raised"] * 5)
-    register("poseembroider_model_synthscript", models["PoseEmbroider"])
-    register("aligner_model_synthscript", models["Aligner"])
+def quickstart_world(procedural_model_file, tmp_path_factory) -> Iterator[None]:
+    """The quickstart's dataset name (tiny) and model shortnames (tiny, untrained), in folders of their own
+    (the quickstart's own test makes a dataset of the same name with other sizes)."""
+    root = tmp_path_factory.mktemp("readme_world")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("DATA_CACHE_DIR", "SYNTH_DATA_DIR", "MODELS_ROOT"):
+            patch.setattr(config, name, root / name.lower())
+        generate_synth(SynthConfig(name="quickstart", n_train=6, n_val=6, workers=1))
+        models = make_core_models(root / "models", ["a person kneeling", "arms raised"] * 5)
+        register("poseembroider_model_synthscript", models["PoseEmbroider"])
+        register("aligner_model_synthscript", models["Aligner"])
+        yield
 
 
 def test_the_readme_has_examples():
