@@ -85,7 +85,9 @@ def test_results_do_not_depend_on_the_batch_size(world):
     torch.testing.assert_close(one.embed_texts(TEXTS), many.embed_texts(TEXTS), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(one.embed_poses(world["poses"]), many.embed_poses(world["poses"]), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(
-        one.represent(poses=world["poses"], texts=TEXTS), many.represent(poses=world["poses"], texts=TEXTS), atol=1e-5,
+        one.represent(poses=world["poses"], texts=TEXTS),
+        many.represent(poses=world["poses"], texts=TEXTS),
+        atol=1e-5,
         rtol=1e-4,
     )
 
@@ -194,6 +196,11 @@ def test_a_registered_shortname_loads_and_is_listed(world, monkeypatch, tmp_path
         (lambda r, w: r.predict(torch.zeros(2, 7), "pose"), r"xbar: \(2, 7\); expected an \(N, 16\) tensor"),
         (lambda r, w: r.retrieve(torch.zeros(2, 16), torch.zeros(3, 16), k=0), r"k=0: expected an integer >= 1"),
         (lambda r, w: r.retrieve(torch.zeros(2, 16), torch.zeros(3, 8)), r"gallery: \(3, 8\)"),
+        (lambda r, w: r.represent_tokens({"pose": torch.zeros(2, 7)}), r"tokens\['pose'\]: \(2, 7\)"),
+        (
+            lambda r, w: r.represent_tokens({"pose": torch.zeros(2, 16), "text": torch.zeros(3, 16)}),
+            r"tokens: different lengths \{'pose': 2, 'text': 3\}",
+        ),
     ],
 )
 def test_bad_input_is_refused_naming_what_is_wrong(world, call, message):
@@ -201,6 +208,15 @@ def test_bad_input_is_refused_naming_what_is_wrong(world, call, message):
     rep = Representation.from_pretrained(world["models"]["PoseEmbroider"])
     with pytest.raises(InputError, match=message):
         call(rep, world)
+
+
+def test_bad_settings_are_refused(world):
+    with pytest.raises(ValueError, match="device 'gpu0'"):
+        Representation.from_pretrained(world["models"]["PoseEmbroider"], device="gpu0")
+    with pytest.raises(ValueError, match="batch_size=0"):
+        Representation.from_pretrained(world["models"]["PoseEmbroider"], batch_size=0)
+    with pytest.raises(TypeError, match="expected PoseEmbroider or Aligner"):
+        Representation(torch.nn.Linear(2, 2))
 
 
 def test_unknown_target_modality_is_refused(world):

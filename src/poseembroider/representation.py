@@ -349,7 +349,15 @@ class Representation:
     def represent_tokens(self, tokens: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """x̄ (N, D) from modality tokens {m: (N, D)} (the outputs of the `embed_*` methods)."""
         modalities = check_modalities(tokens, "tokens")
-        count = next(iter(tokens.values())).shape[0]
+        for m in modalities:
+            t = tokens[m]
+            if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[1] != self.dim:
+                shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise InputError(f"tokens[{m!r}]: {shape}; expected an (N, {self.dim}) tensor from embed_{m}s()")
+        counts = {m: tokens[m].shape[0] for m in modalities}
+        if len(set(counts.values())) > 1:
+            raise InputError(f"tokens: different lengths {counts}; give one token of each modality per person")
+        count = counts[modalities[0]]
         out = torch.empty(count, self.dim)
         for part in self._batches(count, "representations"):
             chunk = {m: tokens[m][part].to(self.device) for m in modalities}
