@@ -24,9 +24,9 @@ the pose sampler and the dataset cache format, which sit above this module in th
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -35,6 +35,7 @@ import torch
 from poseembroider import config
 from poseembroider.atomic_io import atomic_files_into, write_json_atomic
 from poseembroider.registry import Registry
+from poseembroider.text.wordpiece_vocab import learn_wordpiece_vocab
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -335,31 +336,32 @@ def build_wordpiece_tokenizer(
     """Train a BERT-style WordPiece tokenizer on `texts`; returns the transformers fast tokenizer.
 
     The vocabulary has the special tokens at ids 0..4 (`SPECIAL_TOKENS`), every character of the corpus
-    and of a basic ASCII alphabet (so unseen words split into pieces instead of becoming [UNK]), then
-    the most useful word pieces up to `vocab_size` (fewer when the corpus has fewer distinct pieces).
+    and of a basic ASCII alphabet, and every alphanumeric character as a `##` continuation too (so unseen
+    words split into pieces instead of becoming [UNK]), then the most frequent merged word pieces up to
+    `vocab_size` (fewer when no more pair occurs `min_frequency` times).
+
+    The vocabulary is learnt by `wordpiece_vocab.learn_wordpiece_vocab`, not by `tokenizers`'
+    WordPieceTrainer, which gives another vocabulary in every process (see that module): here it is a
+    function of (texts, vocab_size, min_frequency) only. The words it counts are those of the tokenizer's
+    own normalizer and pre-tokenizer, so they are the words the tokenizer later splits.
     """
     from tokenizers import Tokenizer as BackendTokenizer
-    from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     if vocab_size <= len(SPECIAL_TOKENS) + len(_BASIC_ALPHABET):
         raise ValueError(f"vocab_size={vocab_size} is too small (needs more than the special tokens and alphabet)")
-    backend = BackendTokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+    backend = BackendTokenizer(models.WordPiece(vocab={"[UNK]": 0}, unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=_BASIC_ALPHABET,
-        continuing_subword_prefix="##",
-        show_progress=False,
+    word_counts: Counter[str] = Counter()
+    for text in texts:
+        word_counts.update(w for w, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(text)))
+    vocab = learn_wordpiece_vocab(word_counts, vocab_size, min_frequency, SPECIAL_TOKENS, _BASIC_ALPHABET, "##")
+    backend.model = models.WordPiece(
+        vocab={tok: i for i, tok in enumerate(vocab)}, unk_token="[UNK]", continuing_subword_prefix="##"
     )
-    # one extra text puts every letter and digit after a first letter, so that each also gets its
-    # continuation piece (##x): without it a held-out word with an unseen inner character is one [UNK]
-    inner = " ".join("a" + c for c in _BASIC_ALPHABET if c.isalnum())
-    backend.train_from_iterator(itertools.chain(texts, [inner]), trainer)
     ids = {tok: backend.token_to_id(tok) for tok in SPECIAL_TOKENS}
     if [ids[t] for t in SPECIAL_TOKENS] != list(range(len(SPECIAL_TOKENS))):
         raise RuntimeError(f"special tokens got ids {ids}, expected 0..{len(SPECIAL_TOKENS) - 1}")
