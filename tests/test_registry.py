@@ -111,3 +111,14 @@ def test_the_generic_registry_refuses_twice_registered_and_unknown_names():
         things.register("one")(lambda: 2)
     with pytest.raises(KeyError, match=r"unknown thing 'two'; registered: \['one'\]"):
         things.get("two")
+
+
+def test_the_generic_registry_builds_by_name_or_from_a_folder(tmp_path):
+    from poseembroider.registry import Registry
+
+    things: Registry = Registry("thing")
+    things.register("one")(lambda scale=1: 1 * scale)
+    assert things.build("one", lambda path: path, scale=3) == 3
+    assert things.build(tmp_path, lambda path: ("folder", path)) == ("folder", tmp_path)
+    with pytest.raises(KeyError, match=r"'nothing' is neither a registered thing \(\['one'\]\) nor a folder"):
+        things.build("nothing", lambda path: path)

@@ -66,6 +66,16 @@ class Registry(Generic[Builder]):
             raise KeyError(f"unknown {self.kind} {name!r}; registered: {self.names()}")
         return self._builders[name]
 
+    def build(self, name_or_folder: str | os.PathLike, from_folder: Callable[[Path], object], **kwargs: object):
+        """The registered builder of `name_or_folder` called with `kwargs`, else `from_folder(path)` when it is
+        an existing folder (a model saved outside the registry); anything else is an error naming both ways."""
+        key = str(name_or_folder)
+        if key in self._builders:
+            return self._builders[key](**kwargs)
+        if Path(name_or_folder).is_dir():
+            return from_folder(Path(name_or_folder))
+        raise KeyError(f"{key!r} is neither a registered {self.kind} ({self.names()}) nor a folder")
+
 
 class UnknownShortnameError(KeyError):
     """Raised when a name is neither a registered shortname nor an existing path."""

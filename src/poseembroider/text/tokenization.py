@@ -306,13 +306,9 @@ def get_tokenizer(
     name_or_folder: str | os.PathLike, folder: str | os.PathLike | None = None, max_length: int | None = None
 ) -> Tokenizer:
     """A registered tokenizer by name (optionally from another `folder`), or one loaded from a folder path."""
-    key = str(name_or_folder)
-    if key in TOKENIZERS:
-        return TOKENIZERS.get(key)(folder=folder, max_length=max_length)
-    path = Path(name_or_folder)
-    if path.is_dir():
-        return load_tokenizer(path, max_length=max_length)
-    raise KeyError(f"{key!r} is neither a registered tokenizer ({list_tokenizers()}) nor a folder")
+    return TOKENIZERS.build(
+        name_or_folder, lambda path: load_tokenizer(path, max_length=max_length), folder=folder, max_length=max_length
+    )
 
 
 @register_tokenizer("distilbertUncased")

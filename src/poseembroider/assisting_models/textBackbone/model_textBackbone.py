@@ -247,13 +247,9 @@ def get_text_backbone(
     name_or_folder: str | os.PathLike, folder: str | os.PathLike | None = None, frozen: bool = True
 ) -> TextBackbone:
     """A registered backbone by name (optionally from another `folder`), or one loaded from a folder path."""
-    key = str(name_or_folder)
-    if key in TEXT_BACKBONES:
-        return TEXT_BACKBONES.get(key)(folder=folder, frozen=frozen)
-    path = Path(name_or_folder)
-    if path.is_dir():
-        return TextBackbone.from_folder(path, frozen=frozen)
-    raise KeyError(f"{key!r} is neither a registered text backbone ({list_text_backbones()}) nor a folder")
+    return TEXT_BACKBONES.build(
+        name_or_folder, lambda path: TextBackbone.from_folder(path, frozen=frozen), folder=folder, frozen=frozen
+    )
 
 
 def load_text_backbone(name: str, folder: str | os.PathLike | None = None, frozen: bool = True) -> TextBackbone:
