@@ -365,7 +365,7 @@ def _instruct(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- PoseVAE
 
 
-def _forward_to_script(module: str) -> Callable[[argparse.ArgumentParser], None]:
+def _forward_to_script(module: str, parser: str = "build_parser") -> Callable[[argparse.ArgumentParser], None]:
     """`configure` for a command that hands every word after it to `module.main(argv)` (as `args.script_args`).
 
     `--help` prints the script's own help (all its flags) and exits, like any command's help. The leaf
@@ -379,7 +379,7 @@ def _forward_to_script(module: str) -> Callable[[argparse.ArgumentParser], None]
         def parse_known_args(args=None, namespace=None):
             words = list(args or [])
             if "-h" in words or "--help" in words:
-                importlib.import_module(module).build_parser().parse_args(["--help"])  # prints and exits 0
+                getattr(importlib.import_module(module), parser)().parse_args(["--help"])  # prints and exits 0
             namespace, _ = own_parse([], namespace)  # the leaf's defaults (handler)
             namespace.script_args = words
             return namespace, []
@@ -480,7 +480,7 @@ def _demo(args: argparse.Namespace) -> int:
 @command(
     "demo-core",
     "the any-to-any retrieval demo (same as `demo core`; flags of demo_core.py, plus streamlit's --server.port ...)",
-    _forward_to_script("poseembroider.demo_core_helpers"),
+    _forward_to_script("poseembroider.demos", "core_parser"),
 )
 def _demo_core(args: argparse.Namespace) -> int:
     from poseembroider.demos import run_demo

@@ -35,12 +35,11 @@ from poseembroider.datasets.visualize.common import body_and_renderer, choose_da
 from poseembroider.demo_core_helpers import (
     PATCH_GRID,
     PATCH_SIZE,
-    build_parser,
     occlude_patches,
     prepare_uploaded_image,
     query_batch,
 )
-from poseembroider.demos import CORE_MODELS, initial_model, missing_model_message, shown_path
+from poseembroider.demos import CORE_MODELS, core_parser, initial_model, missing_model_message, shown_path
 from poseembroider.modalities import MODALITIES
 from poseembroider.representation import Gallery, load_representation_model, retrieve_from_batch, split_gallery
 
@@ -52,7 +51,7 @@ INPUT_TEXT_SAMPLE_KEY = "input_text_sample"
 
 def initial_settings():
     """The demo's flags (after `--`), with the model and dataset also read from the URL and environment."""
-    args, _ = build_parser().parse_known_args(sys.argv[1:])
+    args, _ = core_parser().parse_known_args(sys.argv[1:])
     args.model_path = initial_model(CORE_MODELS, args.model_path, st.query_params.get("model")) or ""
     args.dataset = args.dataset or st.query_params.get("dataset")
     return args

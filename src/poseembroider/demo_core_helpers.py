@@ -4,7 +4,6 @@
 - `prepare_uploaded_image`: a user's PNG/JPG turned into a crop like the datasets' (padded to 4:3,
   resized to 256x192, in [0, 1]).
 - `query_batch`: one query (any of image, pose, text tokens) as a raw batch of one.
-- `build_parser`: the demo's flags (`streamlit run demo_core.py -- <flags>`, `poseembroider demo core <flags>`).
 
 The gallery of a split and the ranking of a query are library code (`representation.split_gallery`,
 `representation.retrieve_from_batch`): the demo ranks exactly as the evaluation does.
@@ -12,47 +11,18 @@ The gallery of a split and the ranking of a query are library code (`representat
 
 from __future__ import annotations
 
-import argparse
 import io
 
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from poseembroider.datasets.image_processing import IMAGE_HW, pad_resize, to_uint8_tensor
-from poseembroider.demos import CORE_MODELS
-
-DEFAULT_N_RETRIEVE = 8
 
 PATCH_SIZE = 16
 """Side of the image encoder's patches in pixels: the occlusion moves and grows by whole patches."""
 
 PATCH_GRID: tuple[int, int] = (IMAGE_HW[0] // PATCH_SIZE, IMAGE_HW[1] // PATCH_SIZE)
 """(rows, columns) of patches of a 256x192 crop: (16, 12)."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Flags of the demo; every one is also a field of the app (the flags only set their initial value)."""
-    parser = argparse.ArgumentParser(
-        prog="demo_core.py",
-        description="any-to-any retrieval demo of PoseEmbroider / the Aligner (streamlit app)",
-        epilog="launch: poseembroider demo core [flags] [--server.port 8501], or "
-        "streamlit run src/poseembroider/demo_core.py -- [flags]",
-    )
-    parser.add_argument(
-        "--model_path",
-        default=None,
-        help=f"model folder, training output folder or shortname (else ?model=..., ${CORE_MODELS.env_var}, the "
-        f"first present of {', '.join(CORE_MODELS.preferred)}, else the newest registered "
-        f"{' or '.join(p + '*' for p in CORE_MODELS.prefixes)})",
-    )
-    parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
-    parser.add_argument(
-        "--n_retrieve", type=int, default=DEFAULT_N_RETRIEVE, help="items shown per modality (default: %(default)s)"
-    )
-    parser.add_argument("--dataset", default=None, help="dataset selected first (default: the first one found)")
-    parser.add_argument("--split", default=None, help="split selected first (default: val, test, then train)")
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:<i>' (default: %(default)s)")
-    return parser
 
 
 def occlude_patches(image: torch.Tensor, x: int, y: int, size: int, patch_size: int = PATCH_SIZE) -> torch.Tensor:

@@ -124,12 +124,6 @@ def posevae_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _core_parser() -> argparse.ArgumentParser:
-    from poseembroider.demo_core_helpers import build_parser
-
-    return build_parser()
-
-
 POSEVAE_MODELS = ModelChoice(
     kind="PoseVAE",
     env_var="POSEEMBROIDER_POSEVAE_DEMO_MODEL",
@@ -151,11 +145,40 @@ CORE_MODELS = ModelChoice(
 _SCRIPT_BROWSER = "datasets/visualize/visualize_dataset_script.py"
 _FIX_BROWSER = "datasets/visualize/visualize_dataset_fix.py"
 
+DEFAULT_N_RETRIEVE = 8
+"""Items of each modality the retrieval demo shows first."""
+
+
+def core_parser() -> argparse.ArgumentParser:
+    """Flags of the retrieval demo; every one is also a field of the app (the flags only set their initial value)."""
+    parser = argparse.ArgumentParser(
+        prog="demo_core.py",
+        description="any-to-any retrieval demo of PoseEmbroider / the Aligner (streamlit app)",
+        epilog="launch: poseembroider demo core [flags] [--server.port 8501], or "
+        "streamlit run src/poseembroider/demo_core.py -- [flags]",
+    )
+    parser.add_argument(
+        "--model_path",
+        default=None,
+        help=f"model folder, training output folder or shortname (else ?model=..., ${CORE_MODELS.env_var}, the "
+        f"first present of {', '.join(CORE_MODELS.preferred)}, else the newest registered "
+        f"{' or '.join(p + '*' for p in CORE_MODELS.prefixes)})",
+    )
+    parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
+    parser.add_argument(
+        "--n_retrieve", type=int, default=DEFAULT_N_RETRIEVE, help="items shown per modality (default: %(default)s)"
+    )
+    parser.add_argument("--dataset", default=None, help="dataset selected first (default: the first one found)")
+    parser.add_argument("--split", default=None, help="split selected first (default: val, test, then train)")
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:<i>' (default: %(default)s)")
+    return parser
+
+
 DEMOS: dict[str, Demo] = {
     "core": Demo(
         script="demo_core.py",
         description="any-to-any retrieval (PoseEmbroider / Aligner): image, pose, text queries over a split",
-        parser=_core_parser,
+        parser=core_parser,
         default_args=("--split", VALIDATION_SPLIT),
         models=CORE_MODELS,
     ),
