@@ -75,6 +75,7 @@ def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
         config=TEXT_BACKBONE_PRESETS[sizes.text_backbone_size],
         num_threads=sizes.torch_threads,
         run_dir=_run_dir(ctx, "textBackbone"),
+        progress=False,  # as the other steps (--no_progress): the quickstart prints one line per model
     )
     print(
         f"[quickstart] text backbone: masked-token accuracy {report.val_accuracy:.3f} "
