@@ -48,6 +48,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from poseembroider.body.joints import NUM_BODY_JOINTS
 from poseembroider.datasets.image_processing import (
     IMAGE_HW,
     crop_box,
@@ -83,7 +84,6 @@ ImageLike = Image.Image | np.ndarray | str | os.PathLike
 """One image: a PIL image, an (H, W, 3) uint8 array, or the path of an image file."""
 
 DEFAULT_BATCH_SIZE = 64
-NUM_BODY_JOINTS = 22
 
 
 class InputError(ValueError):
@@ -164,12 +164,12 @@ def body_poses(poses: Any, normalization: str) -> torch.Tensor:
     """(N, 22, 3) float32 body poses in the models' frame from the inputs `embed_poses` takes."""
     if normalization not in POSE_NORMALIZERS:
         raise InputError(f"normalization {normalization!r}: expected one of {sorted(POSE_NORMALIZERS)}")
-    mapping = poses if isinstance(poses, Mapping) else {"poses": poses}
-    if isinstance(poses, (str, bytes)) or not isinstance(poses, (Mapping, np.ndarray, torch.Tensor, list, tuple)):
+    if not isinstance(poses, (Mapping, np.ndarray, torch.Tensor, list, tuple)):
         raise InputError(
             f"poses: a {type(poses).__name__}; expected an (N, 22|52|55, 3) or flat axis-angle array or tensor, "
             "or a dict with 'global_orient' + 'body_pose'"
         )
+    mapping = poses if isinstance(poses, Mapping) else {"poses": poses}
     if "poses" in mapping and isinstance(mapping["poses"], (list, tuple)):
         try:
             mapping = {"poses": np.asarray(mapping["poses"], dtype=np.float32)}
