@@ -16,7 +16,8 @@ import io
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from poseembroider.datasets.image_processing import IMAGE_HW, pad_resize, to_uint8_tensor
+from poseembroider.datasets.image_processing import IMAGE_HW, to_uint8_tensor
+from poseembroider.representation import crop_person
 
 PATCH_SIZE = 16
 """Side of the image encoder's patches in pixels: the occlusion moves and grows by whole patches."""
@@ -40,15 +41,14 @@ def occlude_patches(image: torch.Tensor, x: int, y: int, size: int, patch_size: 
 
 def prepare_uploaded_image(data: bytes, name: str = "uploaded image") -> torch.Tensor:
     """PNG/JPG bytes -> (3, 256, 192) float crop in [0, 1], processed like the dataset crops: the whole
-    picture is taken as the person crop, zero-padded to 4:3 (H:W) and resized (`pad_resize`). EXIF
-    orientation (phone pictures) is applied first."""
-
+    picture is taken as the person crop, zero-padded to 4:3 (H:W) and resized (`representation.crop_person`).
+    EXIF orientation (phone pictures) is applied first."""
     try:
         with Image.open(io.BytesIO(data)) as picture:
             rgb = ImageOps.exif_transpose(picture).convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"{name}: not a readable PNG/JPG image ({err})") from None
-    return pad_resize(to_uint8_tensor(rgb)).float() / 255.0
+    return crop_person(to_uint8_tensor(rgb))
 
 
 def query_batch(

@@ -38,7 +38,7 @@ Lower level (also used by `evaluate_core` and the retrieval demo): `load_represe
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from poseembroider.body.joints import NUM_BODY_JOINTS
 from poseembroider.datasets.image_processing import (
     IMAGE_HW,
     crop_box,
+    get_image_processing,
     load_image,
     pad_resize,
     scale_bbox,
@@ -62,7 +63,7 @@ from poseembroider.devices import resolve_device
 from poseembroider.encoders import FrozenModalityEncoder, build_frozen_encoder
 from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, top_k
 from poseembroider.features.frozen import CachedFeatureDataset, compute_frozen_features
-from poseembroider.modalities import MODALITIES, check_modalities
+from poseembroider.modalities import check_modalities
 from poseembroider.model import FEATURE_KEYS, RepresentationModel
 from poseembroider.models.pretrained import load_pretrained, resolve_model_dir
 from poseembroider.text.pose_files import poses_from_mapping
@@ -84,6 +85,8 @@ ImageLike = Image.Image | np.ndarray | str | os.PathLike
 """One image: a PIL image, an (H, W, 3) uint8 array, or the path of an image file."""
 
 DEFAULT_BATCH_SIZE = 64
+EVAL_PROCESSING = get_image_processing("smplerx_eval")
+"""The datasets' image processing at evaluation: uint8 crop -> float in [0, 1], no augmentation."""
 
 
 class InputError(ValueError):
@@ -152,12 +155,13 @@ def _person_boxes(boxes: Any, count: int) -> np.ndarray:
     return array
 
 
-def crop_person(image: torch.Tensor, box: np.ndarray | None, box_scale: float) -> torch.Tensor:
+def crop_person(image: torch.Tensor, box: np.ndarray | None = None, box_scale: float = 1.1) -> torch.Tensor:
     """(3, 256, 192) float crop in [0, 1] of a (3, H, W) uint8 image: the whole picture (`box` None) or the
-    tight person box scaled by `box_scale` and clipped, then zero-padded to 4:3 and resized, as the datasets."""
+    tight person box scaled by `box_scale` and clipped, then zero-padded to 4:3, resized and scaled by the
+    datasets' evaluation processing."""
     if box is not None:
         image = crop_box(image, scale_bbox(box, box_scale, image.shape[1:]))
-    return pad_resize(image, IMAGE_HW).float().div_(255.0)
+    return EVAL_PROCESSING(pad_resize(image, IMAGE_HW))
 
 
 def body_poses(poses: Any, normalization: str) -> torch.Tensor:
@@ -180,6 +184,22 @@ def body_poses(poses: Any, normalization: str) -> torch.Tensor:
     except ValueError as err:
         raise InputError(str(err)) from None
     return normalize_poses(torch.from_numpy(array[:, :NUM_BODY_JOINTS]), normalization)
+
+
+def _check_vectors(value: Any, name: str, dim: int, source: str = "") -> torch.Tensor:
+    """`value` itself when it is an (N, dim) tensor; else an error naming `name`, its shape and where such
+    vectors come from."""
+    if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[1] != dim:
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise InputError(f"{name}: {shape}; expected an (N, {dim}) tensor{source}")
+    return value
+
+
+def _check_same_count(counts: Mapping[str, int], where: str) -> int:
+    """The common number of items of the modalities given; different numbers are refused, naming them."""
+    if len(set(counts.values())) > 1:
+        raise InputError(f"{where}: different lengths {dict(counts)}; give one of each modality per person")
+    return next(iter(counts.values()))
 
 
 def _check_texts(texts: Any) -> list[str]:
@@ -235,10 +255,6 @@ class Representation:
     @property
     def dim(self) -> int:
         return int(self.model.config.latentD)
-
-    @property
-    def modalities(self) -> tuple[str, ...]:
-        return MODALITIES
 
     def __repr__(self) -> str:
         names = self.model.config.encoder_names()
@@ -317,6 +333,16 @@ class Representation:
             out[rows] = self._tokens("text", features)
         return out
 
+    def embed(self, modality: str, inputs: Any, boxes: Any = None, normalization: str = "bedlam") -> torch.Tensor:
+        """`embed_images` / `embed_poses` / `embed_texts` chosen by modality name (`boxes` for images,
+        `normalization` for poses), for callers that hold inputs by modality."""
+        (modality,) = check_modalities([modality], "modality")
+        if modality == "image":
+            return self.embed_images(inputs, boxes)
+        if modality == "pose":
+            return self.embed_poses(inputs, normalization)
+        return self.embed_texts(inputs)
+
     # ------------------------------------------------------------------ representation
 
     @torch.no_grad()
@@ -334,15 +360,7 @@ class Representation:
         given = {m: v for m, v in given.items() if v is not None}
         if not given:
             raise InputError("represent: give at least one of images=, poses=, texts=")
-        embedders: dict[str, Callable[[Any], torch.Tensor]] = {
-            "image": lambda v: self.embed_images(v, boxes),
-            "pose": lambda v: self.embed_poses(v, normalization),
-            "text": self.embed_texts,
-        }
-        tokens = {m: embedders[m](v) for m, v in given.items()}
-        counts = {m: t.shape[0] for m, t in tokens.items()}
-        if len(set(counts.values())) > 1:
-            raise InputError(f"represent: the inputs have different lengths {counts}; give one of each per person")
+        tokens = {m: self.embed(m, v, boxes, normalization) for m, v in given.items()}
         return self.represent_tokens(tokens)
 
     @torch.no_grad()
@@ -350,14 +368,8 @@ class Representation:
         """x̄ (N, D) from modality tokens {m: (N, D)} (the outputs of the `embed_*` methods)."""
         modalities = check_modalities(tokens, "tokens")
         for m in modalities:
-            t = tokens[m]
-            if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[1] != self.dim:
-                shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-                raise InputError(f"tokens[{m!r}]: {shape}; expected an (N, {self.dim}) tensor from embed_{m}s()")
-        counts = {m: tokens[m].shape[0] for m in modalities}
-        if len(set(counts.values())) > 1:
-            raise InputError(f"tokens: different lengths {counts}; give one token of each modality per person")
-        count = counts[modalities[0]]
+            _check_vectors(tokens[m], f"tokens[{m!r}]", self.dim, f" from embed_{m}s()")
+        count = _check_same_count({m: tokens[m].shape[0] for m in modalities}, "tokens")
         out = torch.empty(count, self.dim)
         for part in self._batches(count, "representations"):
             chunk = {m: tokens[m][part].to(self.device) for m in modalities}
@@ -368,9 +380,7 @@ class Representation:
     def predict(self, xbar: torch.Tensor, target: str) -> torch.Tensor:
         """(N, D) x̄ -> (N, D) prediction of the `target` modality's tokens (compare with `embed_<target>`)."""
         (target,) = check_modalities([target], "target")
-        if not isinstance(xbar, torch.Tensor) or xbar.dim() != 2 or xbar.shape[1] != self.dim:
-            shape = tuple(xbar.shape) if isinstance(xbar, torch.Tensor) else type(xbar).__name__
-            raise InputError(f"xbar: {shape}; expected an (N, {self.dim}) tensor from represent()")
+        _check_vectors(xbar, "xbar", self.dim, " from represent()")
         return self.model.predict(xbar.to(self.device).float(), target).float().cpu()
 
     def retrieve(
@@ -384,10 +394,8 @@ class Representation:
         """(scores, indices), both (Q, min(k, N)), best first: the gallery rows (N, D) nearest each query (Q, D)
         by dot product (cosine for an L2-normalised model). With `target`, `queries` are x̄ and are first mapped
         by `predict(queries, target)`; the gallery then holds tokens of that modality."""
-        for name, value in (("queries", queries), ("gallery", gallery)):
-            if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[1] != self.dim:
-                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                raise InputError(f"{name}: {shape}; expected an (N, {self.dim}) tensor")
+        _check_vectors(queries, "queries", self.dim)
+        _check_vectors(gallery, "gallery", self.dim)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InputError(f"k={k!r}: expected an integer >= 1")
         if target is not None:

@@ -26,7 +26,6 @@ import glob as globbing
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,17 +149,12 @@ def _job_manifest(rep: Representation, model_name: str, inputs: EmbeddingInputs,
 
 def _chunk_outputs(rep: Representation, inputs: EmbeddingInputs, part: slice, combine: bool,
                    normalization: str) -> dict[str, torch.Tensor]:
-    embedders: dict[str, Callable[[Any], torch.Tensor]] = {
-        "image": rep.embed_images,
-        "pose": lambda v: rep.embed_poses(v, normalization),
-        "text": rep.embed_texts,
+    tokens = {
+        m: rep.embed(m, inputs.items[m][part], normalization=normalization)
+        for m in inputs.modalities
+        if part.start < inputs.count(m)
     }
     outputs: dict[str, torch.Tensor] = {}
-    tokens = {}
-    for m in inputs.modalities:
-        if part.start >= inputs.count(m):
-            continue
-        tokens[m] = embedders[m](inputs.items[m][part])
     if combine:
         outputs["xbar"] = rep.represent_tokens(tokens)
     else:
