@@ -211,18 +211,13 @@ def _configure_embed(p: argparse.ArgumentParser) -> None:
 
 @command("embed", "embed image / pose / text files with a representation model into .safetensors", _configure_embed)
 def _embed(args: argparse.Namespace) -> int:
-    from poseembroider.features.embedding_files import EmbeddingJobError, embed_to_file, read_inputs
+    from poseembroider.features.embedding_files import EmbeddingJobError, check_output, embed_to_file, read_inputs
     from poseembroider.models.pretrained import CheckpointError
     from poseembroider.registry import UnknownShortnameError
     from poseembroider.representation import InputError, Representation
 
     try:
-        if args.out.suffix != ".safetensors":
-            raise EmbeddingJobError(f"--out {args.out}: the output file must end in .safetensors")
-        if args.batch_size < 1 or args.chunk_size < 1:
-            raise EmbeddingJobError("--batch-size and --chunk-size must be >= 1")
-        if args.out.exists() and not args.overwrite:
-            raise EmbeddingJobError(f"--out {args.out}: the file exists (use --overwrite to replace it)")
+        check_output(args.out, args.overwrite, args.chunk_size, args.batch_size)
         inputs = read_inputs(args.images, args.poses, args.texts)
         rep = Representation.from_pretrained(args.model, args.device, batch_size=args.batch_size, progress=False)
         out = embed_to_file(

@@ -164,6 +164,19 @@ def _chunk_outputs(rep: Representation, inputs: EmbeddingInputs, part: slice, co
     return {k: v.contiguous() for k, v in outputs.items()}
 
 
+def check_output(out: str | Path, overwrite: bool = False, chunk_size: int = 1024, batch_size: int = 1) -> Path:
+    """The output file of a job, refused before any work when it is not .safetensors, exists (without
+    `overwrite`), or the chunk or batch size is below 1."""
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise EmbeddingJobError(f"--out {out}: the output file must end in .safetensors")
+    if batch_size < 1 or chunk_size < 1:
+        raise EmbeddingJobError("--batch-size and --chunk-size must be >= 1")
+    if out.exists() and not overwrite:
+        raise EmbeddingJobError(f"--out {out}: the file exists (use --overwrite to replace it)")
+    return out
+
+
 def embed_to_file(
     rep: Representation,
     model_name: str,
@@ -176,16 +189,10 @@ def embed_to_file(
     progress: bool = True,
 ) -> Path:
     """Run the job (module doc) and return the output file; finished chunks of an interrupted run are reused."""
-    out = Path(out)
-    if out.suffix != ".safetensors":
-        raise EmbeddingJobError(f"--out {out}: the output file must end in .safetensors")
-    if chunk_size < 1:
-        raise EmbeddingJobError(f"--chunk-size {chunk_size}: must be >= 1")
+    out = check_output(out, overwrite, chunk_size)
     counts = {m: inputs.count(m) for m in inputs.modalities}
     if combine and len(set(counts.values())) > 1:
         raise EmbeddingJobError(f"--combine needs as many items of each input, got {counts}")
-    if out.exists() and not overwrite:
-        raise EmbeddingJobError(f"--out {out}: the file exists (use --overwrite to replace it)")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     manifest = _job_manifest(rep, model_name, inputs, combine, chunk_size, normalization)
