@@ -500,9 +500,9 @@ def write_script_caches(
     split: str,
     pool: dict[str, torch.Tensor],
     rendered: dict[int, dict[str, Any]],
-    captions: dict[int, list[str]] | None,
+    captions: dict[int, list[str]],
 ) -> list[Path]:
-    """The images, poses and (with captions) rawtexts caches of a split of the script dataset
+    """The images, poses and rawtexts caches of a split of the script dataset
     (`cache_writers`: checked, written together or not at all); returns their paths."""
     ids = pool["selected"].tolist()
     criteria = _script_criteria(cfg)
@@ -535,8 +535,7 @@ def write_script_caches(
             },
         ),
     ]
-    if captions is not None:
-        caches.append(rawtexts_cache(criteria, {i: captions[i] for i in ids}))
+    caches.append(rawtexts_cache(criteria, {i: captions[i] for i in ids}))
     destination = CacheDestination(cfg.cache_dir, "synthscript", cfg.script_version, split, cfg.size(split))
     return write_caches(destination, caches)
 
@@ -555,11 +554,6 @@ def write_fix_caches(
 
 
 # ---------------------------------------------------------------------------------------------- driver
-
-
-def _text_tools() -> tuple[Callable, Callable, Callable]:
-    """(caption_variants, instruction_variants, posecode_categories): the captioner and instruction writer."""
-    return caption_variants, instruction_variants, posecode_categories
 
 
 def _yaw_change_deg(heading_a: torch.Tensor, heading_b: torch.Tensor) -> torch.Tensor:
@@ -592,7 +586,7 @@ def check_work_dir(cfg: SynthConfig, split: str) -> None:
 class _Texts:
     """The text stages of a split: captions per data id, mined pairs, instructions per pair id."""
 
-    captions: dict[int, list[str]] | None
+    captions: dict[int, list[str]]
     pairs: dict[str, Any]
     instructions: dict[int, list[str]] | None
     seconds: float
@@ -617,33 +611,26 @@ def _block_seed(cfg: SynthConfig, split: str, stage: int, block: int) -> int:
 
 def text_stages(cfg: SynthConfig, split: str, pool: dict[str, torch.Tensor], body_model) -> _Texts:
     """Captions (step 4), pair mining and instructions (step 5) of a split, each cached in the work folder."""
-    caption_variants, instruction_variants, posecode_categories = _text_tools()
     work = work_dir(cfg, split)
     start = time.perf_counter()
     selected = pool["selected"]
     ids = selected.tolist()
     kept_poses = pool["poses"][selected]
-    captions = None
-    if caption_variants is not None:
 
-        def make_captions() -> list[list[str]]:
-            return _in_blocks(
-                lambda block, rows: caption_variants(
-                    kept_poses[rows], body_model, seed=_block_seed(cfg, split, 4, block)
-                ),
-                len(ids),
-            )
+    def make_captions() -> list[list[str]]:
+        return _in_blocks(
+            lambda block, rows: caption_variants(kept_poses[rows], body_model, seed=_block_seed(cfg, split, 4, block)),
+            len(ids),
+        )
 
-        captions = dict(zip(ids, _cached(work / "captions.pt", make_captions), strict=True))
-    pairs, instructions = {"pair_2_dataid": {}, "sequence_info": {}}, None
-    if posecode_categories is not None:
+    def make_codes() -> torch.Tensor:
+        return torch.cat(_in_blocks(lambda _, rows: [posecode_categories(kept_poses[rows], body_model)], len(ids)))
 
-        def make_codes() -> torch.Tensor:
-            return torch.cat(_in_blocks(lambda _, rows: [posecode_categories(kept_poses[rows], body_model)], len(ids)))
-
-        codes = _cached(work / "posecode_categories.pt", make_codes)
-        pairs = _cached(work / "pairs.pt", lambda: mine_pairs(cfg, split, pool, codes))
-    if instruction_variants is not None and pairs["pair_2_dataid"]:
+    captions = dict(zip(ids, _cached(work / "captions.pt", make_captions), strict=True))
+    codes = _cached(work / "posecode_categories.pt", make_codes)
+    pairs = _cached(work / "pairs.pt", lambda: mine_pairs(cfg, split, pool, codes))
+    instructions = None
+    if pairs["pair_2_dataid"]:
         pair_ids = list(pairs["pair_2_dataid"])
         a = torch.tensor([pairs["pair_2_dataid"][p][0] for p in pair_ids])
         b = torch.tensor([pairs["pair_2_dataid"][p][1] for p in pair_ids])
@@ -697,7 +684,7 @@ def generate_split(
         "pool_size": int(len(pool["poses"])),
         "pairs_in_sequence": kinds.count("in"),
         "pairs_out_of_sequence": kinds.count("out"),
-        "captions": texts.captions is not None,
+        "captions": True,
         "instructions": texts.instructions is not None,
         "selected_by_criteria": float(np.mean([rendered[i]["criteria_values"]["selected"] for i in ids])),
         "full_human_visibility": float(np.mean([bool(rendered[i]["in_frame"].all()) for i in ids])),
