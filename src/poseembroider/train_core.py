@@ -29,11 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import Dataset, Subset
 
 from poseembroider.assisting_models.poseText.data import text_collate_fn
 from poseembroider.datasets.registry import get_dataset
+from poseembroider.devices import torch_threads
 from poseembroider.encoders import FrozenEncoders
 from poseembroider.features.frozen import CachedFeatureDataset, collate_batched, compute_frozen_features
 from poseembroider.model import REPRESENTATION_MODELS, CoreConfig, RepresentationModel, encoder_fields
@@ -163,21 +163,20 @@ def build_datasets(args: argparse.Namespace, model: RepresentationModel) -> tupl
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Build, train and register the model described by parsed `args`; returns the `fit_and_publish` summary."""
-    if args.torch_threads > 0:
-        torch.set_num_threads(args.torch_threads)
-    encoders = FrozenEncoders(
-        {"image": args.image_encoder_name, "pose": args.pose_encoder_name, "text": args.text_encoder_name}
-    )
-    model_config = core_config(args, encoders)
-    seed_everything(args.seed)
-    model = REPRESENTATION_MODELS[args.model](model_config)
-    model.attach_encoders(encoders)
-    with as_usage_error(flag=f"--dataset {args.dataset}"):
-        train_set, val_set, collate = build_datasets(args, model)
-    args.output_dir = args.output_dir or str(default_output_dir(args.model, args.dataset, run_name(args)))
-    trainer_config = dataclass_from_args(TrainerConfig, args)
-    shortname = default_shortname(args.model, args.dataset) if args.shortname is None else args.shortname
-    return fit_and_publish(model, trainer_config, train_set, val_set, shortname, collate)
+    with torch_threads(args.torch_threads if args.torch_threads > 0 else None):
+        encoders = FrozenEncoders(
+            {"image": args.image_encoder_name, "pose": args.pose_encoder_name, "text": args.text_encoder_name}
+        )
+        model_config = core_config(args, encoders)
+        seed_everything(args.seed)
+        model = REPRESENTATION_MODELS[args.model](model_config)
+        model.attach_encoders(encoders)
+        with as_usage_error(flag=f"--dataset {args.dataset}"):
+            train_set, val_set, collate = build_datasets(args, model)
+        args.output_dir = args.output_dir or str(default_output_dir(args.model, args.dataset, run_name(args)))
+        trainer_config = dataclass_from_args(TrainerConfig, args)
+        shortname = default_shortname(args.model, args.dataset) if args.shortname is None else args.shortname
+        return fit_and_publish(model, trainer_config, train_set, val_set, shortname, collate)
 
 
 @script_main()

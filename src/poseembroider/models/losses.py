@@ -28,6 +28,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from poseembroider.devices import is_distributed
+
 TEMPERATURE_INIT = 10.0
 """Initial value of the learnable scale applied to cosine scores (original: `FloatTensor((10,))`)."""
 
@@ -132,7 +134,7 @@ def all_gather_with_grad(x: torch.Tensor, grad_scale: float | None = None) -> to
     `grad_scale` (default `world_size`, see the module docstring; pass 1 for open_clip's raw local
     gradient). Single process, or inside `local_only()`: returns `x`.
     """
-    if _GATHER_DISABLED or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if _GATHER_DISABLED or not is_distributed() or dist.get_world_size() == 1:
         return x
     world_size, rank = dist.get_world_size(), dist.get_rank()
     gathered = [torch.empty_like(x) for _ in range(world_size)]

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from poseembroider.devices import (
+    get_local_rank,
     is_distributed,
     resolve_device,
 )
@@ -41,7 +42,7 @@ class DistributedInfo:
 def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistributedInfo:
     """Join the torchrun process group when `WORLD_SIZE` > 1 (idempotent); pick this process's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank = get_local_rank()
     dev = resolve_device(device, local_rank)
     if world_size > 1 and not is_distributed():
         for var in ("RANK", "MASTER_ADDR", "MASTER_PORT"):

@@ -46,6 +46,7 @@ from poseembroider.assisting_models.imageEncoder.training import (
     prepare_run,
     publish_encoder,
 )
+from poseembroider.devices import torch_threads
 from poseembroider.training.config import TrainerConfig, add_dataclass_arguments, dataclass_from_args
 from poseembroider.training.script_args import as_usage_error, script_main, set_recipe_defaults
 from poseembroider.training.trainer import Trainer
@@ -81,29 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train(args: argparse.Namespace, body_model: nn.Module | None = None) -> dict[str, Any]:
     """Run the pretraining described by parsed `args`; returns the content of results.json."""
-    cfg = dataclass_from_args(ImageEncoderTrainingConfig, args)
-    if not args.output_dir:
-        args.output_dir = str(default_output_dir(cfg, args.seed))
-    trainer_config = dataclass_from_args(TrainerConfig, args)
-    if cfg.torch_threads > 0:
-        torch.set_num_threads(cfg.torch_threads)
-    torch.manual_seed(trainer_config.seed)
-    run = prepare_run(cfg, trainer_config.seed, body_model)
+    with torch_threads(args.torch_threads if args.torch_threads > 0 else None):
+        cfg = dataclass_from_args(ImageEncoderTrainingConfig, args)
+        if not args.output_dir:
+            args.output_dir = str(default_output_dir(cfg, args.seed))
+        trainer_config = dataclass_from_args(TrainerConfig, args)
+        torch.manual_seed(trainer_config.seed)
+        run = prepare_run(cfg, trainer_config.seed, body_model)
 
-    timer = StepTimer(trainer_config.batch_size)
-    start = time.perf_counter()
-    trainer = Trainer(run.model, run.data.train_set, run.data.val_set, trainer_config, callbacks=[timer])
-    summary = trainer.fit()
-    train_seconds = time.perf_counter() - start
-    return publish_encoder(
-        run,
-        cfg,
-        trainer_config.output_dir,
-        best_metric=trainer_config.best_metric,
-        epochs=summary["epoch"],
-        train_seconds=train_seconds,
-        images_per_s=timer.images_per_s,
-    )
+        timer = StepTimer(trainer_config.batch_size)
+        start = time.perf_counter()
+        trainer = Trainer(run.model, run.data.train_set, run.data.val_set, trainer_config, callbacks=[timer])
+        summary = trainer.fit()
+        train_seconds = time.perf_counter() - start
+        return publish_encoder(
+            run,
+            cfg,
+            trainer_config.output_dir,
+            best_metric=trainer_config.best_metric,
+            epochs=summary["epoch"],
+            train_seconds=train_seconds,
+            images_per_s=timer.images_per_s,
+        )
 
 
 @script_main()
