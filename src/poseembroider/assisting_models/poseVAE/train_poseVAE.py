@@ -17,7 +17,6 @@ BEDLAM-Script; '' to skip) and its validation metrics are printed as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -27,13 +26,12 @@ from torch.utils.data import Dataset, Subset
 
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE, PoseVAEConfig
 from poseembroider.datasets.registry import get_dataset
-from poseembroider.devices import is_main_process
-from poseembroider.training.config import TrainerConfig, dataclass_from_args
-from poseembroider.training.run_results import fit_and_publish, run_report
+from poseembroider.training.run_results import fit_and_publish, print_report, run_report
 from poseembroider.training.script_args import (
     add_config_arguments,
     add_run_arguments,
     as_usage_error,
+    configs_from_args,
     default_output_dir,
     script_main,
     training_run_tag,
@@ -99,10 +97,9 @@ def run(argv: Sequence[str] | None = None, body_model: Any = None) -> dict[str, 
     flags or an unreadable `--dataset`, before any training.
     """
     args = build_parser().parse_args(argv)
-    with as_usage_error(ValueError):
-        model_config = dataclass_from_args(PoseVAEConfig, args)
-        args.output_dir = args.output_dir or str(default_output_dir(args.model, args.dataset, run_name(args)))
-        trainer_config = dataclass_from_args(TrainerConfig, args)
+    model_config, trainer_config = configs_from_args(
+        args, PoseVAEConfig, default_output_dir(args.model, args.dataset, run_name(args))
+    )
     with as_usage_error(flag=f"--dataset {args.dataset}"):
         train_dataset, val_dataset = load_datasets(args)
     shortname = default_shortname(args.dataset) if args.shortname is None else args.shortname
@@ -113,9 +110,7 @@ def run(argv: Sequence[str] | None = None, body_model: Any = None) -> dict[str, 
 
 @script_main()
 def main(argv: Sequence[str] | None = None) -> int:
-    report = run(argv)
-    if is_main_process():
-        print(json.dumps(report, indent=2))
+    print_report(run(argv))
     return 0
 
 
