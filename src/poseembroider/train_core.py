@@ -43,6 +43,7 @@ from poseembroider.training.script_args import (
     add_config_arguments,
     add_run_arguments,
     as_usage_error,
+    configs_from_args,
     default_output_dir,
     default_shortname,
     script_main,
@@ -124,11 +125,6 @@ def run_name(args: argparse.Namespace) -> str:
     return name
 
 
-def core_config(args: argparse.Namespace, encoders: Any) -> CoreConfig:
-    """The model config from the flags and the frozen encoders' widths and fingerprints."""
-    return dataclass_from_args(CoreConfig, args, **encoder_fields(encoders))
-
-
 def build_datasets(args: argparse.Namespace, model: RepresentationModel) -> tuple[Dataset, Dataset, Any]:
     """(train, val, collate_fn): cached features without image augmentation, raw items otherwise."""
     if args.img_augmentation:
@@ -167,14 +163,14 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         encoders = FrozenEncoders(
             {"image": args.image_encoder_name, "pose": args.pose_encoder_name, "text": args.text_encoder_name}
         )
-        model_config = core_config(args, encoders)
+        model_config, trainer_config = configs_from_args(
+            args, CoreConfig, default_output_dir(args.model, args.dataset, run_name(args)), **encoder_fields(encoders)
+        )
         seed_everything(args.seed)
         model = REPRESENTATION_MODELS[args.model](model_config)
         model.attach_encoders(encoders)
         with as_usage_error(flag=f"--dataset {args.dataset}"):
             train_set, val_set, collate = build_datasets(args, model)
-        args.output_dir = args.output_dir or str(default_output_dir(args.model, args.dataset, run_name(args)))
-        trainer_config = dataclass_from_args(TrainerConfig, args)
         shortname = default_shortname(args.model, args.dataset) if args.shortname is None else args.shortname
         return fit_and_publish(model, trainer_config, train_set, val_set, shortname, collate)
 
