@@ -45,8 +45,9 @@ from poseembroider.atomic_io import atomic_files_into, write_json_atomic
 from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
 from poseembroider.devices import torch_threads
 from poseembroider.models.parameters import count_parameters
-from poseembroider.text.tokenization import TextModelNotFoundError, Tokenizer, load_tokenizer
+from poseembroider.text.tokenization import Tokenizer, load_tokenizer
 from poseembroider.training.config import TrainerConfig
+from poseembroider.training.script_args import script_main
 from poseembroider.training.state import seed_everything
 from poseembroider.training.trainer import Trainer
 
@@ -177,22 +178,19 @@ def summary(report: PretrainingReport, size: str, out: Path) -> str:
     )
 
 
+@script_main(OSError, ValueError)
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        tokenizer = load_tokenizer(args.tokenizer)
-        if args.corpus is not None:
-            texts = [t.strip() for t in args.corpus.read_text(encoding="utf-8").splitlines() if t.strip()]
-        else:
-            texts = build_caption_corpus(args.n_poses, args.n_pairs, seed=args.seed)
-        report = pretrain_backbone(
-            texts, tokenizer, args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-            config=TEXT_BACKBONE_PRESETS[args.size], lr=args.lr, val_every=args.val_every, device=args.device,
-            num_threads=args.threads, run_dir=args.run_dir, resume=args.resume,
-        )
-    except (TextModelNotFoundError, OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    tokenizer = load_tokenizer(args.tokenizer)
+    if args.corpus is not None:
+        texts = [t.strip() for t in args.corpus.read_text(encoding="utf-8").splitlines() if t.strip()]
+    else:
+        texts = build_caption_corpus(args.n_poses, args.n_pairs, seed=args.seed)
+    report = pretrain_backbone(
+        texts, tokenizer, args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+        config=TEXT_BACKBONE_PRESETS[args.size], lr=args.lr, val_every=args.val_every, device=args.device,
+        num_threads=args.threads, run_dir=args.run_dir, resume=args.resume,
+    )  # fmt: skip
     if report is not None:
         print(json.dumps(asdict(report), indent=2) if args.json else summary(report, args.size, args.out))
     return 0
