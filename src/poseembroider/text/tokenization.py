@@ -345,22 +345,18 @@ def build_wordpiece_tokenizer(
     from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    if vocab_size <= len(SPECIAL_TOKENS) + len(_BASIC_ALPHABET):
-        raise ValueError(f"vocab_size={vocab_size} is too small (needs more than the special tokens and alphabet)")
-    backend = BackendTokenizer(models.WordPiece(vocab={"[UNK]": 0}, unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece(prefix="##")
+    normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     word_counts: Counter[str] = Counter()
     for text in texts:
-        word_counts.update(w for w, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(text)))
+        word_counts.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    # special tokens first: ids 0..4, as SPECIAL_TOKENS lists them (learn_wordpiece_vocab keeps their order)
     vocab = learn_wordpiece_vocab(word_counts, vocab_size, min_frequency, SPECIAL_TOKENS, _BASIC_ALPHABET, "##")
-    backend.model = models.WordPiece(
-        vocab={tok: i for i, tok in enumerate(vocab)}, unk_token="[UNK]", continuing_subword_prefix="##"
-    )
-    ids = {tok: backend.token_to_id(tok) for tok in SPECIAL_TOKENS}
-    if [ids[t] for t in SPECIAL_TOKENS] != list(range(len(SPECIAL_TOKENS))):
-        raise RuntimeError(f"special tokens got ids {ids}, expected 0..{len(SPECIAL_TOKENS) - 1}")
+    ids = {tok: i for i, tok in enumerate(vocab)}
+    backend = BackendTokenizer(models.WordPiece(vocab=ids, unk_token="[UNK]", continuing_subword_prefix="##"))
+    backend.normalizer = normalizer
+    backend.pre_tokenizer = pre_tokenizer
+    backend.decoder = decoders.WordPiece(prefix="##")
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
