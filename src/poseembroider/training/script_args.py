@@ -271,6 +271,12 @@ def default_shortname(model: str, dataset: str) -> str:
     return f"{model.lower()}_model_{dataset_family(dataset)}"
 
 
+def text_retrieval_run_name(args: argparse.Namespace) -> str:
+    """Folder name of a PoseText / PairText run: the architecture flags, then `training_run_tag`."""
+    encoder = Path(args.text_encoder_name).name
+    return f"latentD{args.latentD}_{encoder}_{args.transformer_topping}_{args.retrieval_loss}_{training_run_tag(args)}"
+
+
 def training_run_tag(args: argparse.Namespace) -> str:
     """The Trainer part of a run name: `lr<lr>[_wd<wd>][_<scheduler>[<step>-<gamma>]]_bs<B>_seed<S>`, then
     `_data<N>` and `_LRflip` when those flags are set (zero weight decay and a constant LR are left out)."""

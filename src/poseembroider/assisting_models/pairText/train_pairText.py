@@ -26,7 +26,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from poseembroider.assisting_models.pairText.model_pairText import PairText, PairTextConfig
@@ -47,8 +46,8 @@ from poseembroider.training.script_args import (
     default_output_dir,
     script_main,
     text_encoder_errors,
-    training_run_tag,
 )
+from poseembroider.training.script_args import text_retrieval_run_name as run_name
 from poseembroider.training.state import seed_everything
 
 logger = logging.getLogger(__name__)
@@ -95,12 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
 def dataset_names(args: argparse.Namespace) -> list[str]:
     """`--datasets` when given, else `[--dataset]`."""
     return list(args.datasets) if args.datasets else [args.dataset]
-
-
-def run_name(args: argparse.Namespace) -> str:
-    """Folder name of a run: the architecture flags (as PoseText's), then `training_run_tag`."""
-    encoder = Path(args.text_encoder_name).name
-    return f"latentD{args.latentD}_{encoder}_{args.transformer_topping}_{args.retrieval_loss}_{training_run_tag(args)}"
 
 
 def default_shortname(names: Sequence[str], finetuned: bool = False) -> str:

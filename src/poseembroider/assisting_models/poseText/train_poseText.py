@@ -33,7 +33,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from poseembroider.assisting_models.poseText.data import load_train_val_text_datasets, text_collate_fn
@@ -47,9 +46,9 @@ from poseembroider.training.script_args import (
     default_output_dir,
     script_main,
     text_encoder_errors,
-    training_run_tag,
 )
 from poseembroider.training.script_args import default_shortname as model_shortname
+from poseembroider.training.script_args import text_retrieval_run_name as run_name
 from poseembroider.training.state import seed_everything
 
 logger = logging.getLogger(__name__)
@@ -80,12 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(parser, "PoseText", DEFAULT_DATASET)
     add_config_arguments(parser, PoseTextConfig, "PoseText", RECIPE_DEFAULTS)
     return parser
-
-
-def run_name(args: argparse.Namespace) -> str:
-    """Folder name of a run: the architecture flags, then `training_run_tag`."""
-    encoder = Path(args.text_encoder_name).name
-    return f"latentD{args.latentD}_{encoder}_{args.transformer_topping}_{args.retrieval_loss}_{training_run_tag(args)}"
 
 
 def default_shortname(dataset: str) -> str:
