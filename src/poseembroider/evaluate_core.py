@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from poseembroider.atomic_io import atomic_file
-from poseembroider.evaluation.core_retrieval import dual_vs_single, metrics_of_ranks, query_ranks
+from poseembroider.evaluation.core_retrieval import dual_vs_single, is_dual, metrics_of_ranks, query_ranks
 from poseembroider.evaluation.result_files import result_path, reusable_result, save_result
 from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, K_RECALL_VALUES, chance_recall_at_k
 from poseembroider.modalities import query_types
@@ -153,7 +153,7 @@ def recall_figure(
             )
             highest = max(highest, chance[k])
     for i, n in enumerate(names):
-        if len(n.split("2")[0]) == 2:  # a dual query type (ip2t, ...)
+        if is_dual(n):
             ax.axvspan(i - 0.45, i + 0.45, color="0.93", zorder=0)
     ax.set_xticks(range(len(names)), names)
     ax.set_xlim(-0.6, len(names) - 0.4)
@@ -169,7 +169,7 @@ def recall_figure(
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("chance"))  # the bars first
     handles, labels = [handles[i] for i in order], [labels[i] for i in order]
-    if any(len(n.split("2")[0]) == 2 for n in names):
+    if any(is_dual(n) for n in names):
         handles.append(Patch(facecolor="0.93", label="dual query"))
         labels.append("dual query")
     ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)

@@ -40,15 +40,7 @@ from poseembroider.datasets.registry import get_dataset
 from poseembroider.devices import torch_threads
 from poseembroider.evaluation.retrieval import chance_mrecall
 from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle
-from poseembroider.quickstart.context import AssistingSizes, QuickstartContext
-
-
-def _sizes(ctx: QuickstartContext) -> AssistingSizes:
-    return ctx.assisting_sizes
-
-
-def _run_dir(ctx: QuickstartContext, name: str) -> str:
-    return str(ctx.run_dir(name))
+from poseembroider.quickstart.context import QuickstartContext
 
 
 def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
@@ -58,7 +50,7 @@ def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
     from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
     from poseembroider.text.tokenization import text_model_folder, train_wordpiece_tokenizer
 
-    sizes = _sizes(ctx)
+    sizes = ctx.assisting_sizes
     start = time.perf_counter()
     corpus = build_caption_corpus(
         sizes.corpus_poses, sizes.corpus_pairs, seed=ctx.seed, body_model=ctx.require_body()
@@ -74,7 +66,7 @@ def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
         seed=ctx.seed,
         config=TEXT_BACKBONE_PRESETS[sizes.text_backbone_size],
         num_threads=sizes.torch_threads,
-        run_dir=_run_dir(ctx, "textBackbone"),
+        run_dir=ctx.run_dir("textBackbone"),
         progress=False,  # as the other steps (--no_progress): the quickstart prints one line per model
     )
     print(
@@ -97,7 +89,7 @@ def step_text_models(ctx: QuickstartContext) -> dict[str, Any]:
 def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
     """The PoseVAE on the synthetic script poses (`train_poseVAE.py` flags, shorter and faster)."""
 
-    sizes = _sizes(ctx)
+    sizes = ctx.assisting_sizes
     dataset = ctx.require_synth().script_name
     argv = [
         "--dataset", dataset,
@@ -107,7 +99,7 @@ def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
         "--wloss_v2v", "0",
         "--wloss_jts", "0",
         "--val_every", str(max(1, sizes.posevae_epochs // 6)),
-        "--output_dir", _run_dir(ctx, "posevae"),
+        "--output_dir", str(ctx.run_dir("posevae")),
         "--no_progress",
     ]  # fmt: skip
     with torch_threads(sizes.torch_threads):
@@ -123,7 +115,7 @@ def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
 
 
 def _text_retrieval_argv(ctx: QuickstartContext, epochs: int, name: str) -> list[str]:
-    sizes = _sizes(ctx)
+    sizes = ctx.assisting_sizes
     return [
         "--text_encoder_name", "distilbertSynth",
         "--latentD", str(sizes.text_retrieval_latentD),
@@ -134,7 +126,7 @@ def _text_retrieval_argv(ctx: QuickstartContext, epochs: int, name: str) -> list
         "--lr", str(sizes.text_retrieval_lr),
         "--lr_scheduler", "none",
         "--val_every", str(max(1, epochs // 4)),
-        "--output_dir", _run_dir(ctx, name),
+        "--output_dir", str(ctx.run_dir(name)),
         "--no_progress",
     ]  # fmt: skip
 
@@ -143,7 +135,7 @@ def _retrieval_results(ctx: QuickstartContext, name: str, dataset: str, shortnam
     """Best validation metrics of a finished retrieval run, with the chance level of its gallery size
     (R@k of a random ranking: k / N)."""
 
-    best = json.loads((ctx.out_dir / "models" / name / "best" / "metrics.json").read_text())
+    best = json.loads((ctx.run_dir(name) / "best" / "metrics.json").read_text())
     metrics = best["metrics"]
     n_val = len(get_dataset(dataset, "val", item_format="pt"))
     chance = chance_mrecall(n_val)
@@ -162,7 +154,7 @@ def _retrieval_results(ctx: QuickstartContext, name: str, dataset: str, shortnam
 def step_posetext(ctx: QuickstartContext) -> dict[str, Any]:
     """PoseText (pose <-> caption retrieval) on the synthetic script dataset (`train_poseText.py`)."""
 
-    sizes = _sizes(ctx)
+    sizes = ctx.assisting_sizes
     dataset = ctx.require_synth().script_name
     shortname = train_poseText.default_shortname(dataset)
     argv = ["--dataset", dataset, *_text_retrieval_argv(ctx, sizes.posetext_epochs, "posetext")]
@@ -176,7 +168,7 @@ def step_posetext(ctx: QuickstartContext) -> dict[str, Any]:
 def step_pairtext(ctx: QuickstartContext) -> dict[str, Any]:
     """PairText (pose pair <-> instruction retrieval) on the synthetic fix dataset (`train_pairText.py`)."""
 
-    sizes = _sizes(ctx)
+    sizes = ctx.assisting_sizes
     dataset = ctx.require_synth().fix_name
     shortname = train_pairText.default_shortname([dataset])
     argv = ["--dataset", dataset, *_text_retrieval_argv(ctx, sizes.pairtext_epochs, "pairtext")]
@@ -189,7 +181,7 @@ def step_pairtext(ctx: QuickstartContext) -> dict[str, Any]:
 def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
     """Our conv-stem ViT, pretrained on the synthetic crops (`train_imageEncoder.py`)."""
 
-    sizes = _sizes(ctx)
+    sizes = ctx.assisting_sizes
     argv = [
         "--dataset", ctx.require_synth().script_name,
         "--epochs", str(sizes.image_encoder_epochs),
@@ -199,7 +191,7 @@ def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
         "--num_workers", "1",
         "--no_img_augmentation",
         "--torch_threads", str(sizes.torch_threads),
-        "--output_dir", _run_dir(ctx, "image_encoder"),
+        "--output_dir", str(ctx.run_dir("image_encoder")),
         "--no_progress",
     ]  # fmt: skip
     args = train_imageEncoder.build_parser().parse_args(argv)

@@ -19,12 +19,12 @@ from typing import Any
 from poseembroider import evaluate_core, train_core
 from poseembroider.devices import torch_threads
 from poseembroider.evaluation.retrieval import chance_mrecall
-from poseembroider.quickstart.context import CoreSizes, QuickstartContext
+from poseembroider.quickstart.context import QuickstartContext
 
 
-def train_and_evaluate(ctx: QuickstartContext, model: str, sizes: CoreSizes | None = None) -> dict[str, Any]:
+def train_and_evaluate(ctx: QuickstartContext, model: str) -> dict[str, Any]:
     """Train `model` ('PoseEmbroider' or 'Aligner') with train_core.py, evaluate it with evaluate_core.py."""
-    sizes = sizes or ctx.core_sizes
+    sizes = ctx.core_sizes
     dataset = ctx.require_synth().script_name
     names = ctx.require_encoder_names()
     shortname = train_core.default_shortname(model, dataset)
