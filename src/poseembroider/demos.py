@@ -86,7 +86,8 @@ class Demo:
     script: str
     description: str
     parser: Callable[[], argparse.ArgumentParser]  # the app's flags (after `--`), checked before launch
-    default_args: tuple[str, ...] = ()  # app flags given at launch unless the user gives the same flag
+    # app flags given at launch unless the user gives the same flag: every app opens on the validation split
+    default_args: tuple[str, ...] = ("--split", VALIDATION_SPLIT)
     models: ModelChoice | None = None  # None: the app loads no model
 
     @property
@@ -168,8 +169,7 @@ def core_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--n_retrieve", type=int, default=DEFAULT_N_RETRIEVE, help="items shown per modality (default: %(default)s)"
     )
-    parser.add_argument("--dataset", default=None, help="dataset selected first (default: the first one found)")
-    parser.add_argument("--split", default=None, help="split selected first (default: val, test, then train)")
+    _add_dataset_flags(parser)
     parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:<i>' (default: %(default)s)")
     return parser
 
@@ -179,27 +179,23 @@ DEMOS: dict[str, Demo] = {
         script="demo_core.py",
         description="any-to-any retrieval (PoseEmbroider / Aligner): image, pose, text queries over a split",
         parser=core_parser,
-        default_args=("--split", VALIDATION_SPLIT),
         models=CORE_MODELS,
     ),
     "posevae": Demo(
         script="assisting_models/poseVAE/demo_poseVAE.py",
         description="PoseVAE: a pose of a dataset (or CMU mocap), its reconstruction, samples of the prior",
         parser=posevae_parser,
-        default_args=("--split", VALIDATION_SPLIT),
         models=POSEVAE_MODELS,
     ),
     "dataset-script": Demo(
         script=_SCRIPT_BROWSER,
         description="browse a BEDLAM-Script-format dataset: crop, body from any viewpoint, captions",
         parser=lambda: browser_parser("visualize_dataset_script.py", "single-element dataset browser"),
-        default_args=("--split", VALIDATION_SPLIT),
     ),
     "dataset-fix": Demo(
         script=_FIX_BROWSER,
         description="browse a BEDLAM-Fix-format pair dataset: images and poses A and B, instructions",
         parser=lambda: browser_parser("visualize_dataset_fix.py", "pair dataset browser"),
-        default_args=("--split", VALIDATION_SPLIT),
     ),
 }
 
