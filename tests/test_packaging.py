@@ -41,7 +41,7 @@ EXTRA_MODULES = {  # top-level modules of the optional extras, never imported wh
 PROVIDED_BY = {"OpenGL": "pyrender", "torchvision": "timm"}
 """Modules imported by the code but installed by a declared dependency that requires them."""
 
-SCRIPT_ONLY = re.compile(r"(^|\.)(demo_(?!core_helpers)\w+|visualize\w*)(\.|$)")
+SCRIPT_ONLY = re.compile(r"(^|\.)(demo_(?!core_helpers)\w+|visualize_dataset_\w+|visualize\.common)$")
 """Streamlit scripts (demos, dataset browsers): the only modules that import streamlit at their top."""
 
 
