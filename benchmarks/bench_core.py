@@ -35,12 +35,11 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import time_call, write_result
-from poseembroider.evaluation.core_retrieval import retrieval_metrics_from_tokens
-from poseembroider.evaluation.core_retrieval import recalls_of_ranks, summarize
-from poseembroider.features.store import FeatureStore, FeatureStoreWriter, FieldSpec
+from poseembroider.evaluation.core_retrieval import recalls_of_ranks, retrieval_metrics_from_tokens, summarize
 from poseembroider.features.frozen import CachedFeatureDataset
-from poseembroider.model import Aligner, CoreConfig, PoseEmbroider, RepresentationModel
+from poseembroider.features.store import FeatureStore, FeatureStoreWriter, FieldSpec
 from poseembroider.modalities import MODALITIES, query_types
+from poseembroider.model import Aligner, CoreConfig, PoseEmbroider, RepresentationModel
 from poseembroider.models.projections import LayerPlus
 from poseembroider.training import trainer as trainer_module
 from poseembroider.training.trainer import build_optimizer

@@ -240,8 +240,7 @@ def test_validation_metrics_cover_the_nine_query_types(features):
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_chunked_evaluation_equals_full_query_matrices(cls):
-    from poseembroider.evaluation.core_retrieval import retrieval_metrics_from_tokens
-    from poseembroider.evaluation.core_retrieval import core_retrieval_metrics
+    from poseembroider.evaluation.core_retrieval import core_retrieval_metrics, retrieval_metrics_from_tokens
 
     torch.manual_seed(0)
     model = cls(small_config()).eval()

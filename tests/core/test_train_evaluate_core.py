@@ -13,9 +13,9 @@ from poseembroider import config, evaluate_core, train_core
 from poseembroider.cli import main as cli_main
 from poseembroider.datasets.cache_format import cache_file_name, load_cache
 from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
+from poseembroider.encoders import FrozenEncoders
 from poseembroider.features.store import FeatureCacheError
 from poseembroider.modalities import UnknownModalityError
-from poseembroider.encoders import FrozenEncoders
 from poseembroider.models.pretrained import CheckpointError
 from tiny_models import make_core_encoders
 
@@ -153,8 +153,8 @@ def test_model_dir_without_weights_is_refused(core_world, tmp_path, capsys):
 
 
 def test_features_cached_by_another_encoder_version_are_refused(core_world, tmp_path):
-    from poseembroider.features.store import FeatureStore
     from poseembroider.features.frozen import compute_modality_features, modality_fingerprint
+    from poseembroider.features.store import FeatureStore
 
     encoders = FrozenEncoders({"pose": core_world["encoders"]["pose"]})
     store = compute_modality_features(core_world["dataset"], "val", encoders.encoders["pose"], root=tmp_path)

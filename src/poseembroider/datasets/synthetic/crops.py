@@ -33,7 +33,6 @@ the vertical y axis, `normalize_global_orient_bedlam`). With R_norm = N @ R_worl
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,9 +41,9 @@ import torch
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
+from poseembroider.datasets.image_processing import scale_bbox
 from poseembroider.geometry.pose_normalization import normalize_global_orient_bedlam
 from poseembroider.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from poseembroider.datasets.image_processing import scale_bbox
 from poseembroider.rendering.camera import Camera
 
 __all__ = [
