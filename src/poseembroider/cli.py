@@ -152,6 +152,56 @@ def _data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_data_pools(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--script-dataset",
+        required=True,
+        help="script dataset whose val split the pools share, e.g. synthscript-quickstart_overlap30_res224_j16_sf11",
+    )
+    p.add_argument("--n-train", type=int, required=True, help="poses in the train split of the pose pool")
+    p.add_argument("--captions-per-pose", type=int, default=3, help="captions per pose (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pool (default: %(default)s)")
+    p.add_argument("--pool-factor", type=float, default=3.0, help="candidates per kept pose before FPS, per chunk")
+    p.add_argument("--chunk-size", type=int, default=2048, help="poses per chunk (each chunk FPS'd on its own)")
+    p.add_argument("--no-pairs", dest="pairs", action="store_false", help="make the pose pool only (no synthpairs)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+
+@command(
+    "data pools",
+    "pose-only training pools (no images): synthposes-<script version> and synthpairs-<fix version>",
+    _configure_data_pools,
+)
+def _data_pools(args: argparse.Namespace) -> int:
+    from poseembroider.datasets.cache_format import CacheError
+    from poseembroider.datasets.synthetic.pose_pools import PosePoolConfig, generate_pools, script_version_of
+
+    try:
+        cfg = PosePoolConfig(
+            script_version=script_version_of(args.script_dataset),
+            n_train=args.n_train,
+            captions_per_pose=args.captions_per_pose,
+            pairs=args.pairs,
+            seed=args.seed,
+            pool_factor=args.pool_factor,
+            chunk_size=args.chunk_size,
+        )
+        stats = generate_pools(cfg, progress=args.progress)
+    except (ValueError, CacheError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(f"pose pool:  {stats['poses_dataset']} ({stats['n_train']} train poses)")
+        if stats["pairs_dataset"]:
+            print(f"pair pool:  {stats['pairs_dataset']} ({stats['n_pairs']} train pairs)")
+        done = "reused" if stats["reused"] else "made"
+        print(f"{done} in {stats['seconds']['total']} s; caches in {stats['cache_dir']}")
+    return 0
+
+
 @command("data list", "list the processed datasets found in DATA_CACHE_DIR")
 def _data_list(args: argparse.Namespace) -> int:
     from poseembroider import config

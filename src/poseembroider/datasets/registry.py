@@ -8,6 +8,11 @@ Names follow the original scheme `<family>-<version>`:
 | `bedlamfix-overlap30_res224_j16_sf11-in15_out20_t05_sim0709` | pairs of BEDLAM-Fix |
 | `synthscript-<name>_overlap30_res224_j16_sf11` | single elements of a synthetic dataset (`poseembroider data synth`) |
 | `synthfix-<name>_overlap30_res224_j16_sf11-in15_out20_t05_sim0709` | its pairs |
+| `synthposes-<script version>` | pose-only pool: many sampled poses + captions (train), the script val split (val) |
+| `synthpairs-<fix version>` | pose-only pairs mined in that pool + instructions (train), the fix val split (val) |
+
+The pose-only pools (`poseembroider data pools`, `datasets/synthetic/pose_pools.py`) have no images: their
+datasets serve item formats 'p' and 'pt' only.
 
 Fix names hold the version of their single-element dataset before the last '-'.
 """
@@ -87,11 +92,56 @@ def _synth_fix(version: str) -> DatasetSource:
     )
 
 
+def _refuse_images(source: DatasetSource, item_format: str, keypoints_2d: bool) -> None:
+    """Pose-only pools have no images: say so, naming the dataset, instead of a missing-cache error."""
+    if "i" in item_format or keypoints_2d:
+        what = f"item_format {item_format!r}" if "i" in item_format else "keypoints_2d=True"
+        raise ValueError(
+            f"{source.family}-{source.version} is a pose-only pool (no images): {what} asks for images; "
+            "use item_format 'p' or 'pt', or the rendered dataset (synthscript- / synthfix-) for images"
+        )
+
+
+class PosePoolDatasetScript(TriModalDatasetScript):
+    """`TriModalDatasetScript` over a pose-only pool (`synthposes-...`): item formats 'p' / 'pt' only."""
+
+    def __init__(self, source: DatasetSource, split: str, item_format: str = "pt", **kwargs: Any):
+        _refuse_images(source, item_format, kwargs.get("keypoints_2d", False))
+        super().__init__(source, split, item_format=item_format, **kwargs)
+
+
+class PosePoolDatasetFix(TriModalDatasetFix):
+    """`TriModalDatasetFix` over pose-only pairs (`synthpairs-...`): item formats 'p' / 'pt' only."""
+
+    def __init__(self, source: DatasetSource, split: str, item_format: str = "pt", **kwargs: Any):
+        _refuse_images(source, item_format, kwargs.get("keypoints_2d", False))
+        super().__init__(source, split, item_format=item_format, **kwargs)
+
+
+def _synth_poses(version: str) -> DatasetSource:
+    return DatasetSource("synthposes", version, config.DATA_CACHE_DIR, synth_image_root(version), "bedlam")
+
+
+def _synth_pairs(version: str) -> DatasetSource:
+    script_version, _ = _split_fix_version("synthpairs", version)
+    return DatasetSource(
+        "synthpairs",
+        version,
+        config.DATA_CACHE_DIR,
+        synth_image_root(script_version),
+        "bedlam",
+        script_family="synthposes",
+        script_version=script_version,
+    )
+
+
 DATASET_FAMILIES: dict[str, DatasetFamily] = {
     "bedlamscript": DatasetFamily(TriModalDatasetScript, _bedlam_script, "BEDLAM-Script (licensed, processed)"),
     "bedlamfix": DatasetFamily(TriModalDatasetFix, _bedlam_fix, "BEDLAM-Fix pairs (licensed, processed)"),
     "synthscript": DatasetFamily(TriModalDatasetScript, _synth_script, "synthetic single elements (offline world)"),
     "synthfix": DatasetFamily(TriModalDatasetFix, _synth_fix, "synthetic pairs (offline world)"),
+    "synthposes": DatasetFamily(PosePoolDatasetScript, _synth_poses, "pose-only pool of sampled poses + captions"),
+    "synthpairs": DatasetFamily(PosePoolDatasetFix, _synth_pairs, "pose-only pairs mined in a pose pool"),
 }
 
 
