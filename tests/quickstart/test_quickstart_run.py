@@ -78,3 +78,11 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
         assert len(recalls) == 27 and 0 <= core["val"]["mRecall"] <= 100
         assert (resolve(core["shortname"]) / "model.safetensors").is_file()
         assert core["shortname"] == f"{model.lower()}_model_synthscript"
+    real = on_disk["steps"]["real_poses"]
+    assert real["poses"] == 108 and len(real["captions"]) == 108
+    assert 0 <= real["posetext"]["metrics"]["mRecall"] <= 100
+    assert list(on_disk["step_seconds"]) == list(QUICKSTART_STEPS)
+    goals = {row["goal"] for row in on_disk["goals"]}
+    assert "PoseText pose<->text mRecall" in goals and "PoseEmbroider ahead of the Aligner (mRecall)" in goals
+    table = (tmp_path / "results.md").read_text()
+    assert "| step | seconds |" in table and "| posevae |" in table

@@ -9,6 +9,9 @@ what it produced and measured; the dicts are gathered in `<out>/summary.json`, w
      PairText, image encoder, each registered under its shortname beside a chance-level reference;
 6.   the representation models (`core`): PoseEmbroider and the Aligner trained on the frozen features of
      those encoders, evaluated on the 9 query types, each registered under `<model>_model_synthscript`.
+
+Last, every result is set beside its trivial reference and its goal (`goals`), with each step's seconds:
+`summary.json` keys `goals` and `step_seconds`, and the same as Markdown tables in `<out>/results.md`.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from poseembroider import config
-from poseembroider.atomic_io import write_json_atomic
+from poseembroider.atomic_io import write_json_atomic, write_text_atomic
 from poseembroider.quickstart.assisting import ASSISTING_STEPS
 from poseembroider.quickstart.context import AssistingSizes, CoreSizes, QuickstartContext, QuickstartStep
 from poseembroider.quickstart.core import CORE_STEPS
+from poseembroider.quickstart.goals import goal_rows, results_markdown, step_seconds
+from poseembroider.quickstart.real_poses import REAL_POSE_STEPS
 from poseembroider.quickstart.world import WORLD_STEPS
 
-QUICKSTART_STEPS: dict[str, QuickstartStep] = {**WORLD_STEPS, **ASSISTING_STEPS, **CORE_STEPS}
+QUICKSTART_STEPS: dict[str, QuickstartStep] = {**WORLD_STEPS, **ASSISTING_STEPS, **REAL_POSE_STEPS, **CORE_STEPS}
 """Every step, in the order it runs."""
 
 
@@ -61,6 +66,11 @@ def run_quickstart(
         ctx.results[name] = step(ctx)
         ctx.results[name].setdefault("seconds", round(time.perf_counter() - step_start, 2))
     summary["total_seconds"] = round(time.perf_counter() - start, 2)
+    summary["step_seconds"] = step_seconds(ctx.results)
+    summary["goals"] = goal_rows(ctx.results)
+    table = results_markdown(summary)
+    write_text_atomic(out_dir / "results.md", table)
     path = write_json_atomic(out_dir / "summary.json", summary)
+    print(f"[quickstart] results against their references and goals (also in {out_dir / 'results.md'}):\n{table}")
     print(f"[quickstart] wrote {path} ({summary['total_seconds']} s)")
     return summary
