@@ -217,17 +217,22 @@ def _data_list(args: argparse.Namespace) -> int:
 
 def _configure_quickstart(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: experiments/quickstart)")
-    p.add_argument("--n-poses", type=int, default=16, help="number of poses on the contact sheet")
-    p.add_argument("--n-train", type=int, default=2048, help="size of the synthetic train split")
-    p.add_argument("--n-val", type=int, default=512, help="size of the synthetic val split")
-    p.add_argument("--seed", type=int, default=0)
+    # defaults: run_quickstart's (QuickstartContext's), passed on only when given
+    p.add_argument("--n-poses", type=int, default=None, help="number of poses on the contact sheet (16)")
+    p.add_argument("--n-train", type=int, default=None, help="size of the synthetic train split (2048)")
+    p.add_argument("--n-val", type=int, default=None, help="size of the synthetic val split (512)")
+    p.add_argument("--n-pool", type=int, default=None, help="captioned sampled poses of the pose-only pools (16384)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the whole run (0)")
 
 
 @command("quickstart", "run the main job on the offline world and write experiments/quickstart/", _configure_quickstart)
 def _quickstart(args: argparse.Namespace) -> int:
     from poseembroider.quickstart import run_quickstart
 
-    run_quickstart(out_dir=args.out, n_poses=args.n_poses, seed=args.seed, n_train=args.n_train, n_val=args.n_val)
+    given = {
+        k: v for k, v in vars(args).items() if k in ("n_poses", "n_train", "n_val", "n_pool", "seed") and v is not None
+    }
+    run_quickstart(out_dir=args.out, **given)
     return 0
 
 
@@ -368,20 +373,31 @@ def _posecodes(args: argparse.Namespace) -> int:
 
 def _configure_instruct(p: argparse.ArgumentParser) -> None:
     for flag, which in (("--poses-a", "A (start)"), ("--poses-b", "B (target)")):
-        p.add_argument(flag, type=Path, default=None,
-                       help=f"(required) npz with the poses {which}, one per pair, same format as `caption --poses`")
+        p.add_argument(
+            flag,
+            type=Path,
+            default=None,
+            help=f"(required) npz with the poses {which}, one per pair, same format as `caption --poses`",
+        )
     p.add_argument("--seed", type=int, default=0, help="same seed, same instructions")
     p.add_argument("--variant", choices=("default", "simplified", "short"), default="default")
-    p.add_argument("--rotation-change", type=float, default=None, metavar="DEG",
-                   help="heading change from A to B in degrees (positive: to the body's left), said first")
-    p.add_argument("--in-sequence", action="store_true",
-                   help="A and B share one world frame (frames of a sequence): say the whole-body turn "
-                        "taken from their global orientations")
+    p.add_argument(
+        "--rotation-change",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="heading change from A to B in degrees (positive: to the body's left), said first",
+    )
+    p.add_argument(
+        "--in-sequence",
+        action="store_true",
+        help="A and B share one world frame (frames of a sequence): say the whole-body turn "
+        "taken from their global orientations",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list of {index, instruction}")
 
 
-@command("instruct", "write what to change to go from pose A to pose B, one instruction per pair",
-         _configure_instruct)
+@command("instruct", "write what to change to go from pose A to pose B, one instruction per pair", _configure_instruct)
 def _instruct(args: argparse.Namespace) -> int:
     from poseembroider.body.body_model import BodyModel
     from poseembroider.text.correcting.instructions import instruct_pairs
@@ -394,11 +410,21 @@ def _instruct(args: argparse.Namespace) -> int:
     if poses_a is None or poses_b is None:
         return 2
     if poses_a.shape[0] != poses_b.shape[0]:
-        print(f"error: {args.poses_a} has {poses_a.shape[0]} poses (shape {tuple(poses_a.shape)}) but {args.poses_b} "
-              f"has {poses_b.shape[0]} (shape {tuple(poses_b.shape)}): one pose B per pose A", file=sys.stderr)
+        print(
+            f"error: {args.poses_a} has {poses_a.shape[0]} poses (shape {tuple(poses_a.shape)}) but {args.poses_b} "
+            f"has {poses_b.shape[0]} (shape {tuple(poses_b.shape)}): one pose B per pose A",
+            file=sys.stderr,
+        )
         return 2
-    instructions = instruct_pairs(poses_a, poses_b, BodyModel().eval(), seed=args.seed, variant=args.variant,
-                                  rotation_change_deg=args.rotation_change, in_sequence=args.in_sequence)
+    instructions = instruct_pairs(
+        poses_a,
+        poses_b,
+        BodyModel().eval(),
+        seed=args.seed,
+        variant=args.variant,
+        rotation_change_deg=args.rotation_change,
+        in_sequence=args.in_sequence,
+    )
     if args.json:
         print(json.dumps([{"index": i, "instruction": t} for i, t in enumerate(instructions)], indent=2))
     else:
@@ -540,8 +566,12 @@ def _demo_core(args: argparse.Namespace) -> int:
 
 
 def _add_corpus_flags(p: argparse.ArgumentParser, n_poses: int, n_pairs: int) -> None:
-    p.add_argument("--corpus", type=Path, default=None,
-                   help="text file, one text per line (default: generate captions + instructions)")
+    p.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="text file, one text per line (default: generate captions + instructions)",
+    )
     p.add_argument("--n-poses", type=int, default=n_poses, help="sampled poses to caption (3 captions each)")
     p.add_argument("--n-pairs", type=int, default=n_pairs, help="sampled pose pairs to instruct (3 instructions each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the corpus (and of the training)")
@@ -574,8 +604,9 @@ def _text_corpus(args: argparse.Namespace) -> list[str] | None:
 def _configure_text_train_tokenizer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder receiving tokenizer.json, vocab.txt, ...")
     _add_corpus_flags(p, n_poses=3000, n_pairs=3000)
-    p.add_argument("--vocab-size", type=int, default=3000,
-                   help="largest vocabulary (fewer when the corpus has fewer pieces)")
+    p.add_argument(
+        "--vocab-size", type=int, default=3000, help="largest vocabulary (fewer when the corpus has fewer pieces)"
+    )
     p.add_argument("--min-frequency", type=int, default=2, help="pieces seen fewer times are not merged")
     p.add_argument("--max-length", type=int, default=256, help="truncation length in tokens, [CLS] and [SEP] included")
     p.add_argument("--save-corpus", type=Path, default=None, help="also write the corpus there, one text per line")
@@ -599,13 +630,16 @@ def _text_train_tokenizer(args: argparse.Namespace) -> int:
         args.save_corpus.write_text("".join(t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
     start = time.perf_counter()
     try:
-        tokenizer = train_wordpiece_tokenizer(texts, args.vocab_size, args.out, min_frequency=args.min_frequency,
-                                              max_length=args.max_length)
+        tokenizer = train_wordpiece_tokenizer(
+            texts, args.vocab_size, args.out, min_frequency=args.min_frequency, max_length=args.max_length
+        )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"tokenizer: {len(tokenizer)} tokens (asked for at most {args.vocab_size}) from {len(texts)} texts "
-          f"in {time.perf_counter() - start:.1f} s; saved in {args.out}")
+    print(
+        f"tokenizer: {len(tokenizer)} tokens (asked for at most {args.vocab_size}) from {len(texts)} texts "
+        f"in {time.perf_counter() - start:.1f} s; saved in {args.out}"
+    )
     return 0
 
 

@@ -35,6 +35,7 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
         n_train=8,
         n_val=12,
         sampler_report_size=200,
+        n_pool=64,
         assisting_sizes=TINY,
         core_sizes=TINY_CORE,
     )
@@ -57,6 +58,9 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
     crops = np.asarray(Image.open(tmp_path / "contact_sheet_crops.png").convert("RGB"))
     assert crops.shape[0] > 256 and crops.std() > 20  # 12 crops and renders, not a blank page
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+    pools = on_disk["steps"]["pose_pools"]
+    assert pools["n_train"] == 64 and pools["poses_dataset"].startswith("synthposes-quickstart")
+    assert pools["n_pairs"] > 0 and isinstance(pools["seconds"], float)
     text = on_disk["steps"]["text_models"]
     assert text["mlm_steps"] == 4 and text["vocab_size"] <= 400 and text["corpus_texts"] > 0
     posevae = on_disk["steps"]["posevae"]

@@ -64,10 +64,12 @@ class QuickstartContext:
     n_train: int = 2048
     n_val: int = 512
     sampler_report_size: int = 10_000
+    n_pool: int = 16_384  # sampled poses (captioned, no images) the pose-only models train on
     assisting_sizes: AssistingSizes = field(default_factory=AssistingSizes)
     core_sizes: CoreSizes = field(default_factory=CoreSizes)
     body: BodyModel | None = None  # set by `body_model`
     synth: SynthConfig | None = None  # set by `synthetic_dataset`
+    pool_names: dict[str, str] = field(default_factory=dict)  # 'poses' / 'pairs' -> dataset name, set by `pose_pools`
     encoder_names: dict[str, str] = field(default_factory=dict)  # modality -> shortname, set by the assisting steps
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # step name -> its results (summary.json)
 
@@ -84,6 +86,11 @@ class QuickstartContext:
         if self.synth is None:
             raise RuntimeError("this quickstart step needs the datasets: run the 'synthetic_dataset' step first")
         return self.synth
+
+    def require_pool_names(self) -> dict[str, str]:
+        if set(self.pool_names) != {"poses", "pairs"}:
+            raise RuntimeError("this quickstart step needs the pose-only pools: run the 'pose_pools' step first")
+        return dict(self.pool_names)
 
     def require_encoder_names(self) -> dict[str, str]:
         missing = [m for m in MODALITIES if m not in self.encoder_names]

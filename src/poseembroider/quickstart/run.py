@@ -40,6 +40,7 @@ def run_quickstart(
     n_train: int = 2048,
     n_val: int = 512,
     sampler_report_size: int = 10_000,
+    n_pool: int = 16_384,
     assisting_sizes: AssistingSizes | None = None,
     core_sizes: CoreSizes | None = None,
 ) -> dict[str, Any]:
@@ -56,6 +57,7 @@ def run_quickstart(
         n_train,
         n_val,
         sampler_report_size,
+        n_pool,
         assisting_sizes or AssistingSizes(),
         core_sizes or CoreSizes(),
     )

@@ -9,6 +9,9 @@
 4. `synthetic_dataset`: generate a small synthetic script + fix dataset (`poseembroider data synth`)
    and write `contact_sheet_crops.png`: 12 val samples drawn at random (seeded), image crops beside their
    ground-truth poses as the camera saw them.
+5. `pose_pools`: many more sampled poses and pairs than are rendered, with captions and instructions but
+   no images (`poseembroider data pools`): the pose-only models train on them, and validate on the
+   synthetic dataset's own val splits (the pools share them).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from poseembroider.body.model_file import locate_model_file
 from poseembroider.data import load_cmu_dev_poses
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.datasets.synthetic.generate import SynthConfig, generate_synth
+from poseembroider.datasets.synthetic.pose_pools import PosePoolConfig, generate_pools
 from poseembroider.datasets.synthetic.report import sampler_report
 from poseembroider.datasets.visualization import image_to_uint8, pose_image
 from poseembroider.geometry import normalize_global_orient_bedlam
@@ -143,10 +147,27 @@ def step_pose_sampler_report(ctx: QuickstartContext) -> dict:
     return report
 
 
+def step_pose_pools(ctx: QuickstartContext) -> dict:
+    """`ctx.n_pool` captioned sampled poses and the pairs mined among them, sharing the synthetic val splits."""
+    stats = generate_pools(
+        PosePoolConfig(ctx.require_synth().script_version, n_train=ctx.n_pool, seed=ctx.seed),
+        body_model=ctx.require_body(),
+        progress=False,
+    )
+    ctx.pool_names = {"poses": stats["poses_dataset"], "pairs": stats["pairs_dataset"]}
+    stats["stage_seconds"] = stats.pop("seconds")  # 'seconds' is the step's wall time in the summary
+    print(
+        f"[quickstart] pose-only pools: {stats['poses_dataset']} ({ctx.n_pool} poses), "
+        f"{stats['pairs_dataset']} ({stats['n_pairs']} pairs)"
+    )
+    return stats
+
+
 WORLD_STEPS = {
     "body_model": step_body_model,
     "pose_contact_sheet": step_pose_contact_sheet,
     "pose_sampler_report": step_pose_sampler_report,
     "synthetic_dataset": step_synthetic_dataset,
+    "pose_pools": step_pose_pools,
 }
 """Quickstart steps of this module, in order."""
