@@ -41,3 +41,27 @@ def test_pose_rotations_match_forward_and_carry_gradients(body_model):
     assert rotations.grad is not None and rotations.grad.abs().sum() > 0
     with pytest.raises(ValueError, match=r"\(N, J <= 55, 3, 3\)"):
         skeleton.pose_rotations(torch.eye(3).expand(2, 22, 3, 3)[..., :2])
+
+
+def test_pose_rotations_by_levels_equal_the_chain_of_rigid_transforms(body_model):
+    """The level-by-level kinematics gives smplx's joint-by-joint chain: same joints, same gradients, any shape."""
+    from smplx.lbs import batch_rigid_transform
+
+    skeleton = Skeleton(body_model)
+    generator = torch.Generator().manual_seed(5)
+    poses = 0.5 * torch.randn(6, 22, 3, generator=generator)
+    betas = torch.randn(6, skeleton.num_betas, generator=generator)
+    weights = torch.randn(6, 22, 3, generator=generator)
+    grads, outputs = [], []
+    for by_levels in (True, False):
+        rotations = axis_angle_to_matrix(poses).requires_grad_(True)
+        if by_levels:
+            joints = skeleton.pose_rotations(rotations, betas)
+        else:
+            rest = skeleton.rest(betas, 6)[:, :22]
+            joints, _ = batch_rigid_transform(rotations, rest, skeleton.parents[:22], dtype=rotations.dtype)
+        (joints * weights).sum().backward()
+        outputs.append(joints.detach())
+        grads.append(rotations.grad)
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-5)

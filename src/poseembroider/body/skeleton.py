@@ -62,6 +62,31 @@ class Skeleton(torch.nn.Module):
         mean = getattr(smplx_model, "pose_mean", None)  # zero with flat hands; kept for other settings
         mean = torch.zeros(NUM_JOINTS * 3) if mean is None else mean.reshape(-1)[: NUM_JOINTS * 3].float()
         self.register_buffer("pose_mean", mean.reshape(NUM_JOINTS, 3).clone())
+        self._levels: dict[tuple[int, torch.device], list[tuple[torch.Tensor, torch.Tensor]] | None] = {}
+
+    def _chain_levels(self, num_joints: int) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """The first `num_joints` joints grouped by depth in the kinematic tree, as (joints, their parents)
+        index tensors per level below the root; None when a joint's parent is not among them."""
+        key = (num_joints, self.parents.device)
+        if key not in self._levels:
+            parents = self.parents[:num_joints].tolist()
+            if any(not 0 <= parents[j] < j for j in range(1, num_joints)):
+                self._levels[key] = None
+            else:
+                depth = [0] * num_joints
+                for j in range(1, num_joints):
+                    depth[j] = depth[parents[j]] + 1
+                levels = []
+                for d in range(1, max(depth) + 1):
+                    joints = [j for j in range(num_joints) if depth[j] == d]
+                    levels.append(
+                        (
+                            torch.tensor(joints, device=self.parents.device),
+                            torch.tensor([parents[j] for j in joints], device=self.parents.device),
+                        )
+                    )
+                self._levels[key] = levels
+        return self._levels[key]
 
     def rest(self, betas: torch.Tensor | None, batch: int) -> torch.Tensor:
         """(N, 55, 3) rest joints for shapes `betas` (N, <= num_betas); None = mean shape."""
@@ -95,7 +120,29 @@ class Skeleton(torch.nn.Module):
             raise ValueError("pose_rotations needs a body model without pose mean (flat hands)")
         batch, num_joints = rotations.shape[:2]
         rotations = rotations.to(self.rest_joints.dtype)
+        levels = self._chain_levels(num_joints)
+        if levels is not None:  # the first J joints hold their own chain (e.g. the 22 body joints)
+            return _pose_by_levels(rotations, self.rest(betas, batch)[:, :num_joints], self.parents, levels)
         rest_rotations = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
         full = torch.cat([rotations, rest_rotations.expand(batch, NUM_JOINTS - num_joints, 3, 3)], dim=1)
         joints, _ = batch_rigid_transform(full, self.rest(betas, batch), self.parents, dtype=full.dtype)
         return joints[:, :num_joints]
+
+
+def _pose_by_levels(
+    rotations: torch.Tensor, rest: torch.Tensor, parents: torch.Tensor, levels: list[tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """Forward kinematics one tree level at a time: (N, J, 3, 3) local rotations and (N, J, 3) rest joints ->
+    (N, J, 3) posed joints (root at its rest place). The same joints as `batch_rigid_transform`, in one batched
+    3x3 product per level (8 for the 22 body joints) instead of one 4x4 product per joint: about half the time
+    forward and backward, which matters inside a training step (PoseVAE's skeleton joint term)."""
+    offsets = rest.clone()
+    offsets[:, 1:] = rest[:, 1:] - rest[:, parents[1 : rest.shape[1]]]  # each joint from its parent, at rest
+    glob = rotations.new_zeros(rotations.shape).index_copy(1, parents.new_zeros(1), rotations[:, :1])
+    posed = rest.new_zeros(rest.shape).index_copy(1, parents.new_zeros(1), rest[:, :1])
+    for joints, parent in levels:
+        parent_rotation = glob.index_select(1, parent)
+        glob = glob.index_copy(1, joints, parent_rotation @ rotations.index_select(1, joints))
+        moved = (parent_rotation @ offsets.index_select(1, joints)[..., None])[..., 0]
+        posed = posed.index_copy(1, joints, posed.index_select(1, parent) + moved)
+    return posed
