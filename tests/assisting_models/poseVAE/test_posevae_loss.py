@@ -146,3 +146,52 @@ class _Forbidden:
 
     def to(self, *args, **kwargs):
         raise AssertionError("the body model was moved although wloss_v2v = wloss_jts = 0")
+
+
+class _SkeletonOnly:
+    """A body model whose skeleton may be read (`smplx`, `num_betas`) but whose mesh must not be posed."""
+
+    def __init__(self, body_model):
+        self.smplx, self.num_betas = body_model.smplx, body_model.num_betas
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("the mesh was posed although joints_source='skeleton' and wloss_v2v = 0")
+
+
+def test_skeleton_joint_term_equals_the_formula_without_the_mesh(sampled_poses, body_model):
+    from poseembroider.body.skeleton import Skeleton
+
+    config = PoseVAEConfig(wloss_v2v=0.0, wloss_jts=0.7, wloss_rot=1.0, wloss_kld=0.5, kld_epsilon=0.0,
+                           joints_source="skeleton")  # fmt: skip
+    model = _tiny(config).set_body_model(_SkeletonOnly(body_model))
+    poses = sampled_poses[:3]
+    torch.manual_seed(5)
+    out = model.training_step({"poses": poses})
+    assert "v2v" not in out and {"jts", "rot"} <= set(out)
+    q_z, rec = _sample(model, poses, 5)
+    skeleton = Skeleton(body_model)
+    rec_rot = rec["pose_body_matrot"].reshape(3, 22, 3, 3)
+    joints_rec, joints_gt = skeleton.pose_rotations(rec_rot), skeleton(poses).body_joints
+    torch.testing.assert_close(joints_gt, body_model(poses).body_joints, atol=1e-5, rtol=0)  # the MPJPE's joints
+    jts = (math.log(2) - 0.2 + (joints_rec - joints_gt).abs() / math.exp(-0.2)).sum((1, 2))
+    rot = 0.5 * (math.log(2 * math.pi) - 1.0) + 0.5 * (rec_rot - axis_angle_to_matrix(poses)) ** 2 / math.exp(-1.0)
+    kl = kl_to_standard_normal(q_z)
+    expected = (0.7 * (jts + 0.5 * kl) / (22 * 3) + (rot.sum((1, 2, 3)) + 0.5 * kl) / (22 * 9)).mean()
+    torch.testing.assert_close(out["jts"], jts.mean(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out["loss"], expected, rtol=1e-5, atol=1e-6)
+    out["loss"].backward()
+    assert model.decsigma_jts.grad is not None and model.decsigma_jts.grad.abs() > 0
+    assert model.pose_decoder.decoder[5].weight.grad.abs().sum() > 0
+
+
+def test_skeleton_validation_keeps_the_mesh_metrics(sampled_poses, body_model):
+    model = _tiny(PoseVAEConfig(wloss_v2v=0.0, joints_source="skeleton")).set_body_model(body_model)
+    with torch.no_grad():
+        out = model.validation_step({"poses": sampled_poses[:4]})
+    assert {"loss", "v2v", "jts", "rot", "elbo_jts", "mpjpe_mm", "pampjpe_mm", "pve_mm"} <= set(out)
+    assert out["pve_mm"] > 0 and out["pampjpe_mm"] <= out["mpjpe_mm"] + 1e-3
+
+
+def test_unknown_joints_source_is_refused():
+    with pytest.raises(ValueError, match="--joints_source"):
+        PoseVAEConfig(joints_source="mesh")

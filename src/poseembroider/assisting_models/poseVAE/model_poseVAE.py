@@ -37,6 +37,13 @@ original's validation loss). The reconstruction is decoded from z ~ q(z|x) (repa
 `wloss_kldnpmul` multiplies the KL; the original only tests it for zero (an on/off switch), which gives
 the same objective for the values it is used with, 0 and 1. When `wloss_v2v` and `wloss_jts` are both 0,
 training skips the body model entirely (rotation + KL objective only; validation metrics still use it).
+
+`joints_source` picks the joints of the jts term: 'body_model' (the original: the 127 output joints of the
+posed SMPL-X model, which needs the mesh: ~98% of a training step on a CPU) or 'skeleton' (ours, for
+CPU budgets: the 22 body joints by forward kinematics of the reconstructed rotation matrices on the
+mean-shape skeleton, `body.skeleton.Skeleton.pose_rotations`; no mesh, no axis-angle round trip, and the
+same 22 joints the MPJPE is measured on). With 'skeleton' the term is normalised by 22 x 3 instead of
+127 x 3, and training needs the body model only when `wloss_v2v` > 0.
 """
 
 from __future__ import annotations
@@ -52,12 +59,17 @@ from torch import nn
 from poseembroider.assisting_models.poseVAE.loss import gaussian_nll, kl_to_standard_normal, laplacian_nll
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
 from poseembroider.body.body_model import BodyModel, BodyModelOutput
+from poseembroider.body.skeleton import Skeleton
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, rot6d_to_matrix
 from poseembroider.models.config_fields import config_field
 from poseembroider.models.pose_encoder import FEATURE_LAYER, vposer_feature_layers
 from poseembroider.models.pretrained import PretrainedModel, register_model
 
+JOINTS_SOURCES = ("body_model", "skeleton")
+"""Where the joints of the jts term come from (`PoseVAEConfig.joints_source`)."""
+
 __all__ = [
+    "JOINTS_SOURCES",
     "ContinuousRotReprDecoder",
     "NormalDistDecoder",
     "PoseDecoder",
@@ -81,8 +93,16 @@ class PoseVAEConfig:
     wloss_kld: float = config_field(1.0, "weight of the KL term inside each reconstruction term (training only)")
     wloss_kldnpmul: float = config_field(1.0, "multiplier of KL(q(z|x) || N(0, I)); 0 switches the KL off")
     kld_epsilon: float = config_field(10.0, "training-time floor of the per-sample KL (0: no floor)")
+    joints_source: str = config_field(
+        "body_model",
+        "joints of the jts term: 'body_model' (127 SMPL-X output joints of the posed mesh, the original) or "
+        "'skeleton' (22 body joints by forward kinematics only: no mesh, far cheaper on a CPU)",
+        choices=JOINTS_SOURCES,
+    )
 
     def __post_init__(self) -> None:
+        if self.joints_source not in JOINTS_SOURCES:
+            raise ValueError(f"--joints_source must be one of {JOINTS_SOURCES}, got {self.joints_source!r}")
         for name in ("latentD", "num_body_joints", "num_neurons"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -186,6 +206,7 @@ class PoseVAE(PretrainedModel, nn.Module):
         self.decsigma_jts = nn.Parameter(torch.zeros(1))  # log Laplace scale
         self.decsigma_rot = nn.Parameter(torch.zeros(1))  # log Gaussian variance (see loss.py)
         self.__dict__["_body_model"] = None  # plain attribute: kept out of the module tree and state dict
+        self.__dict__["_skeleton"] = None  # built from the body model on first use (joints_source='skeleton')
 
     # ------------------------------------------------------------------ encoding / decoding
 
@@ -247,6 +268,7 @@ class PoseVAE(PretrainedModel, nn.Module):
     def set_body_model(self, body_model: BodyModel | None) -> PoseVAE:
         """Use `body_model` for the losses and metrics (None: build the default one when needed)."""
         self.__dict__["_body_model"] = body_model
+        self.__dict__["_skeleton"] = None
         return self
 
     def body_model(self, device: torch.device | str | None = None) -> BodyModel:
@@ -258,6 +280,20 @@ class PoseVAE(PretrainedModel, nn.Module):
         if device is not None and body.smplx.v_template.device != torch.device(device):
             body.to(device)
         return body
+
+    def skeleton(self, device: torch.device | str | None = None) -> Skeleton:
+        """The joints-only forward kinematics of the body model (mean shape), built on first use."""
+        skeleton = self.__dict__["_skeleton"]
+        if skeleton is None:
+            skeleton = Skeleton(self.body_model())
+            self.__dict__["_skeleton"] = skeleton
+        if device is not None and skeleton.rest_joints.device != torch.device(device):
+            skeleton.to(device)
+        return skeleton
+
+    def skeleton_joints(self, rotmat: torch.Tensor) -> torch.Tensor:
+        """(B, J, 3, 3) local joint rotations -> (B, J, 3) posed joints (metres, mean shape), differentiable."""
+        return self.skeleton(rotmat.device).pose_rotations(rotmat)
 
     # ------------------------------------------------------------------ objective
 
@@ -277,16 +313,24 @@ class PoseVAE(PretrainedModel, nn.Module):
         norms = {"rot": 9 * joints}
         weights = {"rot": cfg.wloss_rot}
         extras: dict[str, Any] = {"q_z": q_z, "target_rotmat": target_rotmat, "original": None}
-        if not training or cfg.wloss_v2v != 0 or cfg.wloss_jts != 0:
+        skeleton_joints = cfg.joints_source == "skeleton"
+        if not training or cfg.wloss_v2v != 0 or (cfg.wloss_jts != 0 and not skeleton_joints):
             body = self.body_model(poses.device)
             with torch.no_grad():
                 original = body(poses)
             posed = body(rec["pose_body"])
             per_sample["v2v"] = laplacian_nll(posed.vertices, original.vertices, self.decsigma_v2v).sum((1, 2))
-            per_sample["jts"] = laplacian_nll(posed.joints, original.joints, self.decsigma_jts).sum((1, 2))
-            norms.update(v2v=original.vertices.shape[1] * 3, jts=original.joints.shape[1] * 3)
-            weights.update(v2v=cfg.wloss_v2v, jts=cfg.wloss_jts)
+            norms["v2v"], weights["v2v"] = original.vertices.shape[1] * 3, cfg.wloss_v2v
+            if not skeleton_joints:
+                per_sample["jts"] = laplacian_nll(posed.joints, original.joints, self.decsigma_jts).sum((1, 2))
+                norms["jts"], weights["jts"] = original.joints.shape[1] * 3, cfg.wloss_jts
             extras["original"] = original
+        if skeleton_joints and (not training or cfg.wloss_jts != 0):
+            with torch.no_grad():
+                target_joints = self.skeleton_joints(target_rotmat)
+            rec_joints = self.skeleton_joints(rec_rotmat)
+            per_sample["jts"] = laplacian_nll(rec_joints, target_joints, self.decsigma_jts).sum((1, 2))
+            norms["jts"], weights["jts"] = target_joints.shape[1] * 3, cfg.wloss_jts
         kld = per_sample["kld"]
         if training:
             kld_used = kld.clamp(min=cfg.kld_epsilon) if cfg.kld_epsilon else kld
