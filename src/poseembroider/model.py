@@ -18,10 +18,14 @@ the re-normalised mean of its tokens and predicts every modality with that same 
 Training (`training_step`): symBBC of `predict(represent(bundle), m)` against the true tokens of m, for
 every training bundle (`--single_partials`, `--dual_partials`, `--triplet_partial`) and every modality m
 (PoseEmbroider), or over the modality pairs and mixes (Aligner), with a learnable temperature initialised
-at 10, over embeddings gathered from all ranks. Differences from the original, on purpose: the modality
-encodings are added out of place (training targets are the raw modality tokens, as the evaluation
-gallery), the core is exactly the configured one (`--core_layers`, `--core_width`, ...; defaults = the
-built original: 1 layer, width 256, 4 heads, feed-forward 512), frozen encoders stay in eval mode.
+at 10, over embeddings gathered from all ranks. A batch may carry a second sub-batch of samples that have
+only some modalities (`POOL_BATCH_KEY`, e.g. the captioned poses of a pose-text pool, `--pose_text_pool`):
+its terms are those its modalities allow, averaged with the others.
+
+Differences from the original, on purpose: the modality encodings are added out of place (training targets
+are the raw modality tokens, as the evaluation gallery), the core is exactly the configured one
+(`--core_layers`, `--core_width`, ...; defaults = the built original: 1 layer, width 256, 4 heads,
+feed-forward 512), frozen encoders stay in eval mode.
 
 The frozen encoders are not part of the state dict: they are rebuilt from their names when raw inputs
 are encoded, and their weight fingerprints are checked against the ones stored in the config.
@@ -61,6 +65,8 @@ from poseembroider.models.projections import (
 )
 
 FEATURE_KEYS: dict[str, str] = {m: f"{m}_features" for m in MODALITIES}
+POOL_BATCH_KEY = "pool"
+"""Batch key of an extra sub-batch with only some modalities' features (see `training_step`)."""
 """Batch keys of cached frozen features: image (B, T, D_i) or (B, D_i), pose (B, 512), text (B, D_t)."""
 
 IMAGE_FEATURE_MODES = ("exact", "compact")
@@ -266,13 +272,20 @@ class RepresentationModel(PretrainedModel, nn.Module):
     # ------------------------------------------------------------------ training
 
     def training_losses(self, tokens: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """(K,) loss terms of a batch of modality tokens {m: (B, D)}."""
+        """(K,) loss terms of a batch of modality tokens {m: (B, D)}: the terms of every training bundle and
+        target that the given modalities allow (all three: every term; pose and text only: their terms)."""
         raise NotImplementedError
 
     def training_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        tokens = self.encode(batch, MODALITIES)
-        terms = self.training_losses(tokens)
-        return {"loss": terms.mean(), "temperature": self.temperature.detach()[0]}
+        """Mean of the loss terms of the batch and, when it carries one (`POOL_BATCH_KEY`: cached features of
+        samples that have only some modalities, e.g. captioned poses without images), of that sub-batch's terms.
+        """
+        terms = [self.training_losses(self.encode(batch, MODALITIES))]
+        pool = batch.get(POOL_BATCH_KEY)
+        if pool is not None:
+            present = tuple(m for m in MODALITIES if FEATURE_KEYS[m] in pool)
+            terms.append(self.training_losses(self.encode(pool, present)))
+        return {"loss": torch.cat(terms).mean(), "temperature": self.temperature.detach()[0]}
 
     def validation_step(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         tokens = self.encode(batch, MODALITIES)
@@ -419,10 +432,15 @@ class PoseEmbroider(RepresentationModel):
         return self.heads[target](representation)
 
     def training_losses(self, tokens: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """One symBBC term per (training bundle, target modality) over the global batch: (K x 3,)."""
-        xbar = self.represent_bundles(tokens, self.config.bundles)  # (K, B, D)
-        predictions = torch.stack([self.predict(xbar, m) for m in MODALITIES], dim=1)  # (K, 3, B, D)
-        references = torch.stack([tokens[m] for m in MODALITIES])  # (3, B, D)
+        """One symBBC term per (training bundle, target modality) over the global batch: (K x M,), for the M
+        modalities of `tokens` and the K training bundles made of them only."""
+        present = tuple(m for m in MODALITIES if m in tokens)
+        bundles = [b for b in self.config.bundles if set(b) <= set(present)]
+        if not bundles:
+            raise ValueError(f"no training bundle of {self.config.bundles} is made of the modalities {present}")
+        xbar = self.represent_bundles(tokens, bundles)  # (K, B, D)
+        predictions = torch.stack([self.predict(xbar, m) for m in present], dim=1)  # (K, M, B, D)
+        references = torch.stack([tokens[m] for m in present])  # (M, B, D)
         predictions, references = gather_features(predictions.permute(2, 0, 1, 3), references.permute(1, 0, 2))
         scores = torch.einsum("bkmd,cmd->kmbc", predictions, references) * self.temperature  # (K, 3, B, B)
         return self.batched_loss(scores.flatten(0, 1))
@@ -446,20 +464,22 @@ class Aligner(RepresentationModel):
 
     def training_losses(self, tokens: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """symBBC of each modality pair (single), of each pair's mix vs the third modality (dual), of the
-        mix of all three vs each modality (triplet)."""
+        mix of all three vs each modality (triplet), among the modalities of `tokens`."""
         cfg = self.config
+        if not (cfg.single_partials or cfg.dual_partials or cfg.triplet_partial):
+            raise ValueError("no training bundle: set --single_partials, --dual_partials or --triplet_partial")
         pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for m1, m2 in combinations(MODALITIES, 2):
+        for m1, m2 in combinations([m for m in MODALITIES if m in tokens], 2):
             if cfg.single_partials:
                 pairs.append((tokens[m1], tokens[m2]))
-            if cfg.dual_partials:
-                (m3,) = [m for m in MODALITIES if m not in (m1, m2)]
+            (m3,) = [m for m in MODALITIES if m not in (m1, m2)]
+            if cfg.dual_partials and m3 in tokens:
                 pairs.append((self.represent(tokens, (m1, m2)), tokens[m3]))
-        if cfg.triplet_partial:
+        if cfg.triplet_partial and all(m in tokens for m in MODALITIES):
             mixed = self.represent(tokens, MODALITIES)
             pairs.extend((mixed, tokens[m]) for m in MODALITIES)
         if not pairs:
-            raise ValueError("no training bundle: set --single_partials, --dual_partials or --triplet_partial")
+            raise ValueError(f"no training pair of the Aligner's bundles is made of the modalities {sorted(tokens)}")
         queries = torch.stack([q for q, _ in pairs], dim=1)  # (B, K, D)
         targets = torch.stack([t for _, t in pairs], dim=1)
         queries, targets = gather_features(queries, targets)

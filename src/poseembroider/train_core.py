@@ -16,6 +16,11 @@ pixels. With image augmentation on (the original's default), the encoders run li
 Validation (every `--val_every` epochs) computes the 9-query-type retrieval metrics; the best checkpoint by
 `mRecall` is registered under `--shortname` (default `<model>_model_<dataset family>`).
 
+Beyond the original: `--pose_text_pool DATASET` (cached features only) adds to every batch a sub-batch of
+`--pose_text_pool_ratio` x its size drawn from a dataset of poses and captions without images (the offline
+world's `synthposes-<version>`: many more sampled poses than are rendered), trained with the loss terms of
+the pose and text modalities; validation stays on `--dataset`.
+
 Difference with the original: `--lr_scheduler stepLR` is applied (the original never stepped it); pass
 `--lr_scheduler none` for the published constant LR.
 """
@@ -35,11 +40,17 @@ from poseembroider.assisting_models.poseText.data import text_collate_fn
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.devices import torch_threads
 from poseembroider.encoders import FrozenEncoders
-from poseembroider.features.frozen import CachedFeatureDataset, collate_batched, compute_frozen_features
+from poseembroider.features.frozen import (
+    CachedFeatureDataset,
+    WithPoolBatches,
+    collate_batched,
+    compute_frozen_features,
+)
 from poseembroider.model import REPRESENTATION_MODELS, CoreConfig, RepresentationModel, encoder_fields
 from poseembroider.training.config import TrainerConfig, dataclass_from_args
 from poseembroider.training.run_results import fit_and_publish, print_report, run_report
 from poseembroider.training.script_args import (
+    UsageError,
     add_config_arguments,
     add_run_arguments,
     as_usage_error,
@@ -93,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
         dest="img_augmentation",
         action="store_false",
         help="no image augmentation: train on cached frozen features (encoders run once per split)",
+    )
+    data.add_argument(
+        "--pose_text_pool",
+        default=None,
+        metavar="DATASET",
+        help="extra training samples with poses and texts only (e.g. synthposes-<version>), as a sub-batch of "
+        "every batch trained on the pose and text terms (needs --no_img_augmentation)",
+    )
+    data.add_argument(
+        "--pose_text_pool_ratio",
+        type=float,
+        default=1.0,
+        help="size of the pose-text sub-batch, relative to --batch_size",
     )
     data.add_argument(
         "--feature_cache_dir",
@@ -152,6 +176,19 @@ def build_datasets(args: argparse.Namespace, model: RepresentationModel) -> tupl
         train = CachedFeatureDataset(stores["train"], "rand", seed=args.seed)
         val = CachedFeatureDataset(stores["val"], "deterministic-mix")
         collate = collate_batched
+        if args.pose_text_pool:
+            with as_usage_error(flag=f"--pose_text_pool {args.pose_text_pool}"):
+                pool_stores = compute_frozen_features(
+                    args.pose_text_pool,
+                    "train",
+                    model.frozen_encoders,
+                    modalities=("pose", "text"),
+                    batch_size=args.feature_batch_size,
+                    num_workers=args.num_workers,
+                    root=root,
+                )
+            pool = CachedFeatureDataset(pool_stores, "rand", seed=args.seed + 1)
+            train = WithPoolBatches(train, pool, args.pose_text_pool_ratio, seed=args.seed)
     if args.data_size:
         train = Subset(train, range(min(args.data_size, len(train))))
     return train, val, collate
@@ -178,6 +215,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 @script_main()
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.pose_text_pool and args.img_augmentation:
+        raise UsageError("--pose_text_pool trains on cached features: add --no_img_augmentation")
     with as_usage_error(ValueError):  # flag checks before any work
         dataclass_from_args(CoreConfig, args)
         dataclass_from_args(TrainerConfig, args, output_dir=args.output_dir or "-")

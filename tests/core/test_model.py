@@ -12,7 +12,7 @@ import torch
 from core_batches import feature_batch, small_config
 
 from poseembroider.modalities import MODALITIES, QUERY_TYPES, UnknownModalityError
-from poseembroider.model import Aligner, PoseEmbroider
+from poseembroider.model import POOL_BATCH_KEY, Aligner, PoseEmbroider
 from poseembroider.models.losses import symmetric_bbc
 from poseembroider.models.pretrained import CheckpointError, load_pretrained
 
@@ -63,6 +63,48 @@ def test_aligner_loss_terms(features):
         mixed = torch.nn.functional.normalize(tokens[m1] + tokens[m2], dim=-1)
         expected.append(symmetric_bbc(mixed @ tokens[m3].t() * model.temperature))
     assert torch.allclose(model.training_losses(tokens), torch.stack(expected), atol=1e-5)
+
+
+def test_poseembroider_terms_of_pose_and_text_only(features):
+    model = PoseEmbroider(small_config()).eval()
+    tokens = model.encode(features, ("pose", "text"))
+    terms = model.training_losses(tokens)
+    assert terms.shape == (3 * 2,)  # bundles pose, text, pose+text; targets pose and text
+    expected = []
+    for bundle in (("pose",), ("text",), ("pose", "text")):
+        xbar = model.represent(tokens, bundle)
+        expected += [
+            symmetric_bbc(model.predict(xbar, m) @ tokens[m].t() * model.temperature) for m in ("pose", "text")
+        ]
+    assert torch.allclose(terms, torch.stack(expected), atol=1e-5)
+    with pytest.raises(ValueError, match="no training bundle"):
+        PoseEmbroider(small_config(single_partials=False)).training_losses({"pose": tokens["pose"]})
+
+
+def test_aligner_terms_of_pose_and_text_only(features):
+    model = Aligner(small_config(external_encoder_projection_type="mediummlpxs")).eval()
+    tokens = model.encode(features, ("pose", "text"))
+    expected = symmetric_bbc(tokens["pose"] @ tokens["text"].t() * model.temperature)
+    assert torch.allclose(model.training_losses(tokens), expected[None], atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_a_pool_sub_batch_adds_its_terms_to_the_mean(cls, features):
+    model = cls(small_config()).eval()
+    pool = {k: v for k, v in feature_batch(batch_size=12, seed=5).items() if k != "image_features"}
+    full = model.training_losses(model.encode(features))
+    partial = model.training_losses(model.encode(pool, ("pose", "text")))
+    loss = model.training_step({**features, POOL_BATCH_KEY: pool})["loss"]
+    assert torch.allclose(loss, torch.cat([full, partial]).mean(), atol=1e-6)
+    assert not torch.allclose(loss, full.mean())
+    # the pool's poses and texts train the pose and text projections, never the image one
+    model.zero_grad()
+    model.training_losses(model.encode(pool, ("pose", "text"))).mean().backward()
+    grads = {name: p.grad for name, p in model.named_parameters() if p.requires_grad}
+    assert any(
+        g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("encoder_projections.pose")
+    )
+    assert all(g is None or g.abs().sum() == 0 for n, g in grads.items() if n.startswith("encoder_projections.image"))
 
 
 @pytest.mark.parametrize("cls", MODELS)

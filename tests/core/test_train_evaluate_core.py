@@ -146,6 +146,24 @@ def test_train_with_live_encoders_and_image_augmentation(core_world, tmp_path):
     assert (tmp_path / "live" / "best" / "model.safetensors").is_file()
 
 
+def test_train_with_a_pose_text_pool(core_world, tmp_path, capsys):
+    from poseembroider.datasets.synthetic.pose_pools import PosePoolConfig, generate_pools
+
+    version = core_world["dataset"].removeprefix("synthscript-")
+    stats = generate_pools(PosePoolConfig(version, n_train=24, chunk_size=8, pairs=False), progress=False)
+    args = _train_args(core_world, tmp_path / "pool", "--no_img_augmentation", "--pose_text_pool")
+    assert train_core.main([*args, stats["poses_dataset"], "--pose_text_pool_ratio", "2"]) == 0
+    losses = [json.loads(line).get("train/loss") for line in (tmp_path / "pool" / "log.jsonl").read_text().splitlines()]
+    losses = [v for v in losses if v is not None]
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    # the pool's features: pose and text only, cached like any split
+    pool_stores = config.DATA_CACHE_DIR / "frozen_features" / f"{stats['poses_dataset']}_train"
+    assert {s.name.split("_")[0] for s in pool_stores.iterdir()} == {"pose", "text"}
+    capsys.readouterr()
+    assert train_core.main([*_train_args(core_world, tmp_path / "bad"), "--pose_text_pool", "x"]) == 2
+    assert "--no_img_augmentation" in capsys.readouterr().err
+
+
 def test_model_dir_without_weights_is_refused(core_world, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code = evaluate_core.main(["--model_path", str(tmp_path / "empty"), "--dataset", core_world["dataset"]])

@@ -43,7 +43,7 @@ from poseembroider.encoders import FrozenEncoders, FrozenModalityEncoder
 from poseembroider.features.compute import cache_features
 from poseembroider.features.store import FeatureCacheError, FeatureStore, FieldSpec
 from poseembroider.modalities import check_modalities
-from poseembroider.model import FEATURE_KEYS
+from poseembroider.model import FEATURE_KEYS, POOL_BATCH_KEY
 
 IMAGE_MODES = ("exact", "compact")
 CAPTION_SELECTIONS = ("rand", "deterministic-mix")
@@ -249,6 +249,51 @@ class CachedFeatureDataset(Dataset):
         return {k: v[0] for k, v in self.__getitems__([index]).items()}
 
 
+class WithPoolBatches(Dataset):
+    """The items of `main`, each batch carrying a sub-batch of about `ratio` x its size drawn from `pool` under
+    `POOL_BATCH_KEY`: samples with fewer modalities (a pose-text pool: captioned poses without images) that
+    the model trains on with the loss terms their modalities allow.
+
+    The pool is read in a seeded random order without replacement, reshuffled when used up (per DataLoader
+    worker, as `CachedFeatureDataset`'s caption draws), so a pool larger than `main` is seen a part per epoch.
+    Read through `__getitems__` (whole batches): pass `collate_batched` as the DataLoader's collate_fn.
+    """
+
+    def __init__(self, main: CachedFeatureDataset, pool: CachedFeatureDataset, ratio: float = 1.0, seed: int = 0):
+        if ratio <= 0:
+            raise ValueError(f"pool batch ratio {ratio}: must be > 0")
+        if len(pool) == 0:
+            raise ValueError("the pool dataset is empty")
+        self.main, self.pool, self.ratio = main, pool, ratio
+        self.data_ids = main.data_ids
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._worker_seed: int | None = None
+        self._order = np.empty(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.main)
+
+    def _next_pool_positions(self, count: int) -> np.ndarray:
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker_seed != info.seed:
+            self._worker_seed = info.seed
+            self._rng, self._order = np.random.default_rng([self._seed, info.seed]), np.empty(0, dtype=np.int64)
+        while len(self._order) < count:
+            self._order = np.concatenate([self._order, self._rng.permutation(len(self.pool))])
+        taken, self._order = self._order[:count], self._order[count:]
+        return taken
+
+    def __getitems__(self, indices: Sequence[int]) -> dict[str, Any]:
+        batch = self.main.__getitems__(indices)
+        count = max(1, round(len(indices) * self.ratio))
+        batch[POOL_BATCH_KEY] = self.pool.__getitems__(self._next_pool_positions(count).tolist())
+        return batch
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.main[index]
+
+
 def collate_batched(batch: Any) -> Any:
     """Collate for `CachedFeatureDataset`: batches read by `__getitems__` pass through; lists of items are
     stacked by `default_collate`."""
@@ -257,6 +302,7 @@ def collate_batched(batch: Any) -> Any:
 
 __all__ = [
     "CachedFeatureDataset",
+    "WithPoolBatches",
     "collate_batched",
     "compute_frozen_features",
     "compute_modality_features",
