@@ -16,6 +16,7 @@ from poseembroider.text.captioning.coordinates import CAPTION_JOINT_INDEX as J
 from poseembroider.text.captioning.coordinates import caption_coordinates
 from poseembroider.text.captioning.posecode_definitions import (
     KINDS,
+    NUM_ORIGINAL_POSECODES,
     POSECODE_INDEX,
     POSECODES,
     SUPER_POSECODE_INDEX,
@@ -165,7 +166,13 @@ def test_binning_and_noise():
     b = draw_noise(64, torch.Generator().manual_seed(3))
     torch.testing.assert_close(a, b)
     bound = torch.tensor([KINDS[c.kind].max_noise for c in POSECODES])
-    assert (a.abs() <= bound).all() and (a.abs().amax(0) > 0.5 * bound).all()
+    assert (a.abs() <= bound).all() and (a.abs().amax(0) >= 0.5 * bound).all()
+    # the added (noise-free) codes draw nothing: the original codes get the noise they got before the
+    # additions, and later draws from the generator are the same
+    g = torch.Generator().manual_seed(3)
+    before = (2.0 * torch.rand((64, NUM_ORIGINAL_POSECODES), generator=g) - 1.0) * bound[:NUM_ORIGINAL_POSECODES]
+    torch.testing.assert_close(a[:, :NUM_ORIGINAL_POSECODES], before)
+    assert (a[:, NUM_ORIGINAL_POSECODES:] == 0).all()
 
 
 def test_batched_equals_one_by_one(skeleton):

@@ -350,13 +350,14 @@ def build_pieces(
     aggregate: bool,
     part_rank: dict[str, int],
     max_group: int = 3,
+    first_kinds: dict[str, int] | None = None,
 ) -> list[Piece]:
     """Turn statements into pieces; with `aggregate`, share predicates between subjects
     (interpretation-based: "the left knee and the right elbow are slightly bent") and subjects
     between predicates (focus-based: "the left hand is above X and behind Y"). Each statement is used
     in at most one aggregation; candidate groups are visited in random order (canonical: interpretation
-    groups first, then focus groups, in a fixed order, without size limit)."""
-    kind_rank = {}
+    groups first, then focus groups, in a fixed order, without size limit). Predicates of the kinds in
+    `first_kinds` come first in a focus group, in that order ("kneeling and bent forward")."""
     singles = [Piece((_subject_of(s),), ((s.interp, s.kind, s.side2, s.part2),)) for s in statements]
     if not aggregate or len(statements) < 2:
         return singles
@@ -365,9 +366,11 @@ def build_pieces(
     def subject_key(subject):
         return (part_rank.get(subject[1], 99), side_rank.get(subject[0], 1))
 
+    first = first_kinds or {}
+
     def predicate_key(p):
-        kind_rank.setdefault(p[1], len(kind_rank))
-        return (p[1], p[0], part_rank.get(p[3], 99) if p[3] else -1, side_rank.get(p[2], 1))
+        return (first.get(p[1], len(first)), p[1], p[0], part_rank.get(p[3], 99) if p[3] else -1,
+                side_rank.get(p[2], 1))
 
     candidates: list[tuple[str, tuple, list[int]]] = []
     by_interp: dict[tuple, list[int]] = {}

@@ -88,6 +88,13 @@ VARIANTS: dict[str, CaptionOptions] = {
 CANONICAL = CaptionOptions(noise=False, skip_probability=0.0, aggregation_probability=1.0, randomize_wording=False)
 """No random choice at all: deterministic, left/right symmetric captions (for tests and audits)."""
 
+POSTURE_KIND = "posture"
+"""Statement kind of the whole-body postures (kneeling, sitting, lying, squatting, upside down)."""
+LEAN_KIND = "lean"
+"""Statement kind of the trunk's salient tilts (bent far forward, leaning back, bent sideways)."""
+_FIRST = {POSTURE_KIND: 0, LEAN_KIND: 1}
+"""What a person says first about a body: its posture, then how its trunk leans, then the rest."""
+
 # ----------------------------------------------------------------------------------- statement tables
 
 
@@ -111,7 +118,8 @@ def _statement_tables():
     for sup in SUPER_POSECODES:
         (s1, p1), obj = sup.subject, sup.object
         s2, p2 = obj if obj else (None, None)
-        supers.append(Statement(s1, p1, sup.interpretation, s2, p2, "super"))
+        kind = {"body": POSTURE_KIND, "torso": LEAN_KIND}.get(sup.posture, "super")
+        supers.append(Statement(s1, p1, sup.interpretation, s2, p2, kind))
         third = {"xz-aligned": "y", "xy-aligned": "z"}.get(sup.interpretation)
         if third is not None:
             joints = sup.name.split(":", 1)[1].split("/")
@@ -197,10 +205,13 @@ def body_walk(rng: random.Random | None) -> dict[tuple[str | None, str], int]:
 
 
 def _order(statements: list[Statement], rng: random.Random | None) -> list[Statement]:
+    """Statements along the body walk; the whole-body postures, then the trunk's tilts, come first."""
     rank = body_walk(rng)
 
     def key(item):
         i, s = item
+        if s.kind in _FIRST:
+            return (_FIRST[s.kind] - len(_FIRST), i)
         side = s.side1
         if side == "both":  # plural: attached to one side
             side = "left" if rng is None or rng.random() < 0.5 else "right"
@@ -248,7 +259,10 @@ class Wording:
                 return f"the {side} one"
         return f"{self.det} {side} {T.part_word(part)}"
 
-    def body_subject(self, start: bool) -> str:
+    def body_subject(self, start: bool, again: bool = False) -> str:
+        """The whole body as a subject; `again`: the previous sentence was about it too (a pronoun)."""
+        if again:
+            return T.BODY_PRONOUNS[self.det]
         table = T.BODY_SUBJECTS_START if start else T.BODY_SUBJECTS_MID
         return self.pick(table[self.det])
 
@@ -279,14 +293,16 @@ def join_phrases(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _render_piece(piece: Piece, wording: Wording, start: bool, drop_verb: bool, pronoun: bool = False) -> str:
+def _render_piece(
+    piece: Piece, wording: Wording, start: bool, drop_verb: bool, pronoun: bool = False, body_again: bool = False
+) -> str:
     if pronoun:  # same single subject as the previous sentence
         return "it is " + join_phrases([wording.predicate(piece.subjects, p) for p in piece.predicates])
     subjects = []
     plural = len(piece.subjects) > 1
     for side, part in piece.subjects:
         if part == "body":
-            word = wording.body_subject(start)
+            word = wording.body_subject(start, again=body_again)
             plural = plural or word in T.PLURAL_PRONOUNS
         else:
             word = wording.part(side, part)
@@ -329,7 +345,9 @@ def _assemble(pieces: list[Piece], wording: Wording, rng: random.Random | None) 
             and len(piece.subjects) == 1 and piece.subjects[0][0] != "both" and piece.subjects[0][1] != "body"
             and rng.random() < 0.5
         )
-        parts.append(join + _render_piece(piece, wording, start=start, drop_verb=dropping, pronoun=pronoun))
+        body_again = join == ". " and piece.subjects == pieces[i - 1].subjects == ((None, "body"),)
+        parts.append(join + _render_piece(piece, wording, start=start, drop_verb=dropping, pronoun=pronoun,
+                                          body_again=body_again))
         clauses += 1
     return finish_text("".join(parts))
 
@@ -362,7 +380,8 @@ def caption_statements(statements: list[Statement], options: CaptionOptions, rng
             statements = [s for s in statements if s.key not in removed]
     statements = polish(statements, rng)
     statements = _order(statements, rng)
-    pieces = build_pieces(statements, rng, p, aggregate=not options.simplified, part_rank=PART_RANK)
+    pieces = build_pieces(statements, rng, p, aggregate=not options.simplified, part_rank=PART_RANK,
+                          first_kinds=_FIRST)
     wording = Wording(rng, options.simplified)
     return _assemble(pieces, wording, rng)
 

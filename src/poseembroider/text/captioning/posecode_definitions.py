@@ -16,6 +16,14 @@ The joint sets, thresholds and eligibility flags follow the facts in
 hand-vs-head height (so "above the head" can be said), body front/left directions and
 heights above the ground (for the lying super-posecodes), and the super-posecodes lying on the
 back / front / left or right side, sitting and squatting.
+
+Whole-body postures (ours, beyond the original's rules): what a person says first about a body
+(kneeling, sitting, lying, squatting, upside down, a torso bent far forward, leaning back or bent
+sideways) is a *posture* super-posecode: rare (never skipped) and said first (`SuperPosecodeSpec.posture`).
+Their extra recipes read two recipe-only kinds added at the end of `KINDS` (`ADDED_KINDS`: the signed
+elevation of the trunk, upper back and thighs, a wider near-the-ground band for knees, pelvis and feet),
+without noise: the original kinds, their codes, columns, thresholds and noise draws are untouched (the
+same seed draws the same noise for the same codes as before they were added).
 """
 
 from __future__ import annotations
@@ -112,9 +120,21 @@ KINDS: dict[str, PosecodeKind] = {
         PosecodeKind("head_roll", 2, ("head tilted left", "ignored", "head tilted right"), (-30.0, 30.0), 5.0, "deg",
                      "Euler z of the head rotation relative to the neck's parent frame "
                      "(positive: toward the right shoulder)"),
+        # ours, for the whole-body posture recipes (never said on their own)
+        PosecodeKind("elevation", 2,
+                     ("down", "ignored_low", "slightly down", "level", "slightly up", "ignored_high", "up"),
+                     (-50.0, -35.0, -25.0, 25.0, 35.0, 50.0), 0.0, "deg",
+                     "signed angle of the segment A->B above the horizontal plane (-90: straight down, 90: up)"),
+        PosecodeKind("near_ground", 1, ("near_ground", "off_ground"), (0.20,), 0.0, "m",
+                     "height of the joint above the lowest joint (a wider band than on_ground: a kneeling knee "
+                     "or a seated pelvis whatever the lowest joint)"),
     )
 }
 """Every posecode kind by name. Euler angles: R = Rz Ry Rx (`matrix_to_euler(R, "xyz")`)."""
+
+ADDED_KINDS = ("elevation", "near_ground")
+"""Kinds added after the original's (the last ones of `KINDS`, noise-free): their codes come after every
+original code, so the original codes' columns and noise draws do not move."""
 
 ROTATION_KINDS = ("head_pitch", "head_yaw", "head_roll")
 """Kinds measured from joint rotations (they need the axis-angle poses, not only coordinates)."""
@@ -321,6 +341,17 @@ def _build_posecodes() -> tuple[PosecodeSpec, ...]:
     t.add("head_pitch", ("neck", "head"), (None, "head"), acceptable=ALL)
     t.add("head_yaw", ("pelvis", "head"), (None, "head"), acceptable=ALL)
     t.add("head_roll", ("neck", "head"), (None, "head"), acceptable=ALL)
+
+    # ours: recipe-only codes of the whole-body postures
+    t.add("elevation", ("pelvis", "neck"), (None, "torso"))
+    t.add("elevation", ("spine2", "neck"), (None, "back"))  # the upper back: a spine rolled forward
+    for s in SIDES:
+        t.add("elevation", (f"{s}_hip", f"{s}_knee"), (s, "thigh"))
+    for s in SIDES:
+        t.add("near_ground", (f"{s}_knee",), (s, "knee"))
+    t.add("near_ground", ("pelvis",), (None, "pelvis"))
+    for s in SIDES:
+        t.add("near_ground", (f"{s}_foot",), (s, "foot"))
     return t.build()
 
 
@@ -335,6 +366,8 @@ def _sort_by_kind(codes: tuple[PosecodeSpec, ...]) -> tuple[PosecodeSpec, ...]:
 
 POSECODES = _sort_by_kind(POSECODES)
 POSECODE_INDEX: dict[str, int] = {c.name: i for i, c in enumerate(POSECODES)}
+NUM_ORIGINAL_POSECODES = sum(c.kind not in ADDED_KINDS for c in POSECODES)
+"""The original's codes are the first `NUM_ORIGINAL_POSECODES` columns; the added kinds' follow."""
 
 
 def code_name(kind: str, *joints: str) -> str:
@@ -363,6 +396,7 @@ class SuperPosecodeSpec:
     rare: bool
     absolute: bool
     suppresses: tuple[str, ...] = field(default=())  # codes (elementary or super) silenced when produced
+    posture: str = ""  # "" | "body" (kneeling, sitting, lying...) | "torso" (bent forward...): said first
 
     @property
     def eligibility(self) -> int:
@@ -372,8 +406,24 @@ class SuperPosecodeSpec:
 def _build_super_posecodes() -> tuple[SuperPosecodeSpec, ...]:
     c = code_name
     bent = ("completely bent", "bent more", "right angle", "bent less")
+    deeply_bent = ("completely bent", "bent more")
     torso_up = (c("segment_orientation", "pelvis", "neck"), ("vertical", "ignored"))
     facing_level = (c("body_front_direction", *_FRAME), ("ignored",))
+    neck_high = (c("height_above_ground", "neck"), ("high",))
+    # ours (ADDED_KINDS): the trunk's and thighs' elevation, a wider near-the-ground band
+    trunk = c("elevation", "pelvis", "neck")
+    not_down = ("ignored_low", "slightly down", "level", "slightly up", "ignored_high", "up")
+    trunk_raised = (trunk, ("ignored_high", "up"))  # within ~55 deg of the upward vertical
+    trunk_level = (trunk, ("level",))  # within ~25 deg of the horizontal
+    trunk_not_down = (trunk, not_down)
+    about_level = ("slightly down", "level", "slightly up")  # within ~35 deg of the horizontal
+
+    def thigh(s: str, *categories: str) -> Condition:
+        return (c("elevation", f"{s}_hip", f"{s}_knee"), categories)
+
+    def near(joint: str, category: str = "near_ground") -> Condition:
+        return (c("near_ground", joint), (category,))
+
     supers = [
         SuperPosecodeSpec(
             "torso horizontal", (None, "torso"), None, "horizontal",
@@ -383,19 +433,27 @@ def _build_super_posecodes() -> tuple[SuperPosecodeSpec, ...]:
     ]
     for s in SIDES:
         o = other_side(s)
-        lower = "below" if s == "left" else "above"  # code measures left knee - right knee
+        lower = (c("relative_y", "left_knee", "right_knee"), ("below" if s == "left" else "above",))
         supers.append(SuperPosecodeSpec(
             f"kneeling on {s} knee", (None, "body"), None, f"kneeling on {s} knee",
-            (((c("relative_y", "left_knee", "right_knee"), (lower,)),
-              (c("on_ground", f"{s}_knee"), ("on_ground",)),
-              (c("on_ground", f"{o}_foot"), ("on_ground",))),),
-            rare=True, absolute=False))
+            ((lower, (c("on_ground", f"{s}_knee"), ("on_ground",)), (c("on_ground", f"{o}_foot"), ("on_ground",))),
+             # ours: the knee near the floor under a thigh pointing down, the other foot near the floor
+             (lower, near(f"{s}_knee"), thigh(s, "down"), near(f"{o}_foot"), trunk_raised)),
+            rare=True, absolute=False, posture="body"))
     knees_down = tuple((c("on_ground", f"{s}_knee"), ("on_ground",)) for s in SIDES)
+    knees_near = tuple(near(f"{s}_knee") for s in SIDES)
+    feet_not_ahead = tuple((c("relative_z", f"{s}_foot", "torso"), ("behind", "ignored_low", "z-aligned"))
+                           for s in SIDES)
     supers.append(SuperPosecodeSpec(
         "kneeling", (None, "body"), None, "kneeling",
         (tuple((c("relative_y", f"{s}_hip", f"{s}_knee"), ("above",)) for s in SIDES) + knees_down,
-         tuple((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), ("completely bent",)) for s in SIDES) + knees_down),
-        rare=True, absolute=False,
+         tuple((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), ("completely bent",)) for s in SIDES) + knees_down,
+         # ours: upright on both knees (thighs down, knees near the floor, whatever the lowest joint)
+         knees_near + (thigh("left", "down"), thigh("right", "down"), trunk_raised),
+         # ours: sitting back on the heels (feet under or behind the body, not crossed in front of it)
+         knees_near + feet_not_ahead + (trunk_raised,)
+         + tuple((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), deeply_bent) for s in SIDES)),
+        rare=True, absolute=False, posture="body",
         suppresses=("kneeling on left knee", "kneeling on right knee", "sitting", "squatting")))
     supers.append(SuperPosecodeSpec(
         "hands shoulder width", ("both", "hand"), None, "shoulder width",
@@ -408,46 +466,98 @@ def _build_super_posecodes() -> tuple[SuperPosecodeSpec, ...]:
           (c("segment_orientation", "left_foot", "right_foot"), ("horizontal",))),),
         rare=False, absolute=True))
     low = tuple((c("height_above_ground", j), ("low",)) for j in ("pelvis", "neck"))
+    leans = ("bent far forward", "leaning back", "bent sideways left", "bent sideways right")
     lying_silences = (
-        "torso horizontal", "sitting", "squatting",
+        "torso horizontal", "sitting", "squatting", *leans,
         c("body_forward_incline", *_INCLINE), c("body_twist", *_INCLINE), c("body_side_lean", *_INCLINE),
         c("segment_orientation", "pelvis", "neck"),
         # "in front of the body" means toward the head / feet of a lying body: not said
         *(c("relative_z", f"{s}_{part}", "torso") for s in SIDES for part in ("hand", "foot")),
     )
+    # ours: a level trunk with no thigh pointing down (a body bent over its legs is not lying) and a knee
+    # not deeply bent (a body crouched over its feet is not lying either), whatever limb is lowest (a body
+    # that is lying stays so when a hand or foot hangs below it)
+    flat = (trunk_level, thigh("left", *not_down), thigh("right", *not_down))
+    open_knee = ("right angle", "bent less", "slightly bent", "straight")
+    flat_recipes = tuple(flat + ((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), open_knee),) for s in SIDES)
     for name, (kind, category) in {
         "lying on back": ("body_front_direction", "front up"),
         "lying face down": ("body_front_direction", "front down"),
         "lying on left side": ("body_left_direction", "left down"),
         "lying on right side": ("body_left_direction", "left up"),
     }.items():
+        facing = (c(kind, *_FRAME), (category,))
+        sides = ("lying on left side", "lying on right side") if kind == "body_front_direction" else ()
         supers.append(SuperPosecodeSpec(
-            name, (None, "body"), None, name, (low + ((c(kind, *_FRAME), (category,)),),),
-            rare=True, absolute=False, suppresses=lying_silences))
+            name, (None, "body"), None, name, (low + (facing,), *(r + (facing,) for r in flat_recipes)),
+            rare=True, absolute=False, posture="body", suppresses=lying_silences + sides))
     thighs_flat = tuple((c("segment_orientation", f"{s}_hip", f"{s}_knee"), ("horizontal",)) for s in SIDES)
-    neck_high = (c("height_above_ground", "neck"), ("high",))
+    thighs_level = (thigh("left", *about_level), thigh("right", *about_level))
+    knees_bent = tuple((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), bent) for s in SIDES)
+    knees_side_by_side = (c("relative_z", "left_knee", "right_knee"), ("ignored_low", "z-aligned", "ignored_high"))
     supers.append(SuperPosecodeSpec(
         "sitting", (None, "body"), None, "sitting",
-        (thighs_flat + (torso_up, facing_level, neck_high)
-         + tuple((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), bent) for s in SIDES),
-         thighs_flat + (torso_up, facing_level, neck_high, (c("height_above_ground", "pelvis"), ("low",)))),
-        rare=True, absolute=False))
+        (thighs_flat + (torso_up, facing_level, neck_high) + knees_bent,
+         thighs_flat + (torso_up, facing_level, neck_high, (c("height_above_ground", "pelvis"), ("low",))),
+         # ours: thighs within ~35 deg of level under a raised trunk (on a chair, cross-legged), the
+         # knees bent or side by side (legs stretched forward; a split has one knee far ahead)
+         thighs_level + (trunk_raised, neck_high) + knees_bent,
+         thighs_level + (trunk_raised, neck_high, knees_side_by_side),
+         # ours: the pelvis on the floor under a raised trunk (legs forward, knees up, a split)
+         (near("pelvis"), trunk_raised, neck_high)),
+        rare=True, absolute=False, posture="body"))
+    pelvis_up = near("pelvis", "off_ground")  # not sitting on the floor
     supers.append(SuperPosecodeSpec(
         "squatting", (None, "body"), None, "squatting",
-        (tuple((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), ("completely bent", "bent more")) for s in SIDES)
+        (tuple((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), deeply_bent) for s in SIDES)
          + tuple((c("on_ground", f"{s}_foot"), ("on_ground",)) for s in SIDES)
          + tuple((c("on_ground", f"{s}_knee"), ("off_ground",)) for s in SIDES)
-         + (torso_up, facing_level, neck_high),),
-        rare=True, absolute=False, suppresses=("sitting",)))
+         + tuple(near(f"{s}_knee", "off_ground") for s in SIDES)  # cross-legged knees are low too
+         + (torso_up, facing_level, neck_high, pelvis_up),
+         # ours: also crouched with the trunk leaning well forward, feet near the floor
+         tuple((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), deeply_bent) for s in SIDES)
+         + tuple(near(f"{s}_foot") for s in SIDES) + tuple(near(f"{s}_knee", "off_ground") for s in SIDES)
+         + (trunk_not_down, neck_high, pelvis_up)),
+        rare=True, absolute=False, posture="body", suppresses=("sitting",)))
+    # ours: upside down (the trunk within ~40 deg of the downward vertical), on the hands or not
+    incline_codes = tuple(c(k, *_INCLINE) for k in ("body_forward_incline", "body_side_lean"))
+    inverted_silences = (c("segment_orientation", "pelvis", "neck"), *incline_codes, *leans)
+    head_down = (trunk, ("down",))
+    supers.append(SuperPosecodeSpec(
+        "upside down", (None, "body"), None, "upside down", ((head_down,),),
+        rare=True, absolute=False, posture="body", suppresses=inverted_silences))
+    supers.append(SuperPosecodeSpec(
+        "handstand", (None, "body"), None, "handstand",
+        ((head_down, *((c("on_ground", f"{s}_hand"), ("on_ground",)) for s in SIDES)),),
+        rare=True, absolute=False, posture="body", suppresses=(*inverted_silences, "upside down")))
+    # ours: the trunk's own salient tilt, always said (the elementary incline codes are skippable)
+    forward = c("body_forward_incline", *_INCLINE)
+    upper_back_low = (c("elevation", "spine2", "neck"), ("down", "ignored_low", *about_level))  # >= ~55 deg off vertical
+    supers.append(SuperPosecodeSpec(
+        "bent far forward", (None, "body"), None, "bent far forward",
+        (((forward, ("bent forward",)),),
+         # the spine rolled forward: the pelvis->shoulders chord tilts less than the upper back
+         ((forward, ("bent slightly forward",)), upper_back_low)),
+        rare=True, absolute=False, posture="torso", suppresses=(forward,)))
+    supers.append(SuperPosecodeSpec(
+        "leaning back", (None, "body"), None, "leaning back",
+        (((forward, ("bent backward", "bent slightly backward")),),),
+        rare=True, absolute=False, posture="torso", suppresses=(forward,)))
+    side_lean = c("body_side_lean", *_INCLINE)
+    for s in SIDES:
+        supers.append(SuperPosecodeSpec(
+            f"bent sideways {s}", (None, "body"), None, f"bent sideways {s}",
+            (((side_lean, (f"leaning {s}",)), neck_high, trunk_not_down),),
+            rare=True, absolute=False, posture="torso", suppresses=(side_lean,)))
     # aligned limbs: two axes within the aligned band and not far apart
-    near = ("close", "shoulder width", "spread")
+    near_enough = ("close", "shoulder width", "spread")
     for s, extremity, s2, part in aligned_pairs():
         joints = (f"{s}_{extremity}", f"{s2}_{part}")
         for plane in ("xy", "xz", "yz"):
             conditions = tuple((c(f"relative_{axis}", *joints), (f"{axis}-aligned",)) for axis in plane)
             supers.append(SuperPosecodeSpec(
                 f"{plane}-aligned:{joints[0]}/{joints[1]}", (s, extremity), (s2, part), f"{plane}-aligned",
-                (conditions + ((c("distance", *joints), near),),), rare=False, absolute=True))
+                (conditions + ((c("distance", *joints), near_enough),),), rare=False, absolute=True))
     return tuple(supers)
 
 
@@ -459,8 +569,15 @@ SUPER_POSECODE_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(SUPER_PO
 
 
 def _check_tables() -> None:
+    added = list(KINDS)[-len(ADDED_KINDS):]
+    if added != list(ADDED_KINDS) or any(KINDS[k].max_noise for k in added):
+        raise ValueError("the added kinds must be the last, noise-free ones of KINDS (the original codes' "
+                         "columns and noise draws must not move)")
     names = set(POSECODE_INDEX) | set(SUPER_POSECODE_INDEX)
     for sup in SUPER_POSECODES:
+        is_body_fact = sup.subject == (None, "body") and sup.rare
+        if sup.posture not in ("", "body", "torso") or (sup.posture and not is_body_fact):
+            raise ValueError(f"super-posecode {sup.name!r}: a posture is a rare statement about the body")
         for silenced in sup.suppresses:
             if silenced not in names:
                 raise ValueError(f"super-posecode {sup.name!r} silences unknown code {silenced!r}")

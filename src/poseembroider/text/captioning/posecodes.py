@@ -3,7 +3,8 @@
 Pipeline (all batched over N poses; no loop over poses):
 
 1. `measure_posecodes(coords, poses)` -> raw values (N, K), one column per elementary posecode of
-   `POSECODES` (K = 277). Every kind has its own batched measure (`measure(kind, coords, joint_sets)`),
+   `POSECODES` (K = 285: the original's 277, then 8 noise-free recipe-only codes of ours for the
+   whole-body postures). Every kind has its own batched measure (`measure(kind, coords, joint_sets)`),
    which the instruction writer reuses on its own joint sets.
 2. `draw_noise(N, generator)` -> uniform offsets in [-max_noise, +max_noise] per code (seeded,
    explicit `torch.Generator`); `bin_values(values, thresholds)` -> category indices.
@@ -14,7 +15,7 @@ Public API for other modules (the paircode writer imports these):
 
 - `KINDS`, `POSECODES`, `SUPER_POSECODES` (tables, from `posecode_definitions`)
 - `measure(kind, coords, joint_sets, poses=None) -> (N, K)` raw measure of one kind
-- `measure_posecodes(coords, poses=None) -> (N, 277)` all elementary codes
+- `measure_posecodes(coords, poses=None) -> (N, 285)` all elementary codes
 - `thresholds_table(kinds) -> (K, T)`, `bin_values(values, thresholds) -> (N, K)` long
 - `categorize(kind, values, noise=None) -> (N, K)` long (one kind)
 - `draw_noise(num_poses, generator, max_noise=None) -> (N, K)`
@@ -106,6 +107,12 @@ def _segment_orientation(coords, idx, poses):
     v = coords[:, idx[:, 1]] - coords[:, idx[:, 0]]
     cos = v[..., 1].abs() / v.norm(dim=-1).clamp_min(1e-8)
     return torch.acos(cos.clamp(0.0, 1.0)) * _DEG
+
+
+def _elevation(coords, idx, poses):
+    v = coords[:, idx[:, 1]] - coords[:, idx[:, 0]]
+    sin = v[..., 1] / v.norm(dim=-1).clamp_min(1e-8)
+    return torch.asin(sin.clamp(-1.0, 1.0)) * _DEG
 
 
 def _height(coords, idx, poses):
@@ -211,6 +218,8 @@ _MEASURES = {
     "head_pitch": _head_rotation(0),
     "head_yaw": _head_rotation(1),
     "head_roll": _head_rotation(2),
+    "elevation": _elevation,
+    "near_ground": _height,
 }
 assert set(_MEASURES) == set(KINDS), "every kind needs a measure"
 
@@ -325,9 +334,18 @@ def draw_noise(
     num_poses: int, generator: torch.Generator | None, max_noise: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Uniform offsets in [-m, +m] per pose and code: (N, K) with m = `max_noise` (K,) (default: the
-    posecodes' own). The generator is explicit so that captions are reproducible from a seed."""
+    posecodes' own). The generator is explicit so that captions are reproducible from a seed.
+
+    Only the codes with noise (m > 0) draw from the generator, in column order: the noise-free codes of
+    the added kinds (`ADDED_KINDS`) leave every draw of the original codes, and every later draw from
+    the same generator, as it was before they were added."""
     m = _max_noise() if max_noise is None else max_noise.float()
-    u = torch.rand((num_poses, m.shape[0]), generator=generator)
+    noisy = (m > 0).nonzero().flatten()
+    u = torch.full((num_poses, m.shape[0]), 0.5)
+    if noisy.numel() == m.shape[0]:
+        u = torch.rand((num_poses, m.shape[0]), generator=generator)
+    elif noisy.numel():
+        u[:, noisy] = torch.rand((num_poses, noisy.numel()), generator=generator)
     return (2.0 * u - 1.0) * m
 
 

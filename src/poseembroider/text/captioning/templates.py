@@ -50,6 +50,8 @@ BODY_SUBJECTS_MID = {
     "her": ("the woman", "she"),
 }
 PLURAL_PRONOUNS = {"They", "they"}
+BODY_PRONOUNS = {"the": "They", "their": "They", "his": "He", "her": "She"}
+"""The whole body said again at the start of the next sentence ("The person is kneeling. They are ...")."""
 
 # ------------------------------------------------------------------------------------- transitions
 
@@ -90,11 +92,19 @@ SINGLE: dict[str, list[str]] = {
     "bent slightly forward": ["leaning slightly forward", "tilted a little forward", "bending forward a bit"],
     "bent backward": ["bent backward", "leaning back", "arching backward"],
     "bent slightly backward": ["leaning slightly back", "tilted a little backward", "leaning back a bit"],
-    "kneeling": ["kneeling", "on {poss} knees", "down on both knees", "kneeling down"],
-    "sitting": ["sitting", "seated", "in a sitting position", "sitting down"],
-    "squatting": ["squatting", "crouching down", "in a deep squat", "crouched low"],
-    "lying on back": ["lying on {poss} back", "lying face up", "stretched out on {poss} back"],
-    "lying face down": ["lying face down", "lying on {poss} stomach", "lying prone"],
+    # whole-body postures (said first)
+    "kneeling": ["kneeling", "on {poss} knees", "down on both knees", "kneeling down", "kneeling on both knees"],
+    "sitting": ["sitting", "seated", "in a sitting position", "sitting down", "sitting with {poss} hips lowered"],
+    "squatting": ["squatting", "crouching down", "in a deep squat", "crouched low", "down in a squat"],
+    "lying on back": ["lying on {poss} back", "lying face up", "stretched out on {poss} back", "lying supine"],
+    "lying face down": ["lying face down", "lying on {poss} stomach", "lying prone", "lying on {poss} front"],
+    "upside down": ["upside down", "turned upside down", "inverted, head toward the floor", "head down and feet up"],
+    "handstand": ["doing a handstand", "in a handstand", "balancing upside down on {poss} hands",
+                  "standing on {poss} hands"],
+    # the trunk's salient tilts (said right after the posture)
+    "bent far forward": ["bent forward", "bent over", "bending over", "bending forward", "leaning far forward",
+                         "folded forward"],
+    "leaning back": ["leaning back", "leaning backward", "bending backward", "tilted back", "tipping backward"],
     # head (subject "head")
     "head bowed": ["bowed forward", "tilted forward", "tipped down toward the chest", "lowered"],
     "head tilted back": ["tilted back", "tipped backward", "thrown back"],
@@ -110,8 +120,11 @@ SINGLE.update(expand_sides({
     "head turned slightly {side}": ["turned slightly to the {side}", "turned a little toward the {side}"],
     "head tilted {side}": ["tilted to the {side}", "leaning toward the {side} shoulder", "tipped to the {side} side"],
     "kneeling on {side} knee": ["kneeling on the {side} knee", "down on the {side} knee",
-                                "kneeling on {poss} {side} knee"],
-    "lying on {side} side": ["lying on {poss} {side} side", "lying down on the {side} side"],
+                                "kneeling on {poss} {side} knee", "down on {poss} {side} knee"],
+    "lying on {side} side": ["lying on {poss} {side} side", "lying down on the {side} side",
+                             "lying sideways on {poss} {side} side", "resting on {poss} {side} side"],
+    "bent sideways {side}": ["bending sideways to the {side}", "bent over to the {side}", "leaning over to the {side}",
+                             "bent sideways toward the {side}", "tilted far to the {side}"],
 }))
 """1-component predicates: "<subject> is/are <phrase>"."""
 
