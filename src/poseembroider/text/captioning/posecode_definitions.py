@@ -477,7 +477,8 @@ def _build_super_posecodes() -> tuple[SuperPosecodeSpec, ...]:
     # ours: a level trunk with no thigh pointing down (a body bent over its legs is not lying) and a knee
     # not deeply bent (a body crouched over its feet is not lying either), whatever limb is lowest (a body
     # that is lying stays so when a hand or foot hangs below it)
-    flat = (trunk_level, thigh("left", *not_down), thigh("right", *not_down))
+    not_steep = ("slightly down", "level", "slightly up", "ignored_high", "up")  # not over ~35 deg down
+    flat = (trunk_level, thigh("left", *not_steep), thigh("right", *not_steep))
     open_knee = ("right angle", "bent less", "slightly bent", "straight")
     flat_recipes = tuple(flat + ((c("angle", f"{s}_hip", f"{s}_knee", f"{s}_ankle"), open_knee),) for s in SIDES)
     for name, (kind, category) in {
@@ -532,7 +533,8 @@ def _build_super_posecodes() -> tuple[SuperPosecodeSpec, ...]:
         rare=True, absolute=False, posture="body", suppresses=(*inverted_silences, "upside down")))
     # ours: the trunk's own salient tilt, always said (the elementary incline codes are skippable)
     forward = c("body_forward_incline", *_INCLINE)
-    upper_back_low = (c("elevation", "spine2", "neck"), ("down", "ignored_low", *about_level))  # >= ~55 deg off vertical
+    # the upper back >= ~55 deg off the vertical
+    upper_back_low = (c("elevation", "spine2", "neck"), ("down", "ignored_low", *about_level))
     supers.append(SuperPosecodeSpec(
         "bent far forward", (None, "body"), None, "bent far forward",
         (((forward, ("bent forward",)),),
