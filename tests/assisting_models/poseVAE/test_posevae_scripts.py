@@ -10,13 +10,23 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 
 from poseembroider.assisting_models.poseVAE import evaluate_poseVAE, train_poseVAE
+from poseembroider.assisting_models.poseVAE.evaluation import (
+    evaluate_pose_file,
+    mean_pose_errors,
+    reconstruction_errors,
+)
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE, PoseVAEConfig
 from poseembroider.cli import build_parser as cli_parser
 from poseembroider.cli import main as cli_main
+from poseembroider.data import load_cmu_dev_poses
+from poseembroider.datasets.pose_processing import normalize_poses
 from poseembroider.evaluation.result_files import result_path
+from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle, matrix_to_axis_angle
 from poseembroider.registry import resolve
 from poseembroider.training.config import TrainerConfig, dataclass_from_args
 
@@ -147,6 +157,42 @@ def test_evaluation_writes_the_documented_keys_next_to_the_checkpoint(trained, p
     assert path.stat().st_mtime_ns == mtime
     # k larger than the number of samples is refused
     assert evaluate_poseVAE.main([*argv, "--k_topk_reconstruction_values", "5", "--overwrite"]) == 2
+
+
+def test_pose_file_evaluation_reports_reconstruction_and_mean_pose_on_the_same_poses(
+    trained, posevae_dataset, tmp_path, capsys
+):
+    """--pose_file: CMU poses (y-up, recorded heading) normalised as the datasets do; the library result agrees
+    with the reconstruction of the normalised poses and with the mean-pose baseline computed by hand."""
+    out, _ = trained
+    poses = load_cmu_dev_poses()[:10]
+    pose_file = tmp_path / "cmu10.npz"
+    np.savez(pose_file, poses=poses)
+    result = evaluate_pose_file(out, pose_file, device="cpu")
+    assert result["size"] == 10 and result["pose_normalization"] == "bedlam"
+    model = PoseVAE.from_pretrained(out / "best")
+    normalised = normalize_poses(torch.as_tensor(poses), "bedlam")
+    expected = reconstruction_errors(model, normalised)
+    assert result["metrics"] == pytest.approx({f"recon_{k}": v for k, v in expected.items()}, rel=1e-5)
+    mean = chordal_mean_axis_angle(normalised)
+    assert result["mean_pose"] == pytest.approx(mean_pose_errors(normalised, model.body_model(), mean), rel=1e-5)
+    assert all(result["mean_pose"][k] > 0 for k in ("mpjpe_mm", "pampjpe_mm", "pve_mm", "rot_deg"))
+    # the heading is removed: turning every pose about the vertical changes nothing
+    turn = axis_angle_to_matrix(torch.tensor([0.0, 1.3, 0.0]))
+    turned = poses.copy()
+    turned[:, 0] = matrix_to_axis_angle(turn @ axis_angle_to_matrix(torch.as_tensor(poses[:, 0]))).numpy()
+    np.savez(tmp_path / "turned.npz", poses=turned)
+    again = evaluate_pose_file(out, tmp_path / "turned.npz", device="cpu")
+    assert again["metrics"] == pytest.approx(result["metrics"], rel=1e-3, abs=1e-2)
+    # the baseline from a dataset's train poses, and the script's flags
+    from_dataset = evaluate_pose_file(out, pose_file, device="cpu", mean_pose_dataset=posevae_dataset)
+    assert posevae_dataset in from_dataset["mean_pose_source"]
+    argv = ["--model_path", str(out), "--pose_file", str(pose_file), "--device", "cpu"]
+    assert evaluate_poseVAE.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mean pose" in printed and "pampjpe_mm" in printed
+    assert evaluate_poseVAE.main(["--model_path", str(out), "--pose_file", str(tmp_path / "none.npz")]) == 2
+    assert "none.npz" in capsys.readouterr().err
 
 
 def test_the_scripts_run_from_their_folder():

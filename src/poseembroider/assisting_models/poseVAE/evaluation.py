@@ -21,6 +21,11 @@ diversity). `evaluate_saved_model` writes the metrics, atomically, next to the c
 Difference with the original: its evaluation subtracts KL(q ‖ q) = 0 in the ELBO (it passes the posterior
 as the "prior"), so it reports -NLL / N. Ours subtracts the KL to the model's prior N(0, I); the
 original's value is `elbo_<t> + kld / N_<t>`.
+
+Poses outside any dataset (e.g. the 108 real CMU poses, `poseembroider.data.load_cmu_dev_poses`):
+`evaluate_pose_file` (the `--pose_file` flag of `evaluate_poseVAE`) normalises them as the datasets do and
+returns the errors of their deterministic reconstructions (`reconstruction_errors`) beside those of the
+mean-pose baseline (`mean_pose_errors`: every pose answered by one chordal-mean pose).
 """
 
 from __future__ import annotations
@@ -37,13 +42,23 @@ from poseembroider import config
 from poseembroider.assisting_models.poseVAE.loss import gaussian_nll, kl_to_standard_normal, laplacian_nll
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
 from poseembroider.assisting_models.poseVAE.reconstruction_metrics import METRIC_NAMES, pose_reconstruction_errors
+from poseembroider.datasets.pose_processing import POSE_NORMALIZERS, normalize_poses
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.devices import resolve_device
 from poseembroider.evaluation.result_files import result_path, reusable_result, save_result
-from poseembroider.geometry import axis_angle_to_matrix
+from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle
 from poseembroider.models.pretrained import resolve_model_dir
 
-__all__ = ["SAMPLE_SOURCES", "evaluate_posevae", "evaluate_saved_model", "format_table"]
+__all__ = [
+    "SAMPLE_SOURCES",
+    "evaluate_pose_file",
+    "evaluate_posevae",
+    "evaluate_saved_model",
+    "format_pose_file_table",
+    "format_table",
+    "mean_pose_errors",
+    "reconstruction_errors",
+]
 
 SAMPLE_SOURCES = ("prior", "posterior")
 
@@ -206,4 +221,102 @@ def format_table(result: Mapping[str, Any]) -> str:
     width = max(len(k) for k in order)
     lines = [f"{k:<{width}}  {metrics[k]:.4f}" for k in order if k in metrics]
     lines.append(f"results: {result_path(Path(result['model_dir']), result['split'], result['dataset'])}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- pose files
+
+
+def _mean_errors(body, predicted: torch.Tensor, target: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """Dataset means of `pose_reconstruction_errors` of predicted vs target poses (N, J, 3), posed by `body`."""
+    sums: dict[str, float] = {}
+    for start in range(0, len(target), batch_size):
+        pred, true = predicted[start : start + batch_size], target[start : start + batch_size]
+        rotmat = axis_angle_to_matrix(true)
+        decoded = {"pose_body": pred, "pose_body_matrot": axis_angle_to_matrix(pred)}
+        for name, values in _errors(body, decoded, body(true), rotmat).items():
+            _sum_into(sums, name, values)
+    return {name: value / len(target) for name, value in sums.items()}
+
+
+@torch.no_grad()
+def reconstruction_errors(model: PoseVAE, poses: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
+    """Mean errors (`mpjpe_mm`, `pampjpe_mm`, `pve_mm`, `rot_deg`) of the deterministic reconstructions
+    (decoded posterior means) of `poses` (N, J, 3) axis-angles in the models' z-up frame."""
+    model.eval()
+    device = model.decsigma_v2v.device
+    poses = model._check_poses(torch.as_tensor(poses, dtype=torch.float32).to(device))  # noqa: SLF001
+    if len(poses) == 0:
+        raise ValueError("reconstruction_errors: no poses")
+    decoded = torch.cat(
+        [model.reconstruct(poses[s : s + batch_size])["pose_body"] for s in range(0, len(poses), batch_size)]
+    )
+    return _mean_errors(model.body_model(device), decoded, poses, batch_size)
+
+
+@torch.no_grad()
+def mean_pose_errors(
+    poses: torch.Tensor, body, mean_pose: torch.Tensor | None = None, batch_size: int = 256
+) -> dict[str, float]:
+    """Errors of answering every pose of `poses` (N, J, 3) with one pose: `mean_pose` (J, 3), by default the
+    chordal mean of `poses` themselves (the best single answer for them, hence a demanding baseline)."""
+    poses = torch.as_tensor(poses, dtype=torch.float32)
+    mean = chordal_mean_axis_angle(poses) if mean_pose is None else torch.as_tensor(mean_pose, dtype=torch.float32)
+    return _mean_errors(body, mean.reshape(1, *poses.shape[1:]).expand_as(poses), poses, batch_size)
+
+
+def evaluate_pose_file(
+    model_path: str | Path,
+    pose_file: str | Path,
+    pose_normalization: str = "bedlam",
+    checkpoint: str = "best",
+    device: str | torch.device = "auto",
+    mean_pose_dataset: str | None = None,
+    batch_size: int = 256,
+) -> dict[str, Any]:
+    """Reconstruction errors of the PoseVAE of `model_path` on the poses of an `.npz` file, and the mean-pose
+    baseline on the same poses.
+
+    `pose_file`: any layout `text.pose_files.load_pose_file` reads ('poses' (N, 22 | 52 | 55, 3), flat, or
+    AMASS-style keys); `pose_normalization`: their frame, as in the datasets ('bedlam': y-up SMPL-X with any
+    heading, as the CMU poses; 'amass': z-up; 'none': already in the models' frame). The baseline's pose is
+    the chordal mean of the training poses of `mean_pose_dataset` when given (what a model that learnt
+    nothing would answer), else of the file's own poses.
+
+    Returns {model_dir, pose_file, size, pose_normalization, metrics: {recon_<m>}, mean_pose: {<m>},
+    mean_pose_source}, with `<m>` among `mpjpe_mm`, `pampjpe_mm`, `pve_mm`, `rot_deg`.
+    """
+    from poseembroider.text.pose_files import load_pose_file
+
+    if pose_normalization not in POSE_NORMALIZERS:
+        raise ValueError(f"--pose_normalization {pose_normalization!r}: use one of {sorted(POSE_NORMALIZERS)}")
+    model_dir = resolve_model_dir(model_path, checkpoint)
+    model = PoseVAE.from_pretrained(model_dir, map_location=resolve_device(device))
+    poses = normalize_poses(load_pose_file(pose_file)[:, : model.num_body_joints], pose_normalization)
+    mean_pose, source = None, f"chordal mean of the {len(poses)} poses of the file"
+    if mean_pose_dataset:
+        train = get_dataset(mean_pose_dataset, "train", item_format="p", num_body_joints=model.num_body_joints)
+        train_poses = torch.cat([batch["poses"] for batch in DataLoader(train, batch_size=4096)])
+        mean_pose = chordal_mean_axis_angle(train_poses)
+        source = f"chordal mean of the {len(train_poses)} train poses of {mean_pose_dataset}"
+    metrics = reconstruction_errors(model, poses, batch_size)
+    baseline = mean_pose_errors(poses, model.body_model(), mean_pose, batch_size)
+    return {
+        "model_dir": str(model_dir),
+        "pose_file": str(pose_file),
+        "size": len(poses),
+        "pose_normalization": pose_normalization,
+        "metrics": {f"recon_{k}": v for k, v in metrics.items()},
+        "mean_pose": baseline,
+        "mean_pose_source": source,
+    }
+
+
+def format_pose_file_table(result: Mapping[str, Any]) -> str:
+    """'metric  reconstruction  mean pose' lines of an `evaluate_pose_file` result."""
+    lines = [f"{result['size']} poses of {result['pose_file']} ({result['pose_normalization']} frame)"]
+    lines.append(f"{'':<12}  {'PoseVAE':>9}  {'mean pose':>9}")
+    for name in METRIC_NAMES:
+        lines.append(f"{name:<12}  {result['metrics'][f'recon_{name}']:>9.2f}  {result['mean_pose'][name]:>9.2f}")
+    lines.append(f"mean pose: {result['mean_pose_source']}")
     return "\n".join(lines)
