@@ -3,7 +3,7 @@
 Pipeline (all batched over N poses; no loop over poses):
 
 1. `measure_posecodes(coords, poses)` -> raw values (N, K), one column per elementary posecode of
-   `POSECODES` (K = 285: the original's 277, then 8 noise-free recipe-only codes of ours for the
+   `POSECODES` (K = 286: the original's 277, then 9 noise-free recipe-only codes of ours for the
    whole-body postures). Every kind has its own batched measure (`measure(kind, coords, joint_sets)`),
    which the instruction writer reuses on its own joint sets.
 2. `draw_noise(N, generator)` -> uniform offsets in [-max_noise, +max_noise] per code (seeded,
@@ -15,7 +15,7 @@ Public API for other modules (the paircode writer imports these):
 
 - `KINDS`, `POSECODES`, `SUPER_POSECODES` (tables, from `posecode_definitions`)
 - `measure(kind, coords, joint_sets, poses=None) -> (N, K)` raw measure of one kind
-- `measure_posecodes(coords, poses=None) -> (N, 285)` all elementary codes
+- `measure_posecodes(coords, poses=None) -> (N, 286)` all elementary codes
 - `thresholds_table(kinds) -> (K, T)`, `bin_values(values, thresholds) -> (N, K)` long
 - `categorize(kind, values, noise=None) -> (N, K)` long (one kind)
 - `draw_noise(num_poses, generator, max_noise=None) -> (N, K)`
