@@ -85,6 +85,7 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
     real = on_disk["steps"]["real_poses"]
     assert real["poses"] == 108 and len(real["captions"]) == 108
     assert 0 <= real["posetext"]["metrics"]["mRecall"] <= 100
+    assert real["posevae"]["pampjpe_mm"] > 0 and real["posevae_mean_pose_baseline"]["pampjpe_mm"] > 0
     assert list(on_disk["step_seconds"]) == list(QUICKSTART_STEPS)
     goals = {row["goal"] for row in on_disk["goals"]}
     assert "PoseText pose<->text mRecall" in goals and "PoseEmbroider ahead of the Aligner (mRecall)" in goals

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from poseembroider.assisting_models.poseText.model_poseText import PoseText
-from poseembroider.data import load_cmu_dev_poses
+from poseembroider.assisting_models.poseVAE.evaluation import evaluate_pose_file
+from poseembroider.data import CMU_DEV_POSES_FILE, load_cmu_dev_poses
 from poseembroider.datasets.pose_processing import normalize_poses
 from poseembroider.evaluation.retrieval import chance_mrecall, pose_text_retrieval_metrics
 from poseembroider.quickstart.context import QuickstartContext
@@ -43,14 +44,31 @@ def posetext_on_poses(shortname: str, model_poses: torch.Tensor, captions: list[
 
 def step_real_poses(ctx: QuickstartContext) -> dict[str, Any]:
     """PoseVAE and PoseText on the 108 real CMU poses."""
+    names = ctx.require_encoder_names()
+    posevae = evaluate_pose_file(
+        names["pose"], CMU_DEV_POSES_FILE, "bedlam", device="cpu", mean_pose_dataset=ctx.require_synth().script_name
+    )
+    print(
+        f"[quickstart] real CMU poses: PoseVAE reconstruction MPJPE {posevae['metrics']['recon_mpjpe_mm']:.1f} mm, "
+        f"PA-MPJPE {posevae['metrics']['recon_pampjpe_mm']:.1f} mm (the synthetic training set's mean pose: "
+        f"{posevae['mean_pose']['mpjpe_mm']:.1f}, {posevae['mean_pose']['pampjpe_mm']:.1f} mm)"
+    )
     raw, model_poses = cmu_poses()
     captions = [variants[0] for variants in caption_variants(raw, ctx.require_body(), seed=ctx.seed)]
-    posetext = posetext_on_poses(ctx.require_encoder_names()["text"], model_poses, captions)
+    posetext = posetext_on_poses(names["text"], model_poses, captions)
     print(
         f"[quickstart] real CMU poses ({len(raw)}): PoseText mRecall {posetext['metrics']['mRecall']:.1f} "
         f"(chance {posetext['chance_mRecall']:.1f})"
     )
-    return {"poses": len(raw), "source": "CMU mocap dev poses (real)", "posetext": posetext, "captions": captions}
+    return {
+        "poses": len(raw),
+        "source": "CMU mocap dev poses (real)",
+        "posevae": {key.removeprefix("recon_"): value for key, value in posevae["metrics"].items()},
+        "posevae_mean_pose_baseline": posevae["mean_pose"],
+        "posevae_mean_pose_source": posevae["mean_pose_source"],
+        "posetext": posetext,
+        "captions": captions,
+    }
 
 
 REAL_POSE_STEPS = {"real_poses": step_real_poses}
