@@ -13,6 +13,7 @@ from poseembroider.models.text_encoder import (
     PositionalEncoding,
     TransformerTextEncoder,
     backbone_fingerprint,
+    length_chunks,
     lengths_to_mask,
     masked_average,
 )
@@ -167,3 +168,46 @@ def test_length_sorted_encoding_equals_one_batch_in_input_order(encoder):
     reference = encoder(tokens, lengths)
     assert torch.allclose(encoder.encode_by_length(tokens, lengths, batch_size=2), reference, atol=1e-5)
     assert torch.allclose(encoder.encode_raw_texts(texts, batch_size=4), reference, atol=1e-5)
+
+
+def test_length_sorted_chunks_give_the_outputs_and_gradients_of_one_padded_call(text_dir):
+    """On the CPU, `forward` encodes a batch whose padded size exceeds `chunk_tokens` in length-sorted chunks:
+    the same embeddings, in the input order, and the same gradients as one call padded to the longest text."""
+    texts = [SENTENCES[i % 4] + " and" * (i % 5) for i in (3, 0, 2, 1, 0, 3, 2, 1, 4)]
+    chunked = _small_encoder(text_dir)
+    padded = _small_encoder(text_dir)
+    padded.chunk_tokens = 0
+    for module in (chunked, padded):
+        module.train()
+        for sub in module.modules():  # no dropout: both forwards must be the same function
+            if isinstance(sub, nn.Dropout):
+                sub.p = 0.0
+        for layer in module.transformer.layers:
+            layer.self_attn.dropout = 0.0
+    chunked.chunk_tokens = 20
+    tokens, lengths = _tokens(chunked, texts)
+    assert len(length_chunks(lengths, max_tokens=20)[1]) > 2  # several chunks of different padded lengths
+    weights = torch.randn(len(texts), 16)
+    outputs = []
+    for module in (chunked, padded):
+        out = module(tokens, lengths)
+        (out * weights).sum().backward()
+        outputs.append(out.detach())
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
+    for (name, a), (_, b) in zip(chunked.named_parameters(), padded.named_parameters(), strict=True):
+        if a.requires_grad:
+            assert torch.allclose(a.grad, b.grad, atol=1e-5), name
+    with pytest.raises(ValueError, match="chunk_tokens"):
+        TransformerTextEncoder(*load_text_encoder(str(text_dir)), chunk_tokens=-1)
+
+
+def test_length_chunks_sort_the_texts_and_keep_each_chunk_within_its_budgets():
+    lengths = torch.tensor([5, 30, 2, 9, 30, 7, 3])
+    order, sizes = length_chunks(lengths, max_tokens=20)
+    assert order.tolist() == [2, 6, 0, 5, 3, 1, 4]  # ascending lengths, ties in input order
+    assert sizes == [3, 2, 1, 1]  # [2, 3, 5] 15 tokens; [7, 9] 18; a 30-token text alone over the budget
+    chunks = order.split(sizes)
+    assert all(len(rows) * int(lengths[rows].max()) <= 20 or len(rows) == 1 for rows in chunks)
+    assert length_chunks(lengths, max_texts=3)[1] == [3, 3, 1]
+    assert length_chunks(lengths)[1] == [7]  # no budget: one chunk
+    assert length_chunks(torch.zeros(0, dtype=torch.long), max_tokens=8)[1] == []

@@ -41,6 +41,8 @@ __all__ = [
     "PositionalEncoding",
     "TransformerTextEncoder",
     "backbone_fingerprint",
+    "frozen_token_features",
+    "length_chunks",
     "lengths_to_mask",
     "masked_average",
 ]
@@ -56,6 +58,13 @@ BACKBONE_PREFIX = "backbone."
 
 FINGERPRINT_NAME = "backbone_fingerprint"
 
+CHUNK_TOKENS = 1024
+"""Padded-token budget of one length-sorted chunk of a CPU forward (`TransformerTextEncoder.forward`, see
+`length_chunks`). PoseText / PairText training steps at the quickstart's size (latentD 128, one layer, no
+dropout, batch 128, one thread; CPU time of one process): 164 / 251 samples/s in one padded call (captions /
+instructions), 327 / 523 with budgets of 512 tokens, 353 / 549 with 1024, 360 / 534 with 2048, 353 / 457
+with 4096."""
+
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """(B,) lengths -> (B, max_len) bool mask, True on the real tokens of right-padded texts."""
@@ -66,6 +75,64 @@ def masked_average(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of (B, L, D) features over the positions where the (B, L) bool `mask` is True -> (B, D)."""
     weights = mask.to(x.dtype).unsqueeze(-1)  # (B, L, 1)
     return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+def _checked_lengths(tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """`lengths` (B,) on the device of `tokens` (B, L), or a ValueError saying which input is malformed."""
+    if tokens.dim() != 2 or lengths.dim() != 1 or lengths.shape[0] != tokens.shape[0]:
+        raise ValueError(
+            f"texts_tokens must be (B, L) and texts_lengths (B,); got {tuple(tokens.shape)} and {tuple(lengths.shape)}"
+        )
+    lengths = lengths.to(tokens.device)
+    if tokens.shape[0] and (int(lengths.min()) < 1 or int(lengths.max()) > tokens.shape[1]):
+        raise ValueError(
+            f"texts_lengths must lie in [1, {tokens.shape[1]}] (the padded length of texts_tokens); got "
+            f"{int(lengths.min())}..{int(lengths.max())}"
+        )
+    return lengths
+
+
+def length_chunks(lengths: torch.Tensor, max_tokens: int = 0, max_texts: int = 0) -> tuple[torch.Tensor, list[int]]:
+    """Texts of `lengths` (N,) sorted by length (`order` (N,), stable), cut into consecutive chunks: the
+    chunk sizes (summing to N), each chunk holding at most `max_texts` texts and a padded size (texts x its
+    longest length) of at most `max_tokens` (0: no limit), and at least one text.
+
+    A token budget adapts the chunks to the texts: captions of ~110 tokens go ~16 to a chunk of 2048
+    tokens, short instructions by the hundred, where one call per 16 would cost more in per-call overhead
+    than the padding it saves."""
+    order = torch.argsort(lengths, stable=True)
+    sizes, start = [], 0
+    for i, length in enumerate(lengths[order].tolist()):  # ascending: the newest text is the chunk's longest
+        count = i - start + 1
+        if i > start and ((max_texts and count > max_texts) or (max_tokens and count * length > max_tokens)):
+            sizes.append(i - start)
+            start = i
+    if len(order):
+        sizes.append(len(order) - start)
+    return order, sizes
+
+
+@torch.no_grad()
+def frozen_token_features(
+    backbone: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, chunk_tokens: int = CHUNK_TOKENS
+) -> torch.Tensor:
+    """Token features of a frozen text backbone: tokens (B, L) right-padded, lengths (B,) -> (B, L, H), zero
+    past each length, computed in length-sorted chunks of at most `chunk_tokens` padded tokens (0: one call).
+
+    What `TransformerTextEncoder.forward(tokens, lengths, features)` takes instead of running its backbone:
+    the backbone is frozen, so its features can be computed anywhere beforehand, e.g. in the DataLoader
+    workers (`poseText.data.text_collate_fn(..., backbone=...)`), beside the next batches' loading."""
+    lengths = _checked_lengths(tokens, lengths)
+    if tokens.shape[0] == 0:
+        return torch.zeros(0, tokens.shape[1], int(backbone.hidden_size))
+    order, sizes = length_chunks(lengths, max_tokens=chunk_tokens)
+    out = torch.zeros(*tokens.shape, int(backbone.hidden_size), device=tokens.device)
+    for rows in order.split(sizes):
+        longest = int(lengths[rows].max())
+        out[rows, :longest] = backbone(tokens[rows, :longest], lengths[rows]) * lengths_to_mask(
+            lengths[rows], longest
+        ).unsqueeze(-1)
+    return out
 
 
 @torch.no_grad()
@@ -128,6 +195,7 @@ class TransformerTextEncoder(nn.Module):
         dim_feedforward: int = 1024,
         dropout: float = 0.1,
         name: str | None = None,
+        chunk_tokens: int = CHUNK_TOKENS,
     ):
         super().__init__()
         if topping not in TOPPINGS:
@@ -140,7 +208,10 @@ class TransformerTextEncoder(nn.Module):
                 f"{type(backbone).__name__} is not a text backbone: it needs an int `hidden_size` (size of its "
                 "token features) and a `freeze()` method"
             )
+        if chunk_tokens < 0:
+            raise ValueError(f"chunk_tokens must be >= 0 (0: one padded call), got {chunk_tokens}")
         self.text_encoder_name = str(name if name is not None else getattr(backbone, "name", "custom"))
+        self.chunk_tokens = chunk_tokens
         self.latentD = latentD
         self.topping = topping
         self.role = role
@@ -169,30 +240,75 @@ class TransformerTextEncoder(nn.Module):
         """Every parameter but the frozen backbone's (what the optimizer gets)."""
         return [p for name, p in self.named_parameters() if not name.startswith(BACKBONE_PREFIX)]
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """tokens (B, L) int64 right-padded, lengths (B,) -> (B, latentD), unit norm for role 'retrieval'.
 
-        Positions past each length are ignored; the batch is cut to its longest text first, so the output
-        does not depend on how much padding the batch carries.
+        `features` (B, L', H), L' >= the longest length: the frozen backbone's token features of these
+        tokens when they were computed beforehand (`frozen_token_features`, e.g. in the DataLoader workers);
+        None: the backbone runs here.
+
+        Positions past each length are ignored, so the output does not depend on how much padding the batch
+        carries. On the CPU, a batch whose padded size B x L exceeds `chunk_tokens` is encoded in
+        length-sorted chunks (`length_chunks`), each cut to its own longest text: the same outputs and
+        gradients as one padded call, at the cost of little more than the real tokens (captions run from ~20
+        to ~230 tokens, and a padded position costs as much as a real one in every layer). On a GPU one padded
+        call is faster.
         """
-        if tokens.dim() != 2 or lengths.dim() != 1 or lengths.shape[0] != tokens.shape[0]:
+        lengths = _checked_lengths(tokens, lengths)
+        if features is not None:
+            self._check_features(features, tokens, lengths)
+        if tokens.device.type == "cpu" and 0 < self.chunk_tokens < tokens.shape[0] * tokens.shape[1]:
+            order, sizes = length_chunks(lengths, max_tokens=self.chunk_tokens)
+            return self._forward_sorted(tokens, lengths, order, sizes, features)
+        return self._forward_padded(tokens, lengths, features)
+
+    def _check_features(self, features: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> None:
+        longest = int(lengths.max()) if len(lengths) else 0
+        hidden = self.projection[1].in_features
+        if features.dim() != 3 or features.shape[0] != tokens.shape[0] or features.shape[1] < longest:
             raise ValueError(
-                f"texts_tokens must be (B, L) and texts_lengths (B,); got {tuple(tokens.shape)} and "
-                f"{tuple(lengths.shape)}"
+                f"texts_features must be (B, L, {hidden}) with B = {tokens.shape[0]} texts and L >= their longest "
+                f"length {longest}; got {tuple(features.shape)}"
             )
-        lengths = lengths.to(tokens.device)
-        if tokens.shape[0] and (int(lengths.min()) < 1 or int(lengths.max()) > tokens.shape[1]):
+        if features.shape[2] != hidden:
             raise ValueError(
-                f"texts_lengths must lie in [1, {tokens.shape[1]}] (the padded length of texts_tokens); got "
-                f"{int(lengths.min())}..{int(lengths.max())}"
+                f"texts_features have {features.shape[2]} channels but the text backbone "
+                f"{self.text_encoder_name!r} gives {hidden}: they were computed by another backbone"
             )
-        tokens = tokens[:, : int(lengths.max())] if tokens.shape[0] else tokens
+
+    def _forward_padded(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`forward` in one call over checked inputs, padded to the longest text: (B, L), (B,) -> (B, latentD)."""
+        longest = int(lengths.max()) if tokens.shape[0] else tokens.shape[1]
+        tokens = tokens[:, :longest]
         mask = lengths_to_mask(lengths, tokens.shape[1])  # (B, L) True on real tokens
-        features = self.backbone(tokens, lengths)  # (B, L, H), no autograd
-        x = self.positional_encoding(self.projection(features))  # (B, L, latentD)
+        if features is None:
+            features = self.backbone(tokens, lengths)  # (B, L, H), no autograd
+        x = self.positional_encoding(self.projection(features[:, :longest]))  # (B, L, latentD)
         x = self.transformer(x, src_key_padding_mask=~mask)
         pooled = masked_average(x, mask)
         return F.normalize(pooled, dim=-1) if self.role == "retrieval" else pooled
+
+    def _forward_sorted(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        order: torch.Tensor,
+        sizes: list[int],
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`_forward_padded` over the chunks of `length_chunks` (`order` (N,), chunk `sizes`), outputs back in
+        the input order (differentiable): (N, L), (N,) [, (N, L', H)] -> (N, latentD)."""
+        if tokens.shape[0] == 0:
+            return self._forward_padded(tokens, lengths, features)
+        outputs = [
+            self._forward_padded(tokens[rows], lengths[rows], None if features is None else features[rows])
+            for rows in order.split(sizes)
+        ]
+        return torch.cat(outputs).index_select(0, torch.argsort(order))
 
     def encode_raw_texts(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         """Tokenize `texts` with the backbone's tokenizer and encode them: (len(texts), latentD)."""
@@ -208,16 +324,10 @@ class TransformerTextEncoder(nn.Module):
         padded position costs as much as a real one in each layer; texts of similar lengths waste little.
         The outputs equal `forward` on the whole set (padding never reaches the result).
         """
-        order = torch.argsort(lengths, stable=True)
-        outputs = []
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            outputs.append(self(tokens[chunk], lengths[chunk]))
-        if not outputs:
-            return self(tokens, lengths)
-        result = torch.empty(len(order), outputs[0].shape[1], dtype=outputs[0].dtype, device=outputs[0].device)
-        result[order] = torch.cat(outputs)
-        return result
+        if batch_size < 1:
+            raise ValueError(f"encode_by_length: batch_size must be >= 1, got {batch_size}")
+        lengths = _checked_lengths(tokens, lengths)
+        return self._forward_sorted(tokens, lengths, *length_chunks(lengths, max_texts=batch_size))
 
     def _load_from_state_dict(
         self,

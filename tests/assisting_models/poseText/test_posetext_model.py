@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from poseembroider.assisting_models.poseText import model_poseText
-from poseembroider.assisting_models.poseText.data import load_text_datasets, text_collate_fn
+from poseembroider.assisting_models.poseText.data import load_text_datasets, loader_backbone, text_collate_fn
 from poseembroider.assisting_models.poseText.model_poseText import (
     PoseText,
     PoseTextConfig,
@@ -16,6 +16,7 @@ from poseembroider.assisting_models.poseText.model_poseText import (
 )
 from poseembroider.models.losses import symmetric_bbc
 from poseembroider.models.pretrained import WEIGHTS_NAME, CheckpointError, load_state_dict_file
+from poseembroider.models.text_encoder import lengths_to_mask
 
 
 def small_config(text_dir, **overrides) -> PoseTextConfig:
@@ -205,3 +206,39 @@ def test_a_few_steps_lower_the_loss(retrieval_text_dir, retrieval_datasets, one_
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.5, losses
+
+
+def test_backbone_features_from_the_loader_give_the_same_loss_and_gradients(model, retrieval_datasets):
+    """`text_collate_fn(tokenizer, backbone)` computes the frozen backbone's token features in the loader (in
+    the DataLoader workers when there are some); the model then uses them instead of running its backbone:
+    same loss and same gradients."""
+    tokenizer = model.text_encoder.tokenizer
+    dataset = load_text_datasets([retrieval_datasets["script"]], "val", tokenizer)
+    plain = next(iter(DataLoader(dataset, batch_size=16, collate_fn=text_collate_fn(tokenizer))))
+    loader = DataLoader(dataset, batch_size=16, collate_fn=text_collate_fn(tokenizer, model.text_encoder.backbone))
+    with_features = next(iter(loader))
+    features = with_features["texts_features"]
+    assert features.shape == (*with_features["texts_tokens"].shape, model.text_encoder.backbone.hidden_size)
+    assert features[~lengths_to_mask(with_features["texts_lengths"], features.shape[1])].abs().max() == 0.0
+    model.eval()  # no dropout: both paths must be the same function
+    grads = []
+    for batch in (plain, with_features):
+        model.zero_grad()
+        loss = model.training_step(batch)["loss"]
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.param_groups(1e-3, 0.0)[0]["params"]]))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads[0][1], grads[1][1], strict=True))
+    model.zero_grad()
+    with torch.no_grad():  # the features given are the ones used
+        texts = model.encode_texts(plain["texts_tokens"], plain["texts_lengths"])
+        zeroed = model.encode_texts(plain["texts_tokens"], plain["texts_lengths"], torch.zeros_like(features))
+    assert not torch.allclose(texts, zeroed, atol=1e-3)
+    with pytest.raises(ValueError, match="texts_features"):
+        model.encode_texts(plain["texts_tokens"], plain["texts_lengths"], features[:, :, :3])
+
+
+def test_the_loader_runs_the_backbone_only_with_workers_on_the_cpu(model):
+    assert loader_backbone(model, num_workers=1, device="cpu") is model.text_encoder.backbone
+    assert loader_backbone(model, num_workers=0, device="cpu") is None
+    assert loader_backbone(torch.nn.Linear(2, 2), num_workers=1, device="cpu") is None

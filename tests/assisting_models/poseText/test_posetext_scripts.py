@@ -79,7 +79,8 @@ def test_a_missing_dataset_is_reported(tmp_path, capsys, retrieval_text_dir):
 
 @pytest.fixture(scope="module")
 def trained(retrieval_datasets, retrieval_text_dir, tmp_path_factory):
-    """2 epochs through `poseembroider train-posetext`; returns the output folder and the printed report."""
+    """2 epochs through `poseembroider train-posetext`, one DataLoader worker (which runs the frozen text
+    backbone, `loader_backbone`); returns the output folder and the printed report."""
     out = tmp_path_factory.mktemp("posetext_run")
     argv = [
         "train-posetext",
@@ -107,6 +108,8 @@ def trained(retrieval_datasets, retrieval_text_dir, tmp_path_factory):
         "--no_progress",
         "--device",
         "cpu",
+        "--num_workers",
+        "1",
     ]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -17,7 +17,8 @@ of several datasets; it replaces `--dataset`. `--pretrained` (shortname, model f
 folder) initialises every weight from a trained PairText with the same architecture. Best checkpoint by
 the highest validation `mRecall` (pair-to-text and text-to-pair R@1/5/10). The best model is registered
 under `--shortname`, default `pairtext_model_[ft_]<families>` ('ft_' with `--pretrained`, families sorted
-and joined by '_'; '' to skip). As for PoseText, `stepLR` is applied (the original never stepped it).
+and joined by '_'; '' to skip). As for PoseText, `stepLR` is applied (the original never stepped it), and
+on a CPU `--num_workers 1` runs the tokenizer and the frozen text backbone in the DataLoader worker.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from poseembroider.assisting_models.pairText.model_pairText import PairText, PairTextConfig
-from poseembroider.assisting_models.poseText.data import load_train_val_text_datasets, text_collate_fn
+from poseembroider.assisting_models.poseText.data import load_train_val_text_datasets, loader_backbone, text_collate_fn
 from poseembroider.models.pretrained import (
     WEIGHTS_NAME,
     load_state_dict_checked,
@@ -133,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             names, tokenizer, args.num_body_joints, args.apply_LR_augmentation, args.seed, args.data_size
         )
     shortname = default_shortname(names, bool(args.pretrained)) if args.shortname is None else args.shortname
-    summary = fit_and_publish(model, trainer_config, train_dataset, val_dataset, shortname, text_collate_fn(tokenizer))
+    collate = text_collate_fn(tokenizer, loader_backbone(model, args.num_workers, args.device))
+    summary = fit_and_publish(model, trainer_config, train_dataset, val_dataset, shortname, collate)
     print_report(run_report(summary))
     return 0
 

@@ -13,19 +13,34 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
+from torch import nn
 from torch.utils.data import ConcatDataset, Dataset, Subset, default_collate
 
 from poseembroider.datasets.collate import collate_texts
+from poseembroider.devices import resolve_device
+from poseembroider.models.text_encoder import frozen_token_features
 from poseembroider.text.tokenization import Tokenizer
 
-__all__ = ["TEXT_KEYS", "collate_text_items", "load_text_datasets", "load_train_val_text_datasets", "text_collate_fn"]
+__all__ = [
+    "TEXT_KEYS",
+    "collate_text_items",
+    "load_text_datasets",
+    "load_train_val_text_datasets",
+    "loader_backbone",
+    "text_collate_fn",
+]
 
 TEXT_KEYS = ("texts_tokens", "texts_lengths")
 
 
-def collate_text_items(items: Sequence[dict[str, Any]], pad_token_id: int = 0) -> dict[str, Any]:
+def collate_text_items(
+    items: Sequence[dict[str, Any]], pad_token_id: int = 0, backbone: nn.Module | None = None
+) -> dict[str, Any]:
     """A batch of dataset items: `texts_tokens` (B, L) right-padded with `pad_token_id` (L = longest text),
-    `texts_lengths` (B,), the other keys as `default_collate` stacks them (strings become lists)."""
+    `texts_lengths` (B,), the other keys as `default_collate` stacks them (strings become lists); with a
+    frozen text `backbone`, also its token features `texts_features` (B, L, H) (`frozen_token_features`),
+    which the text encoder then uses instead of running the backbone itself."""
     missing = [key for key in TEXT_KEYS if key not in items[0]]
     if missing:
         raise KeyError(
@@ -35,12 +50,17 @@ def collate_text_items(items: Sequence[dict[str, Any]], pad_token_id: int = 0) -
     rest = [{k: v for k, v in item.items() if k not in TEXT_KEYS} for item in items]
     batch = default_collate(rest)
     batch.update(collate_texts(items, pad_token_id))
+    if backbone is not None:
+        batch["texts_features"] = frozen_token_features(backbone, batch["texts_tokens"], batch["texts_lengths"])
     return batch
 
 
-def text_collate_fn(tokenizer: Tokenizer) -> Callable[[Sequence[dict[str, Any]]], dict[str, Any]]:
-    """`collate_text_items` padding with the tokenizer's [PAD] id (picklable, for DataLoader workers)."""
-    return functools.partial(collate_text_items, pad_token_id=tokenizer.pad_token_id)
+def text_collate_fn(
+    tokenizer: Tokenizer, backbone: nn.Module | None = None
+) -> Callable[[Sequence[dict[str, Any]]], dict[str, Any]]:
+    """`collate_text_items` padding with the tokenizer's [PAD] id (picklable, for DataLoader workers), and
+    computing the frozen `backbone`'s token features when one is given (see `loader_backbone`)."""
+    return functools.partial(collate_text_items, pad_token_id=tokenizer.pad_token_id, backbone=backbone)
 
 
 def load_text_datasets(
@@ -105,3 +125,17 @@ def load_train_val_text_datasets(
         data_size=data_size,
     )
     return train, load_text_datasets(names, "val", tokenizer, num_body_joints)
+
+
+def loader_backbone(model: nn.Module, num_workers: int, device: str | torch.device = "auto") -> nn.Module | None:
+    """The frozen text backbone of `model` (a PoseText / PairText) when the DataLoader workers should run it,
+    else None (the model runs it in its forward).
+
+    With `num_workers` > 0 and training on the CPU (`device`, as the Trainer resolves it), the workers
+    tokenize and run the frozen backbone on the next batches while the main process trains the rest: one
+    worker takes the backbone's ~30 % of a PoseText step off the training process
+    (`benchmarks/bench_text_retrieval_training.py`). On a GPU the backbone runs faster there, in the model."""
+    backbone = getattr(getattr(model, "text_encoder", None), "backbone", None)
+    if num_workers > 0 and resolve_device(device).type == "cpu" and getattr(backbone, "frozen", False):
+        return backbone
+    return None

@@ -126,9 +126,12 @@ class TextRetrievalModel(PretrainedModel, nn.Module):
         self.loss_weight = learnable_temperature()  # (1,), init 10
         self.retrieval_loss = get_retrieval_loss(cfg.retrieval_loss)
 
-    def encode_texts(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Token ids (B, L) right-padded and lengths (B,) -> (B, latentD) unit-norm text embeddings."""
-        return self.text_encoder(tokens, lengths)
+    def encode_texts(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token ids (B, L) right-padded and lengths (B,) -> (B, latentD) unit-norm text embeddings.
+        `features` (B, L, H): the frozen backbone's token features, when computed beforehand."""
+        return self.text_encoder(tokens, lengths, features)
 
     def encode_raw_texts(self, texts: list[str]) -> torch.Tensor:
         """Texts tokenized with the text backbone's tokenizer -> (len(texts), latentD)."""
@@ -141,7 +144,7 @@ class TextRetrievalModel(PretrainedModel, nn.Module):
         name = type(self).__name__
         tokens = batch_tensor(batch, "texts_tokens", name)
         lengths = torch.as_tensor(batch_tensor(batch, "texts_lengths", name), device=tokens.device)
-        return self.encode_texts(tokens, lengths)
+        return self.encode_texts(tokens, lengths, batch.get("texts_features"))  # (B, L, H) from the loader, if any
 
     def contrastive_loss(self, x: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
         """Loss over the (B', B') scores `texts @ xᵀ * loss_weight`, B' = B x world size (gathered)."""
