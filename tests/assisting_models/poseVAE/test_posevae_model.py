@@ -143,6 +143,15 @@ def test_param_groups_are_the_original_three(model):
     assert [g["lr"] for g in optimizer.param_groups] == [1e-5] * 3  # decsigmas: the base lr
 
 
+def test_decsigma_lr_gives_the_scalars_their_own_learning_rate():
+    model = PoseVAE(PoseVAEConfig(decsigma_lr=0.01))
+    groups = model.param_groups(lr=1e-3, wd=0.0)
+    optimizer = torch.optim.Adam(groups, lr=1e-3)
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-3, 1e-3, 0.01]
+    with pytest.raises(ValueError, match="--decsigma_lr"):
+        PoseVAEConfig(decsigma_lr=-1.0)
+
+
 def test_save_load_round_trip_is_strict_and_exact(tmp_path, sampled_poses):
     torch.manual_seed(1)
     config = replace(PoseVAEConfig(), latentD=16, wloss_rot=2.0, kld_epsilon=5.0)

@@ -93,6 +93,11 @@ class PoseVAEConfig:
     wloss_kld: float = config_field(1.0, "weight of the KL term inside each reconstruction term (training only)")
     wloss_kldnpmul: float = config_field(1.0, "multiplier of KL(q(z|x) || N(0, I)); 0 switches the KL off")
     kld_epsilon: float = config_field(10.0, "training-time floor of the per-sample KL (0: no floor)")
+    decsigma_lr: float = config_field(
+        0.0,
+        "learning rate of the three decsigma scalars (0: the optimizer's base lr, the original); their Adam steps "
+        "are about lr each, so at a small lr the likelihood scales take thousands of steps to reach the error level",
+    )
     joints_source: str = config_field(
         "body_model",
         "joints of the jts term: 'body_model' (127 SMPL-X output joints of the posed mesh, the original) or "
@@ -108,7 +113,15 @@ class PoseVAEConfig:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
-        for name in ("wloss_v2v", "wloss_jts", "wloss_rot", "wloss_kld", "wloss_kldnpmul", "kld_epsilon"):
+        for name in (
+            "wloss_v2v",
+            "wloss_jts",
+            "wloss_rot",
+            "wloss_kld",
+            "wloss_kldnpmul",
+            "kld_epsilon",
+            "decsigma_lr",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
 
@@ -374,11 +387,15 @@ class PoseVAE(PretrainedModel, nn.Module):
 
     def param_groups(self, lr: float, wd: float) -> list[dict[str, Any]]:
         """The original's 3 Adam groups: encoder, decoder (both at `lr`), and the three decsigmas (no lr
-        of their own: the optimizer's base lr). Weight decay is the optimizer's, for all three."""
+        of their own: the optimizer's base lr, unless `decsigma_lr` > 0). Weight decay is the optimizer's,
+        for all three."""
+        decsigmas: dict[str, Any] = {"params": [self.decsigma_v2v, self.decsigma_jts, self.decsigma_rot]}
+        if self.config.decsigma_lr > 0:
+            decsigmas["lr"] = self.config.decsigma_lr
         return [
             {"params": list(self.pose_encoder.parameters()), "lr": lr},
             {"params": list(self.pose_decoder.parameters()), "lr": lr},
-            {"params": [self.decsigma_v2v, self.decsigma_jts, self.decsigma_rot]},
+            decsigmas,
         ]
 
 
