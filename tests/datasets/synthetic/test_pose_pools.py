@@ -169,6 +169,7 @@ def test_same_settings_same_files_and_prefix_pools(pools, tmp_path, body_model):
     large = load_cache(CacheDestination(cfg.cache_dir, "synthposes", VERSION, "train", 40).path("poses"))["poses"]
     assert all(torch.equal(small[i], large[i]) for i in range(24))
     assert not CacheDestination(tmp_path, "synthposes", VERSION, "train", 40).path("poses").exists()
+    assert not list(tmp_path.glob("synthpairs_*_split_train_*"))  # pairs of the replaced pool are gone too
 
 
 def test_second_call_reuses_the_caches(pools, body_model):

@@ -292,12 +292,12 @@ def _train_caches_current(destination: CacheDestination, kinds: tuple[str, ...],
     return True
 
 
-def _remove_other_sizes(cache_dir: Path, family: str, version: str, split: str, keep: int) -> None:
-    """Delete the caches of (family, version, split) of another size: one pool size per name and folder,
-    so the registry finds exactly one."""
+def _remove_other_sizes(cache_dir: Path, family: str, version: str, split: str, keep: int | None) -> None:
+    """Delete the caches of (family, version, split) of another size than `keep` (None: of every size): one
+    pool size per name and folder, so the registry finds exactly one."""
     stem = cache_file_name(family, version, split, "").removesuffix(".pt")
     for path in Path(cache_dir).glob(f"{stem}*_reduced_*.pt"):
-        if not path.name.endswith(f"_reduced_{keep}.pt"):
+        if keep is None or not path.name.endswith(f"_reduced_{keep}.pt"):
             path.unlink(missing_ok=True)
 
 
@@ -425,7 +425,10 @@ def generate_pools(cfg: PosePoolConfig, body_model: BodyModel | None = None, pro
                     rawtexts_cache(criteria, dict(zip(ids, pool["captions"], strict=True))),
                 ]
                 _remove_other_sizes(cache_dir, POSES_FAMILY, cfg.script_version, "train", cfg.n_train)
-                _remove_other_sizes(cache_dir, PAIRS_FAMILY, cfg.fix_version, "train", cfg.n_train)
+                # pairs mined in another pool would point at these new poses: gone unless remade below
+                _remove_other_sizes(
+                    cache_dir, PAIRS_FAMILY, cfg.fix_version, "train", cfg.n_train if cfg.pairs else None
+                )
                 write_caches(poses_dest, caches)
             if cfg.pairs and not pairs_current:
                 t = time.perf_counter()
