@@ -24,6 +24,7 @@ from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
+from poseembroider.assisting_models.poseVAE.data import PoseTensorDataset
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE, PoseVAEConfig
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.training.run_results import fit_and_publish, print_report, run_report
@@ -79,14 +80,18 @@ def default_shortname(dataset: str) -> str:
 
 
 def load_datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
-    """Train and val pose datasets (item format 'p') of `--dataset`."""
+    """Train and val pose datasets (item format 'p') of `--dataset`, read once into `PoseTensorDataset`s
+    (the model uses the poses only); the train split stays a registry dataset with `--apply_LR_augmentation`,
+    whose flips are drawn per item."""
     common = {"item_format": "p", "num_body_joints": args.num_body_joints}
     train = get_dataset(
         args.dataset, "train", lr_flip_probability=0.5 if args.apply_LR_augmentation else 0.0, seed=args.seed, **common
     )
-    val = get_dataset(args.dataset, "val", **common)
+    val = PoseTensorDataset.from_dataset(get_dataset(args.dataset, "val", **common))
     if args.data_size:
         train = Subset(train, range(min(args.data_size, len(train))))
+    if not args.apply_LR_augmentation:
+        train = PoseTensorDataset.from_dataset(train)
     return train, val
 
 
