@@ -26,15 +26,18 @@ class AssistingSizes:
     vocab_size: int = 3000
     text_backbone_size: str = "tiny"  # TEXT_BACKBONE_PRESETS
     text_backbone_steps: int = 600
-    posevae_epochs: int = 60
+    # the pose-only models train on the pose pools (`pose_pools`), validate on the rendered val split
+    posevae_epochs: int = 24
     posevae_batch_size: int = 128
-    posevae_lr: float = 1e-3
+    posevae_lr: float = 1e-3  # cosine per step; the likelihood scales at their own lr (`posevae_decsigma_lr`)
+    posevae_decsigma_lr: float = 0.01
+    posevae_kld_weight: float = 0.2
     text_retrieval_latentD: int = 128  # PoseText / PairText embedding and text-transformer width
     text_retrieval_layers: int = 1
-    posetext_epochs: int = 12
-    pairtext_epochs: int = 12
+    posetext_epochs: int = 4
+    pairtext_epochs: int = 4
     text_retrieval_batch_size: int = 128
-    text_retrieval_lr: float = 1e-3
+    text_retrieval_lr: float = 3e-3
     image_encoder_epochs: int = 6
     image_encoder_batch_size: int = 16
     image_encoder_lr: float = 2e-3
@@ -51,6 +54,7 @@ class CoreSizes:
     lr: float = 5e-4
     val_every: int = 5
     image_feature_mode: str = "compact"
+    pose_text_pool_ratio: float = 1.0  # pool sub-batch size relative to the batch (0: no pool)
     torch_threads: int = 1
 
 

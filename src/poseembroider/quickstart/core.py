@@ -9,7 +9,9 @@ chance level of the gallery size (R@k of a random ranking: k / N). Each model is
 `<model>_model_synthscript`.
 
 CPU sizes differ from the recipe (350 epochs at batch 128 over 50k samples): fewer epochs at batch 32 and a
-higher learning rate (`CoreSizes`); the architecture is the published one.
+higher learning rate (`CoreSizes`); the architecture is the published one. Beyond the recipe, every batch
+also carries as many captioned poses of the pose pool (`--pose_text_pool`), trained on the pose and text
+terms: the rendered set is small, poses and captions are cheap.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def train_and_evaluate(ctx: QuickstartContext, model: str) -> dict[str, Any]:
         "--output_dir", str(run_dir), "--shortname", shortname, "--no_progress",
         "--torch_threads", str(sizes.torch_threads),
     ]  # fmt: skip
+    if sizes.pose_text_pool_ratio > 0:
+        argv += ["--pose_text_pool", ctx.require_pool_names()["poses"],
+                 "--pose_text_pool_ratio", str(sizes.pose_text_pool_ratio)]  # fmt: skip
     with torch_threads(sizes.torch_threads):
         if train_core.main(argv) != 0:
             raise RuntimeError(f"train_core.py {' '.join(argv)} failed")
