@@ -5,7 +5,11 @@ Baseline: the same encoder called once per pose (batch 1), the way a per-item fe
 Training is timed as full optimisation steps (forward, loss, backward, Adam) at the recipe's batch size
 (128): with the published objective, which poses both the original and the reconstructed bodies with
 the SMPL-X-format model, and with the body-model-free objective (rotations + KL, `--wloss_v2v 0
---wloss_jts 0`), to show the share of the body model in a step. Poses come from the synthetic pose sampler.
+--wloss_jts 0`), to show the share of the body model in a step. The joint term alone (`--wloss_v2v 0`) is
+timed both ways: with the joints of the posed SMPL-X-format mesh (`--joints_source body_model`, the
+published default) and with the 22 body joints by forward kinematics only (`--joints_source skeleton`), as
+a ratio measured in one run.
+Poses come from the synthetic pose sampler.
 Each figure is the best of a few medians (other processes only add time). The headline figures use one
 torch thread: on a 2-core machine shared with other processes, two intra-op threads stall each other
 (up to 30x slower small matrix products); the figures with torch's default thread count are kept beside.
@@ -45,7 +49,8 @@ def training_step_time(model: PoseVAE, poses: torch.Tensor, rounds: int, repeats
 
 
 def measure(model: PoseVAE, body_free: PoseVAE, poses: torch.Tensor) -> dict[str, float]:
-    """Encoder poses/s (batched, per-pose loop) and training samples/s (full, body-free objective)."""
+    """Encoder poses/s (batched, per-pose loop) and training samples/s (full, body-free objective, joint term
+    by the mesh and by the skeleton)."""
     model.eval()
     with torch.no_grad():
         batched = best_time(lambda: model.encode_features(poses), rounds=5, repeats=11, warmup=3)
@@ -54,11 +59,18 @@ def measure(model: PoseVAE, body_free: PoseVAE, poses: torch.Tensor) -> dict[str
         )
     full = training_step_time(model, poses[:TRAIN_BATCH], rounds=2, repeats=3)
     free = training_step_time(body_free, poses[:TRAIN_BATCH], rounds=3, repeats=7)
+    body = model.body_model()
+    joints = {}
+    for source, rounds, repeats in (("body_model", 2, 3), ("skeleton", 3, 7)):
+        joint_model = PoseVAE(PoseVAEConfig(wloss_v2v=0.0, joints_source=source)).set_body_model(body)
+        joints[source] = training_step_time(joint_model, poses[:TRAIN_BATCH], rounds=rounds, repeats=repeats)
     return {
         "encode_batched": ENCODE_BATCH / batched,
         "encode_looped": ENCODE_BATCH / looped,
         "train_full": TRAIN_BATCH / full,
         "train_free": TRAIN_BATCH / free,
+        "train_joints_body_model": TRAIN_BATCH / joints["body_model"],
+        "train_joints_skeleton": TRAIN_BATCH / joints["skeleton"],
     }
 
 
@@ -86,6 +98,9 @@ def main() -> None:
             "train_samples_per_s": one["train_full"],
             "train_body_free_samples_per_s": one["train_free"],
             "body_model_share_of_train_step": 1.0 - one["train_full"] / one["train_free"],
+            "train_joint_term_body_model_samples_per_s": one["train_joints_body_model"],
+            "train_joint_term_skeleton_samples_per_s": one["train_joints_skeleton"],
+            "joint_term_skeleton_vs_body_model_ratio": one["train_joints_skeleton"] / one["train_joints_body_model"],
             f"default_threads_{default_threads}": {k: round(v, 1) for k, v in default.items()},
             "load_average_1min": os.getloadavg()[0],
             "ours": f"encode_features, one call of {ENCODE_BATCH} poses (eval, no grad), 1 torch thread",
