@@ -12,6 +12,14 @@ weights 1, `kld_epsilon` 10). Checkpoints go to `--output_dir` (default
 (+ training state for `--resume`). At the end the best model is registered under `--shortname`
 (default `posevae_model_<dataset family>`, i.e. the released model's name `posevae_model_bedlamscript` for
 BEDLAM-Script; '' to skip) and its validation metrics are printed as JSON.
+
+On a CPU (the offline world), train on a pose-only pool and replace the mesh terms by the skeleton joint term:
+
+    --dataset synthposes-quickstart_overlap30_res224_j16_sf11 --epochs 32 --batch_size 128 --lr 1e-3 \\
+        --lr_scheduler cosine --scheduler_interval step --wloss_v2v 0 --wloss_jts 1 --joints_source skeleton \\
+        --decsigma_lr 0.01 --wloss_kld 0.2 --val_every 16
+
+(16,384 pool poses, ~83 s on one core; val MPJPE 31 mm, PA-MPJPE 19 mm, 27 mm PA-MPJPE on the real CMU poses.)
 """
 
 from __future__ import annotations
