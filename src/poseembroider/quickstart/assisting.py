@@ -105,7 +105,7 @@ def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
         "--wloss_v2v", "0", "--wloss_jts", "1", "--joints_source", "skeleton",
         "--decsigma_lr", str(sizes.posevae_decsigma_lr),
         "--wloss_kld", str(sizes.posevae_kld_weight),
-        "--val_every", str(max(1, sizes.posevae_epochs // 4)),
+        "--val_every", str(max(1, sizes.posevae_epochs // 2)),
         "--output_dir", str(ctx.run_dir("posevae")),
         "--shortname", train_poseVAE.default_shortname(ctx.require_synth().script_name),
         "--no_tensorboard", "--no_progress",

@@ -27,7 +27,7 @@ class AssistingSizes:
     text_backbone_size: str = "tiny"  # TEXT_BACKBONE_PRESETS
     text_backbone_steps: int = 600
     # the pose-only models train on the pose pools (`pose_pools`), validate on the rendered val split
-    posevae_epochs: int = 24
+    posevae_epochs: int = 32
     posevae_batch_size: int = 128
     posevae_lr: float = 1e-3  # cosine per step; the likelihood scales at their own lr (`posevae_decsigma_lr`)
     posevae_decsigma_lr: float = 0.01
