@@ -85,7 +85,7 @@ def rendered_pose(dataset_name: str, split: str, data_id: int, _pose: torch.Tens
 
 def choose_dataset(preferred: str | None, preferred_split: str | None) -> tuple[str, str] | None:
     """(dataset, split) of the query samples and the gallery; the validation split first."""
-    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if not d.is_pairs]
+    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if not d.is_pairs and d.has_images]
     if not found:
         st.warning(f"No dataset cache in {config.DATA_CACHE_DIR}. Run `poseembroider data synth` or `make quickstart`.")
         return None

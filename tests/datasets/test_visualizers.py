@@ -80,3 +80,15 @@ def test_fix_browser_shows_both_sides_and_instructions(tiny_synth_dataset, body_
     assert not at.exception
     assert any("fixture instruction one" in m.value for m in at.markdown)
     _check_viewpoint_slider(at)
+
+
+def test_image_browsers_skip_the_pose_only_pools():
+    from poseembroider.datasets.discovery import AvailableDataset
+
+    def has_images(name: str) -> bool:
+        return AvailableDataset(name, "train", 8, "poses", Path("x")).has_images
+
+    assert has_images("synthscript-a_overlap30_res224_j16_sf11")
+    assert not has_images("synthposes-a_overlap30_res224_j16_sf11")
+    assert not has_images("synthpairs-a_overlap30_res224_j16_sf11-in15_out20_t05_sim0709")
+    assert not has_images("nofamily-a")

@@ -24,6 +24,17 @@ class AvailableDataset:
     def is_pairs(self) -> bool:
         return self.kind == "pairs"
 
+    @property
+    def has_images(self) -> bool:
+        """False for the pose-only pools (and for names of no known family): image browsers skip them."""
+        from poseembroider.datasets.registry import parse_dataset_name
+
+        try:
+            family, _ = parse_dataset_name(self.name)
+        except ValueError:
+            return False
+        return family.has_images
+
 
 def available_datasets(cache_dir: Path) -> list[AvailableDataset]:
     """Datasets with a poses cache (single elements) or a pairs cache (fix datasets), sorted by name."""

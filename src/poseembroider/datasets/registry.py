@@ -36,6 +36,7 @@ class DatasetFamily:
     dataset_class: type
     make_source: Callable[[str], DatasetSource]
     description: str
+    has_images: bool = True  # False: pose-only pools (item formats 'p' / 'pt')
 
 
 def _split_fix_version(family: str, version: str) -> tuple[str, str]:
@@ -140,8 +141,12 @@ DATASET_FAMILIES: dict[str, DatasetFamily] = {
     "bedlamfix": DatasetFamily(TriModalDatasetFix, _bedlam_fix, "BEDLAM-Fix pairs (licensed, processed)"),
     "synthscript": DatasetFamily(TriModalDatasetScript, _synth_script, "synthetic single elements (offline world)"),
     "synthfix": DatasetFamily(TriModalDatasetFix, _synth_fix, "synthetic pairs (offline world)"),
-    "synthposes": DatasetFamily(PosePoolDatasetScript, _synth_poses, "pose-only pool of sampled poses + captions"),
-    "synthpairs": DatasetFamily(PosePoolDatasetFix, _synth_pairs, "pose-only pairs mined in a pose pool"),
+    "synthposes": DatasetFamily(
+        PosePoolDatasetScript, _synth_poses, "pose-only pool of sampled poses + captions", has_images=False
+    ),
+    "synthpairs": DatasetFamily(
+        PosePoolDatasetFix, _synth_pairs, "pose-only pairs mined in a pose pool", has_images=False
+    ),
 }
 
 

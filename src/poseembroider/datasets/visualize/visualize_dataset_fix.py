@@ -29,7 +29,7 @@ def main() -> None:
     st.set_page_config(page_title="PoseEmbroider: pair browser", layout="wide")
     st.title("Pair dataset browser")
     args, _ = DEMOS["dataset-fix"].parser().parse_known_args(sys.argv[1:])
-    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if d.is_pairs]
+    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if d.is_pairs and d.has_images]
     if not found:
         st.warning(f"No pair dataset cache in {config.DATA_CACHE_DIR}. Run `poseembroider data synth` first.")
         return

@@ -29,7 +29,7 @@ def main() -> None:
     st.set_page_config(page_title="PoseEmbroider: dataset browser", layout="wide")
     st.title("Single-element dataset browser")
     args, _ = DEMOS["dataset-script"].parser().parse_known_args(sys.argv[1:])
-    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if not d.is_pairs]
+    found = [d for d in available_datasets(config.DATA_CACHE_DIR) if not d.is_pairs and d.has_images]
     if not found:
         st.warning(f"No dataset cache in {config.DATA_CACHE_DIR}. Run `poseembroider data synth` or `make quickstart`.")
         return
