@@ -385,3 +385,54 @@ def test_conv_stem_stage_blocks_add_residual_convs_and_keep_the_grid():
     assert (cpu.stem_input_pooling, cpu.stem_stage_blocks, cpu.embed_dim) == (2, 1, 128)
     with pytest.raises(ValueError, match="stage_blocks"):
         ImageEncoder(dataclasses.replace(base, stem_stage_blocks=-1))
+
+
+def test_conv_stem_standardises_after_its_input_pooling_with_the_same_tokens():
+    cfg = dataclasses.replace(
+        image_encoder_config("convvit_tiny_256x192"), embed_dim=32, depth=1, num_heads=2, stem_input_pooling=4
+    )
+    torch.manual_seed(0)
+    encoder = ImageEncoder(cfg).eval()
+    stem = encoder.backbone.patch_embed
+    assert stem.standardise and not any("pixel" in k for k in encoder.state_dict())
+    images = _images(2)
+    mean, std = torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1), torch.tensor(cfg.pixel_std).view(1, 3, 1, 1)
+    with torch.no_grad():  # the crop standardised first, then every stem layer (pooling included) as built
+        tokens = stem.proj((images - mean) / std).flatten(2).transpose(1, 2)
+        bb = encoder.backbone
+        expected = bb.norm(bb.blocks(bb._pos_embed(tokens)))
+        assert torch.allclose(encoder(images), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="this stem takes"):
+        stem(images[:, :, :128])
+
+
+def test_bf16_training_forward_runs_under_autocast_and_keeps_float32_weights_and_validation():
+    cfg = ImagePoseRegressorConfig(
+        encoder=dataclasses.replace(image_encoder_config("convvit_tiny_256x192"), embed_dim=32, depth=1, num_heads=2),
+        head_hidden=16,
+        pooling="keypoints",
+        wloss_keypoints=1.0,
+        train_precision="bf16",
+    )
+    torch.manual_seed(1)
+    model = ImagePoseRegressor(cfg)
+    images = _images(2)
+    batch = {"images": images, "poses": 0.3 * torch.randn(2, 22, 3), "joints_2d_crop": 100 * torch.rand(2, 22, 2)}
+    fp32 = ImagePoseRegressor(dataclasses.replace(cfg, train_precision="fp32"))
+    fp32.load_state_dict(model.state_dict())
+    model.train(), fp32.train()
+    tokens, reference = model.encode(images), fp32.encode(images)
+    assert tokens.dtype == torch.float32
+    assert not torch.equal(tokens, reference)  # bfloat16 on the way
+    assert torch.allclose(tokens, reference, atol=0.1 * reference.abs().max().item())
+    attentions = [block.attn for block in model.encoder.backbone.blocks]
+    assert all(attn.fused_attn for attn in attentions) or not any(attn.fused_attn for attn in attentions)
+    before = [attn.fused_attn for attn in attentions]
+    model.training_step(batch)["loss"].backward()
+    assert [attn.fused_attn for attn in attentions] == before  # restored after the step
+    assert all(p.dtype == torch.float32 and p.grad is not None for p in model.encoder.parameters())
+    fp32.load_state_dict(model.state_dict())  # same weights and BatchNorm statistics
+    model.eval(), fp32.eval()
+    assert torch.equal(model.encode(images), fp32.encode(images))  # validation in float32
+    with pytest.raises(ValueError, match="train_precision"):
+        ImagePoseRegressorConfig(train_precision="fp16")

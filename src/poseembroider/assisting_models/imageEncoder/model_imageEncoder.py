@@ -23,8 +23,10 @@ trainable parameter, always in eval mode (no drop-path), forward without autogra
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -92,9 +94,22 @@ class ConvStemEmbed(PatchEmbed):
     fraction of the cost (the CPU preset: 128x96). Stage widths double up to D (..., D/4, D/2, D);
     `stage_blocks` residual 3x3 blocks (`ResidualConvBlock`) follow each stride-2 stage.
     BatchNorm statistics are frozen with the rest of the encoder (frozen encoders run in eval mode).
+
+    `pixel_mean` / `pixel_std` (per channel) standardise the pooled view, not the crop: the same numbers
+    (averaging commutes with a per-channel affine map) on `input_pooling`^2 times fewer pixels: at full
+    resolution it was 7 % of a bfloat16 CPU training step with input pooling 4 (profiled; within noise in
+    float32). They are constants, not saved.
     """
 
-    def __init__(self, *args, input_pooling: int = 1, stage_blocks: int = 0, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        input_pooling: int = 1,
+        stage_blocks: int = 0,
+        pixel_mean: Sequence[float] | None = None,
+        pixel_std: Sequence[float] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         stages = 4 - int(input_pooling).bit_length() + 1
         if input_pooling < 1 or input_pooling & (input_pooling - 1) or stages < 1:
@@ -109,6 +124,27 @@ class ConvStemEmbed(PatchEmbed):
             layers += [ResidualConvBlock(c_out) for _ in range(stage_blocks)]
         layers.append(nn.Conv2d(dim, dim, 1))
         self.proj = nn.Sequential(*layers)
+        self.input_pooling = int(input_pooling)
+        self.standardise = pixel_mean is not None
+        if (pixel_std is None) == self.standardise:
+            raise ValueError("pixel_mean and pixel_std go together: set both or neither")
+        if self.standardise:
+            shape = (1, -1, 1, 1)
+            self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(shape), False)
+            self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(shape), False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) crop -> (B, N, D) tokens: pooling, standardisation, the conv stages."""
+        if x.shape[-2:] != self.img_size:
+            raise ValueError(f"input of {tuple(x.shape[-2:])} pixels: this stem takes {self.img_size}")
+        layers = list(self.proj)
+        if self.input_pooling > 1:
+            x, layers = layers[0](x), layers[1:]
+        if self.standardise:
+            x = (x - self.pixel_mean) / self.pixel_std
+        for layer in layers:
+            x = layer(x)
+        return self.norm(x.flatten(2).transpose(1, 2))
 
 
 class ResidualConvBlock(nn.Module):
@@ -264,6 +300,8 @@ class ViTPoseBackbone(VisionTransformer):
                     ConvStemEmbed,
                     input_pooling=config.stem_input_pooling,
                     stage_blocks=config.stem_stage_blocks,
+                    pixel_mean=config.pixel_mean,
+                    pixel_std=config.pixel_std,
                 )
             ),
             norm_layer=partial(nn.LayerNorm, eps=config.norm_eps),
@@ -345,7 +383,7 @@ class ImageEncoder(PretrainedModel, nn.Module):
         """(B, 3, H, W) -> (B, N, D) patch tokens (N = 192 at 256x192), task tokens dropped."""
         self._check_images(images)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not (self.frozen and not images.requires_grad)):
-            if self.config.pixel_mean is not None:
+            if self.config.pixel_mean is not None and self.config.stem != "conv":  # a conv stem standardises
                 images = (images - self.pixel_mean) / self.pixel_std
             tokens = self.backbone.forward_features(images)
         return tokens[:, self.backbone.num_prefix_tokens :]
@@ -385,6 +423,29 @@ def build_image_encoder(name: str, frozen: bool = True) -> ImageEncoder:
 
 
 # --------------------------------------------------------------------------------------------- pretraining
+
+
+TRAIN_PRECISIONS = ("fp32", "bf16")
+"""`ImagePoseRegressorConfig.train_precision`. 'bf16': the encoder's training forward (and so its backward)
+under bfloat16 autocast, channels-last input, attention as matmuls: 2.0x the images/s of 'fp32' on a CPU
+with AMX (input pooling 2, one thread; `benchmarks/bench_image_encoder.py`); the weights, optimiser, heads
+and losses stay float32."""
+
+
+@contextlib.contextmanager
+def unfused_attention(encoder: ImageEncoder) -> Iterator[None]:
+    """timm's attention as q @ k^T, softmax, @ v instead of `scaled_dot_product_attention` inside the block:
+    under CPU bfloat16 autocast the fused kernel's backward took 30 % of a training step, the matmuls
+    (oneDNN) a fifth of that; in float32 the fused kernel is the faster one, so it is restored after."""
+    blocks = [block.attn for block in encoder.backbone.blocks if hasattr(block.attn, "fused_attn")]
+    previous = [attn.fused_attn for attn in blocks]
+    for attn in blocks:
+        attn.fused_attn = False
+    try:
+        yield
+    finally:
+        for attn, fused in zip(blocks, previous, strict=True):
+            attn.fused_attn = fused
 
 
 REGRESSOR_POOLINGS = ("mean", "keypoints")
@@ -477,8 +538,13 @@ class ImagePoseRegressorConfig:
     # each training step so the lifter keeps learning 2D -> 3D while the heatmaps sharpen; 0 = off
     wloss_lifting: float = 0.0
     lifter_noise_px: float = 4.0  # Gaussian jitter (crop pixels) of the ground-truth 2D joints the lifter learns from
+    # number format of the encoder's forward in training steps (`TRAIN_PRECISIONS`); validation, the heads,
+    # the losses and the saved encoder stay float32
+    train_precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.train_precision not in TRAIN_PRECISIONS:
+            raise ValueError(f"train_precision {self.train_precision!r}: use one of {TRAIN_PRECISIONS}")
         if self.pooling not in REGRESSOR_POOLINGS:
             raise ValueError(f"pooling {self.pooling!r}: use one of {REGRESSOR_POOLINGS}")
         if self.wloss_keypoints and self.pooling != "keypoints":
@@ -585,10 +651,19 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
         """(B, 3, 256, 192) -> rotation matrices (B, J, 3, 3)."""
         return self.predict(images)["rotations"]
 
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, N, D) float32 tokens; in training mode with `train_precision='bf16'`, the
+        encoder runs under bfloat16 autocast with its attention spelled out (`unfused_attention`)."""
+        if not (self.training and self.config.train_precision == "bf16"):
+            return self.encoder.forward_features(images)
+        with torch.autocast(images.device.type, dtype=torch.bfloat16), unfused_attention(self.encoder):
+            tokens = self.encoder.forward_features(images.contiguous(memory_format=torch.channels_last))
+        return tokens.float()
+
     def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, 3, 256, 192) -> `rotations` (B, J, 3, 3) and, with 'keypoints' pooling, `log_heatmaps`
         (B, J, N): each joint's log-softmax over the N tokens."""
-        tokens = self.encoder.forward_features(images)  # (B, N, D)
+        tokens = self.encode(images)  # (B, N, D)
         features = tokens.mean(dim=1)
         outputs: dict[str, torch.Tensor] = {}
         if self.config.pooling == "keypoints":
@@ -749,6 +824,7 @@ __all__ = [
     "PATCH_STEMS",
     "PATCH_VIT_TINY_PRESET",
     "REGRESSOR_POOLINGS",
+    "TRAIN_PRECISIONS",
     "ConvStemEmbed",
     "ResidualConvBlock",
     "PaddedPatchEmbed",
@@ -759,4 +835,5 @@ __all__ = [
     "keypoint_kl_loss",
     "normalize_keypoints",
     "token_centres",
+    "unfused_attention",
 ]

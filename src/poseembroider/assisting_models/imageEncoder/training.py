@@ -36,6 +36,7 @@ from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
     CPU_PRESET,
     IMAGE_ENCODER_PRESETS,
     REGRESSOR_POOLINGS,
+    TRAIN_PRECISIONS,
     ImagePoseRegressor,
     ImagePoseRegressorConfig,
     image_encoder_config,
@@ -115,6 +116,12 @@ class ImageEncoderTrainingConfig:
     )
     lifter_batch_size: int = config_field(64, "batch size of the lifter pretraining")
     lifter_lr: float = config_field(2e-3, "peak learning rate of the lifter pretraining")
+    train_precision: str = config_field(
+        "fp32",
+        "number format of the encoder in training steps: bf16 autocast is 2x faster on CPUs with AMX "
+        "(validation and the saved encoder stay fp32)",
+        choices=list(TRAIN_PRECISIONS),
+    )
     lr_flip: float = config_field(
         0.5, "probability of a left/right flip of a training sample (image, pose and 2D joints together)"
     )
@@ -174,6 +181,7 @@ def build_regressor(cfg: ImageEncoderTrainingConfig) -> ImagePoseRegressor:
             lifter_hidden=cfg.lifter_hidden if keypoints else 0,
             wloss_lifting=cfg.wloss_lifting if keypoints and cfg.lifter_hidden else 0.0,
             lifter_noise_px=cfg.lifter_noise_px,
+            train_precision=cfg.train_precision,
         )
     )
 
