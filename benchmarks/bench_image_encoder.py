@@ -1,6 +1,7 @@
 """Image encoder throughput (images/s): frozen encoding at batch 32, ours (the CPU preset) vs the SMPLer-X ViT-B/16
-preset (random weights, same input, same run); and pretraining throughput of `ImagePoseRegressor` (CPU preset,
-forward + backward + AdamW step, batch 32, model only: data loading excluded).
+preset (random weights, same input, same run); pretraining throughput of `ImagePoseRegressor` (CPU preset,
+forward + backward + AdamW step, batch 32, model only: data loading excluded); and the pretraining step of the
+CPU recipe with the previous settings (float32, input pooling 2) against bfloat16 and input pooling 4 (batch 16).
 
 Input: random 256x192 crops in [0, 1], the size PoseEmbroider feeds its image encoder. `--threads N` sets torch's
 intra-op threads (default: torch's choice); on a CPU shared with other jobs, 1 thread can be much faster.
@@ -29,6 +30,65 @@ def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _training_recipes(images: torch.Tensor, rounds: int = 4) -> dict:
+    """Images/s of the pretraining step of `train_imageEncoder.py` (keypoint pooling, heatmap KL, lifter,
+    joint term: every loss of the CPU recipe): the previous code (float32, input pooling 2, the crop
+    standardised before the stem's pooling), the same settings now (standardised after the pooling), bfloat16
+    training forward and input pooling 4 alone and together; interleaved rounds in one process (a shared
+    machine slows them alike), the best round of each kept."""
+    import time
+
+    from poseembroider.assisting_models.imageEncoder.training import ImageEncoderTrainingConfig, build_regressor
+
+    generator = torch.Generator().manual_seed(1)
+    batch = {
+        "images": images[:16],
+        "poses": 0.3 * torch.randn(16, 22, 3, generator=generator),
+        "joints_2d_crop": torch.rand(16, 22, 2, generator=generator) * torch.tensor([192.0, 256.0]),
+    }
+    variants = {
+        "previous_fp32_pool2": {},  # the crop standardised before the stem's pooling, as the previous code did
+        "fp32_pool2": {},
+        "bf16_pool2": {"train_precision": "bf16"},
+        "fp32_pool4": {"stem_input_pooling": 4},
+        "bf16_pool4": {"train_precision": "bf16", "stem_input_pooling": 4},
+    }
+    steps = {}
+    for name, overrides in variants.items():
+        torch.manual_seed(0)
+        model = build_regressor(ImageEncoderTrainingConfig(**overrides)).train()
+        optimizer = torch.optim.AdamW(model.param_groups(1e-3, 0.05), lr=1e-3)
+        steps[name] = (model, optimizer)
+
+    previous = steps["previous_fp32_pool2"][0]
+    previous.encoder.backbone.patch_embed.standardise = False
+    mean, std = previous.encoder.pixel_mean, previous.encoder.pixel_std
+
+    def step(model: ImagePoseRegressor, optimizer: torch.optim.Optimizer) -> float:
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        if model is previous:
+            model.training_step({**batch, "images": (batch["images"] - mean) / std})["loss"].backward()
+        else:
+            model.training_step(batch)["loss"].backward()
+        optimizer.step()
+        return time.perf_counter() - start
+
+    best = {name: float("inf") for name in variants}
+    for round_ in range(rounds + 1):
+        for name, (model, optimizer) in steps.items():
+            seconds = step(model, optimizer)
+            if round_:  # round 0 warms up
+                best[name] = min(best[name], seconds)
+    rates = {name: 16 / seconds for name, seconds in best.items()}
+    return {
+        "pretrain_step": "train_imageEncoder's CPU recipe step (keypoints, lifter, joint term) + AdamW, batch 16",
+        **{f"pretrain_{name}_images_per_s": round(rate, 1) for name, rate in rates.items()},
+        "pretrain_ratio_bf16_pool4_vs_previous": round(rates["bf16_pool4"] / rates["previous_fp32_pool2"], 2),
+        "pretrain_ratio_bf16_vs_fp32_at_pool2": round(rates["bf16_pool2"] / rates["fp32_pool2"], 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -55,6 +115,7 @@ def main() -> None:
         optimizer.step()
 
     train_s = time_call(train_step, repeats=3, warmup=1)
+    recipes = _training_recipes(images)
     write_result(
         "image_encoder",
         {
@@ -69,6 +130,7 @@ def main() -> None:
             "ratio": vitb_s / ours_s,
             "ours_train_images_per_s": BATCH / train_s,
             "train": "ImagePoseRegressor (CPU preset + head), forward + geodesic loss + backward + AdamW, batch 32",
+            **recipes,
         },
     )
 
