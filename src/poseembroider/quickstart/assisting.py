@@ -211,6 +211,8 @@ def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
         "--batch_size", str(sizes.image_encoder_batch_size),
         "--lr", str(sizes.image_encoder_lr),
         "--lifter_steps", str(sizes.image_encoder_lifter_steps),
+        "--stem_input_pooling", str(sizes.image_encoder_input_pooling),
+        "--train_precision", sizes.image_encoder_precision,
         "--num_workers", "1",
         "--no_img_augmentation",
         "--torch_threads", str(sizes.torch_threads),
