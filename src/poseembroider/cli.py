@@ -511,6 +511,11 @@ SCRIPT_COMMANDS: tuple[tuple[str, str, str], ...] = (
         "poseembroider.assisting_models.imageEncoder.train_imageEncoder",
         "pretrain the offline image encoder on synthetic crops (pose regression), save it frozen, register it",
     ),
+    (
+        "cache-intermodality-features",
+        "poseembroider.downstream.cache_intermodality_features",
+        "cache x̄ of a dataset split for the downstream heads (--model_shortname ... --dataset ... --input_types ...)",
+    ),
 )
 """(command, script module, help): commands that hand every word after them to the script's `main(argv)`, so
 `poseembroider train-core --dataset ...` is `python train_core.py --dataset ...` with the original flags."""
