@@ -90,6 +90,12 @@ def _path_settings(main_dir: Path, data_dir: Path, package_dir: Path) -> dict[st
         "TORCH_CACHE_DIR": tools / "torch_models",
         "TRANSFORMER_CACHE_DIR": tools / "huggingface_models" / "distilbert-base-uncased",
         "MEAN_SMPLX_POSE_FILE": package_dir / "datasets" / "other" / "mean_pose_smplx.npz",
+        # Human3.6M joint regressor (17, V) as .npy/.npz (never a pickle), V = the body model's vertex count:
+        # the standard 14-joint mesh-recovery protocol is skipped, saying so, when this file is absent
+        "H36M_REGRESSOR_FILE": tools / "J_regressor_h36m.npy",
+        # a WordNet 3.0 database folder for METEOR (None: nltk's data path, then the distribution's
+        # /usr/share/wordnet that `make install` installs)
+        "WORDNET_DIR": None,
     }
 
 
@@ -193,6 +199,8 @@ MODELS_ROOT: Path = _SETTINGS["MODELS_ROOT"]
 TORCH_CACHE_DIR: Path = _SETTINGS["TORCH_CACHE_DIR"]
 TRANSFORMER_CACHE_DIR: Path = _SETTINGS["TRANSFORMER_CACHE_DIR"]
 MEAN_SMPLX_POSE_FILE: Path = _SETTINGS["MEAN_SMPLX_POSE_FILE"]
+H36M_REGRESSOR_FILE: Path = _SETTINGS["H36M_REGRESSOR_FILE"]
+WORDNET_DIR: Path | None = _SETTINGS["WORDNET_DIR"]
 
 NB_INPUT_JOINTS: int = _SETTINGS["NB_INPUT_JOINTS"]
 NB_SHAPE_COEFFS: int = _SETTINGS["NB_SHAPE_COEFFS"]
