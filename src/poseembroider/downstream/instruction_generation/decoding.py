@@ -1,0 +1,308 @@
+"""Decoding methods of the instruction generator: greedy (the original's), beam search, nucleus sampling.
+
+Every method is a pure function over a *step function* and the special token ids; a registry maps the
+names the scripts take (`--decoding greedy`) to them (`DECODINGS`, `get_decoding`, `decode`)::
+
+    state = model.decoding_state(memory)           # (B, 1, D) memory, the fused x̄ of A and B
+    out = decode("beam", state, bos=2, eos=3, pad=0, max_length=200, min_length=10, beam_size=4)
+    out.tokens (B, L)   out.lengths (B,)   out.scores (B,)
+
+The step function (`DecodingState`) takes the last token of each row, (N,), and `parents` (N,) int64: which
+row of the previous step each row continues (None: the same rows as before). It returns the (N, V) logits
+of the next token. Rows may be dropped (greedy stops computing finished rows) or reordered and repeated
+(beam search): the state keeps its caches in step with `parents`. `state.expand(k)` gives a fresh state
+whose rows are each memory row repeated k times (row b*k + j is beam j of sample b).
+
+Shared conventions (`Generated`):
+
+- the output starts after BOS; a row ends with its EOS, then PAD; `lengths` counts the tokens up to and
+  including EOS (or `max_length` for a row cut there);
+- EOS cannot be chosen before `min_length` tokens have been generated (the original forbids EOS until
+  length 10, so that no instruction is empty);
+- `scores` are the summed log-likelihoods of the generated tokens divided by `lengths` (the original's greedy
+  score; beam search ranks its hypotheses by sum / length^`length_penalty`, the same for the default 1).
+
+Greedy is the original's (`generate_greedy`); beam search and nucleus sampling are ours. Beam search with
+`beam_size=1` and nucleus sampling with `top_p` -> 0 give exactly the greedy output (tests).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+
+from poseembroider.registry import Registry
+
+__all__ = [
+    "DECODINGS",
+    "DecodingState",
+    "Generated",
+    "SpecialTokens",
+    "UnknownDecodingError",
+    "beam_search",
+    "decode",
+    "decoding_options",
+    "get_decoding",
+    "greedy",
+    "nucleus",
+]
+
+DEFAULT_MAX_LENGTH = 200
+"""The original's maximal number of generated tokens."""
+DEFAULT_MIN_LENGTH = 10
+"""The original's length before which EOS is forbidden."""
+
+
+class DecodingState(Protocol):
+    """What a decoding method needs from a model (see the module docstring)."""
+
+    def __call__(self, tokens: torch.Tensor, parents: torch.Tensor | None) -> torch.Tensor:
+        """Last tokens (N,) and the previous row of each row (N,) or None -> next-token logits (N, V)."""
+
+    def expand(self, k: int) -> DecodingState:
+        """A fresh state over the memory rows, each repeated `k` times (before any step)."""
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The tokenizer's ids the decoding needs."""
+
+    bos: int
+    eos: int
+    pad: int
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Decoded sequences: `tokens` (B, L) int64 after BOS (EOS, then PAD, ends a row), `lengths` (B,) int64
+    tokens up to and including EOS, `scores` (B,) float32 mean log-likelihood per generated token."""
+
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+    scores: torch.Tensor
+
+
+class UnknownDecodingError(ValueError):
+    """A decoding method name or option that does not exist; the message lists the known ones."""
+
+
+def _check_limits(max_length: int, min_length: int) -> None:
+    if int(max_length) < 1:
+        raise ValueError(f"max_length={max_length}: must be >= 1")
+    if not 0 <= int(min_length) < int(max_length):
+        raise ValueError(f"min_length={min_length}: must be in [0, max_length={max_length})")
+
+
+def _next_log_probs(
+    state: DecodingState,
+    tokens: torch.Tensor,
+    parents: torch.Tensor | None,
+    step: int,
+    special: SpecialTokens,
+    min_length: int,
+) -> torch.Tensor:
+    """(N, V) float32 log-probabilities of the next token: BOS and PAD never (they are not text), EOS not while
+    `step` < `min_length`; the others renormalised."""
+    logits = state(tokens, parents).float()
+    logits[:, [special.bos, special.pad]] = -math.inf
+    if step < min_length:
+        logits[:, special.eos] = -math.inf
+    return F.log_softmax(logits, dim=-1)
+
+
+def _row_by_row(
+    state: DecodingState,
+    batch_size: int,
+    special: SpecialTokens,
+    max_length: int,
+    min_length: int,
+    choose: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+) -> Generated:
+    """One hypothesis per row, the next token picked by `choose((N, V) log-probs) -> (N,)`; finished rows are
+    dropped from the next steps (the state's caches follow `parents`), so long rows do not make the short
+    ones pay for their length."""
+    _check_limits(max_length, min_length)
+    out = torch.full((batch_size, max_length), special.pad, dtype=torch.long, device=device)
+    lengths = torch.full((batch_size,), max_length, dtype=torch.long, device=device)
+    sums = torch.zeros(batch_size, device=device)
+    active = torch.arange(batch_size, device=device)  # sample of each row of the state
+    tokens = torch.full((batch_size,), special.bos, dtype=torch.long, device=device)
+    parents: torch.Tensor | None = None
+    last = 0
+    for step in range(max_length):
+        log_probs = _next_log_probs(state, tokens, parents, step, special, min_length)
+        chosen = choose(log_probs)
+        out[active, step] = chosen
+        sums[active] += log_probs.gather(1, chosen[:, None])[:, 0]
+        ended = chosen == special.eos
+        lengths[active[ended]] = step + 1
+        last = step
+        if bool(ended.all()):
+            break
+        keep = (~ended).nonzero()[:, 0]
+        parents = None if bool(keep.numel() == ended.numel()) else keep
+        active, tokens = active[keep], chosen[keep]
+    return Generated(out[:, : last + 1].contiguous(), lengths, sums / lengths)
+
+
+def greedy(
+    state: DecodingState,
+    batch_size: int,
+    special: SpecialTokens,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    min_length: int = DEFAULT_MIN_LENGTH,
+    device: torch.device | str = "cpu",
+) -> Generated:
+    """The most likely next token at every step (the original's decoding)."""
+    return _row_by_row(
+        state, batch_size, special, max_length, min_length, lambda lp: lp.argmax(dim=-1), torch.device(device)
+    )
+
+
+def nucleus(
+    state: DecodingState,
+    batch_size: int,
+    special: SpecialTokens,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    min_length: int = DEFAULT_MIN_LENGTH,
+    device: torch.device | str = "cpu",
+    top_p: float = 0.9,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> Generated:
+    """Nucleus (top-p) sampling (Holtzman et al., ICLR 2020): each token is drawn from the smallest set of most
+    likely tokens whose probabilities (at `temperature`) sum to at least `top_p` (always at least the most
+    likely one, so `top_p` -> 0 is greedy). Draws come from a generator seeded with `seed`: the same seed and
+    inputs give the same texts. Scores are the model's log-likelihoods (temperature 1)."""
+    if not 0.0 <= float(top_p) <= 1.0:
+        raise ValueError(f"top_p={top_p}: must be in [0, 1]")
+    if not float(temperature) > 0.0:
+        raise ValueError(f"temperature={temperature}: must be > 0")
+    device = torch.device(device)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+
+    def choose(log_probs: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(log_probs / temperature, dim=-1)
+        sorted_probs, order = probs.sort(dim=-1, descending=True, stable=True)
+        before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the more likely tokens
+        sorted_probs = torch.where(before < top_p, sorted_probs, torch.zeros_like(sorted_probs))
+        sorted_probs[:, 0] = torch.where(sorted_probs[:, 0] > 0, sorted_probs[:, 0], 1.0)  # keep the top token
+        picked = torch.multinomial(sorted_probs, 1, generator=generator)
+        return order.gather(1, picked)[:, 0]
+
+    return _row_by_row(state, batch_size, special, max_length, min_length, choose, device)
+
+
+def beam_search(
+    state: DecodingState,
+    batch_size: int,
+    special: SpecialTokens,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    min_length: int = DEFAULT_MIN_LENGTH,
+    device: torch.device | str = "cpu",
+    beam_size: int = 4,
+    length_penalty: float = 1.0,
+) -> Generated:
+    """Length-normalised beam search, batched: `beam_size` hypotheses per sample, ranked by summed
+    log-likelihood / length^`length_penalty`.
+
+    Every sample keeps `beam_size` slots. At each step the candidates are every token after every unfinished
+    hypothesis, and every finished hypothesis as it is (its score frozen); the `beam_size` best candidates by
+    normalised score fill the slots. A sample is done when all its slots hold finished hypotheses; decoding
+    stops when every sample is done or at `max_length`. The best slot is returned. With `beam_size=1` this
+    is greedy decoding."""
+    k = int(beam_size)
+    if k < 1:
+        raise ValueError(f"beam_size={beam_size}: must be >= 1")
+    _check_limits(max_length, min_length)
+    device = torch.device(device)
+    state = state.expand(k)
+    n = batch_size * k
+    sums = torch.zeros(batch_size, k, device=device)
+    sums[:, 1:] = -math.inf  # all beams start identical: only the first one expands at the first step
+    finished = torch.zeros(batch_size, k, dtype=torch.bool, device=device)
+    lengths = torch.full((batch_size, k), max_length, dtype=torch.long, device=device)
+    sequences = torch.full((batch_size, k, max_length), special.pad, dtype=torch.long, device=device)
+    tokens = torch.full((n,), special.bos, dtype=torch.long, device=device)
+    parents: torch.Tensor | None = None
+    offsets = torch.arange(batch_size, device=device)[:, None] * k
+    last = 0
+    for step in range(max_length):
+        log_probs = _next_log_probs(state, tokens, parents, step, special, min_length)
+        vocab = log_probs.shape[-1]
+        candidates = sums[..., None] + log_probs.view(batch_size, k, vocab)  # (B, k, V) summed log-likelihoods
+        # a finished hypothesis has one continuation, PAD, that keeps its sum
+        frozen = torch.full_like(candidates, -math.inf)
+        frozen[..., special.pad] = sums
+        candidates = torch.where(finished[..., None], frozen, candidates)
+        norm_length = torch.where(finished, lengths, torch.full_like(lengths, step + 1)).float()
+        normalised = candidates / norm_length[..., None].pow(length_penalty)
+        _, best = normalised.view(batch_size, k * vocab).topk(k, dim=-1)  # (B, k)
+        beam, token = best // vocab, best % vocab
+        was_finished = finished.gather(1, beam)
+        sums = candidates.view(batch_size, k * vocab).gather(1, best)
+        lengths = torch.where(was_finished, lengths.gather(1, beam), torch.full_like(lengths, step + 1))
+        finished = was_finished | (token == special.eos)
+        sequences = sequences.gather(1, beam[..., None].expand(-1, -1, max_length)).clone()
+        sequences[:, :, step] = torch.where(was_finished, special.pad, token)
+        last = step
+        if bool(finished.all()):
+            break
+        parents = (offsets + beam).view(-1)
+        tokens = token.view(-1)
+    normalised = sums / lengths.float().pow(length_penalty)
+    top = normalised.argmax(dim=1)  # (B,)
+    rows = torch.arange(batch_size, device=device)
+    best_lengths = lengths[rows, top]
+    return Generated(sequences[rows, top, : last + 1].contiguous(), best_lengths, sums[rows, top] / best_lengths)
+
+
+DECODINGS: Registry[Callable[..., Generated]] = Registry("decoding method")
+DECODINGS.register("greedy")(greedy)
+DECODINGS.register("beam")(beam_search)
+DECODINGS.register("nucleus")(nucleus)
+
+_COMMON = ("state", "batch_size", "special", "max_length", "min_length", "device")
+
+
+def get_decoding(name: str) -> Callable[..., Generated]:
+    """The decoding function registered as `name`; an unknown name is an error listing the known ones."""
+    if name not in DECODINGS:
+        raise UnknownDecodingError(f"unknown decoding method {name!r}; known: {DECODINGS.names()}")
+    return DECODINGS.get(name)
+
+
+def decoding_options(name: str) -> dict[str, Any]:
+    """{option: default} of the decoding method `name` beyond the common arguments (e.g. beam: beam_size,
+    length_penalty)."""
+    parameters = inspect.signature(get_decoding(name)).parameters
+    return {k: p.default for k, p in parameters.items() if k not in _COMMON}
+
+
+def decode(
+    name: str,
+    state: DecodingState,
+    batch_size: int,
+    special: SpecialTokens,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    min_length: int = DEFAULT_MIN_LENGTH,
+    device: torch.device | str = "cpu",
+    **options: Any,
+) -> Generated:
+    """Run the decoding method `name` with its `options`; an option it does not take is an error listing the
+    ones it does."""
+    function = get_decoding(name)
+    known = decoding_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UnknownDecodingError(
+            f"decoding method {name!r} has no option {unknown[0]!r}; its options: {sorted(known) or 'none'}"
+        )
+    return function(state, batch_size, special, max_length, min_length, device, **options)

@@ -1,0 +1,184 @@
+"""InstructionGenerator: the published architecture, the cached incremental decoder equal to the full forward,
+save -> load -> same logits, a few steps that lower the loss, and clear errors for a tokenizer of another
+vocabulary and for batches without x̄."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from poseembroider.downstream.instruction_generation import InstructionGenerator, InstructionGeneratorConfig
+from poseembroider.downstream.instruction_generation.model_instruction_generation import (
+    TIRG,
+    VocabularyMismatchError,
+)
+from poseembroider.models.pretrained import load_pretrained
+from poseembroider.text.tokenization import load_tokenizer, train_wordpiece_tokenizer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TEXTS = [
+    "Bend your left knee a little.",
+    "Raise your right arm above your head and turn the torso.",
+    "Straighten both legs, then bring the left hand forward.",
+    "Lean forward slightly and lower the right elbow.",
+    "Move the right foot back a bit.",
+    "Lift your left arm and bend the right knee.",
+]
+D = 16
+TINY = dict(latentD=D, comparison_latentD=D, decoder_latentD=32, decoder_nhead=2, decoder_nlayers=2, decoder_ff=48)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("instructgen_tokenizer") / "tok"
+    train_wordpiece_tokenizer(TEXTS * 4, vocab_size=300, out_dir=folder, max_length=64)
+    return folder
+
+
+def make_model(tokenizer_dir, seed: int = 0, **config) -> InstructionGenerator:
+    torch.manual_seed(seed)
+    values = dict(TINY, text_decoder_name=f"transformer_{tokenizer_dir}")
+    values.update(config)
+    return InstructionGenerator(InstructionGeneratorConfig(**values))
+
+
+def batch_of(model: InstructionGenerator, n: int = 6, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    tokens, lengths = model.tokenizer.batch([TEXTS[i % len(TEXTS)] for i in range(n)])
+    return {
+        "xbar_A": torch.nn.functional.normalize(torch.randn(n, D, generator=generator), dim=-1),
+        "xbar_B": torch.nn.functional.normalize(torch.randn(n, D, generator=generator), dim=-1),
+        "texts_tokens": tokens,
+        "texts_lengths": lengths,
+    }
+
+
+def test_published_architecture_is_the_default():
+    cfg = InstructionGeneratorConfig()
+    assert (cfg.latentD, cfg.comparison_latentD, cfg.decoder_latentD) == (512, 512, 512)
+    assert (cfg.decoder_nhead, cfg.decoder_nlayers, cfg.decoder_ff, cfg.decoder_dropout) == (8, 4, 1024, 0.1)
+    assert cfg.text_decoder_name == "transformer_distilbertUncased" and cfg.comparison_module_mode == "tirg"
+    with pytest.raises(ValueError, match="--comparison_latentD 256 must equal --latentD 512"):
+        InstructionGeneratorConfig(comparison_latentD=256)
+    with pytest.raises(ValueError, match="--representation_model_input_types: unknown input type 'pose'"):
+        InstructionGeneratorConfig(representation_model_input_types=["pose"])
+
+
+def test_tirg_gates_the_main_input_with_the_modifier():
+    torch.manual_seed(0)
+    tirg = TIRG(4, 4).eval()
+    main, modifier = torch.randn(3, 4), torch.randn(3, 4)
+    both = torch.cat([main, modifier], dim=1)
+    expected = torch.sigmoid(tirg.gated_feature_composer(both)) * main + tirg.res_info_composer(both)
+    torch.testing.assert_close(tirg(main, modifier), expected)
+    assert tirg.a.tolist() == [1.0, 1.0]
+
+
+def test_incremental_decoder_equals_the_full_forward(tokenizer_dir):
+    model = make_model(tokenizer_dir).eval()
+    batch = batch_of(model, 4)
+    tokens = batch["texts_tokens"][:, :9]
+    tokens[tokens == model.special.pad] = 7  # padding keys are masked in the full forward: compare on text
+    with torch.no_grad():
+        full = model(batch["xbar_A"], batch["xbar_B"], tokens)  # (B, L, V)
+        state = model.decoding_state(batch["xbar_A"], batch["xbar_B"])
+        steps = [state(tokens[:, 0], None)]
+        keep = torch.tensor([3, 1, 0])  # drop and reorder rows as the decodings do
+        steps.append(state(tokens[keep, 1], keep))
+        for t in range(2, tokens.shape[1]):
+            steps.append(state(tokens[keep, t], None))
+    torch.testing.assert_close(steps[0], full[:, 0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.stack(steps[1:], dim=1), full[keep, 1:], atol=1e-5, rtol=1e-4)
+
+
+def test_generation_gives_texts_and_beam_one_is_greedy(tokenizer_dir):
+    model = make_model(tokenizer_dir).eval()
+    batch = batch_of(model, 3)
+    greedy = model.generate(batch["xbar_A"], batch["xbar_B"], "greedy", max_length=15, min_length=2)
+    beam1 = model.generate(batch["xbar_A"], batch["xbar_B"], "beam", max_length=15, min_length=2, beam_size=1)
+    assert torch.equal(greedy.tokens, beam1.tokens)
+    texts = model.generate_texts(batch["xbar_A"], batch["xbar_B"], "beam", max_length=15, beam_size=3)
+    assert len(texts) == 3 and all(isinstance(t, str) and t for t in texts)
+    with pytest.raises(RuntimeError, match="eval"):
+        model.train().generate(batch["xbar_A"], batch["xbar_B"])
+
+
+def test_save_load_gives_the_same_logits_and_records_the_vocabulary(tokenizer_dir, tmp_path):
+    model = make_model(
+        tokenizer_dir, pretrained_representation_model="some_rep", representation_model_input_types=["poses"]
+    )
+    batch = batch_of(model)
+    model.train()
+    model.training_step(batch)["loss"].backward()  # BatchNorm statistics move: they must be saved too
+    model.eval()
+    folder = model.save_pretrained(tmp_path / "generator")
+    loaded = load_pretrained(folder)
+    assert isinstance(loaded, InstructionGenerator)
+    assert loaded.config == model.config and loaded.config.vocab_size == len(model.tokenizer)
+    with torch.no_grad():
+        expected = model(batch["xbar_A"], batch["xbar_B"], batch["texts_tokens"])
+        torch.testing.assert_close(loaded(batch["xbar_A"], batch["xbar_B"], batch["texts_tokens"]), expected)
+    assert InstructionGenerator.from_pretrained(folder).generate_texts(
+        batch["xbar_A"], batch["xbar_B"], max_length=8, min_length=2
+    ) == model.generate_texts(batch["xbar_A"], batch["xbar_B"], max_length=8, min_length=2)
+
+
+def test_a_few_steps_lower_the_loss(tokenizer_dir):
+    model = make_model(tokenizer_dir, decoder_dropout=0.0).train()
+    batch = batch_of(model, 6)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        optimizer.zero_grad()
+        loss = model.training_step(batch)["loss"]
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+    model.eval()
+    with torch.no_grad():
+        out = model.validation_step(batch)
+    assert float(out["loss"]) < float(out["fake_loss"])  # x̄ is read: other pairs' texts fit worse
+
+
+def test_loss_ignores_padding(tokenizer_dir):
+    model = make_model(tokenizer_dir).eval()
+    batch = batch_of(model, 2)
+    tokens = batch["texts_tokens"]
+    padded = torch.cat([tokens, torch.full((2, 5), model.special.pad)], dim=1)
+    with torch.no_grad():
+        a = model.loss(batch["xbar_A"], batch["xbar_B"], tokens)
+        b = model.loss(batch["xbar_A"], batch["xbar_B"], padded)
+    torch.testing.assert_close(a, b)
+
+
+def test_a_tokenizer_of_another_vocabulary_is_refused(tokenizer_dir, tmp_path):
+    folder = make_model(tokenizer_dir).save_pretrained(tmp_path / "generator")
+    other = tmp_path / "other_tokenizer"
+    train_wordpiece_tokenizer(TEXTS * 4 + ["zebra quokka xylophone"] * 4, vocab_size=400, out_dir=other, max_length=64)
+    config = dataclasses.replace(load_pretrained(folder).config)
+    assert len(load_tokenizer(other)) != config.vocab_size
+    with pytest.raises(VocabularyMismatchError, match=r"vocabulary of \d+ tokens .* but the tokenizer .* has \d+"):
+        InstructionGenerator(config, tokenizer=load_tokenizer(other))
+    with pytest.raises(VocabularyMismatchError, match="special token ids"):
+        InstructionGenerator(dataclasses.replace(config, vocab_size=2), tokenizer=_FakeTwoTokens())
+
+
+class _FakeTwoTokens:
+    name = "two-tokens"
+    bos_token_id, eos_token_id, pad_token_id = 2, 3, 0
+
+    def __len__(self) -> int:
+        return 2
+
+
+def test_batches_without_xbar_or_of_the_wrong_size_are_clear_errors(tokenizer_dir):
+    model = make_model(tokenizer_dir)
+    batch = batch_of(model)
+    with pytest.raises(KeyError, match="'xbar_A'.*WithIntermodalityFeatures"):
+        model.training_step({k: v for k, v in batch.items() if k != "xbar_A"})
+    with pytest.raises(ValueError, match=r"xbar_B: \(6, 8\); expected \(B, 16\)"):
+        model.training_step({**batch, "xbar_B": batch["xbar_B"][:, :8]})
