@@ -64,6 +64,55 @@ def _models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_import_original(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--release-dir", type=Path, required=True, help="folder of the original's release files")
+    p.add_argument(
+        "--transformer-cache",
+        type=Path,
+        default=None,
+        help="the original's TRANSFORMER_CACHE_DIR (holding distilbert-base-uncased/); default: "
+        "RELEASE_DIR/huggingface_models",
+    )
+    p.add_argument(
+        "--torch-cache",
+        type=Path,
+        default=None,
+        help="the original's TORCH_CACHE_DIR (holding smplerx/smpler_x_b32.pth.tar); default: RELEASE_DIR/torch_models",
+    )
+    p.add_argument("--out", type=Path, required=True, help="folder receiving one model folder per shortname")
+    p.add_argument("--only", nargs="+", default=None, metavar="SHORTNAME", help="import these (and what they need)")
+
+
+@command(
+    "import-original",
+    "import the original's released checkpoints as registered model folders (config.json + model.safetensors)",
+    _configure_import_original,
+)
+def _import_original(args: argparse.Namespace) -> int:
+    import time
+
+    from poseembroider.compat.release_import import folder_bytes, import_release
+    from poseembroider.models.pretrained import CheckpointError
+
+    start = time.perf_counter()
+    try:
+        report = import_release(args.release_dir, args.out, args.transformer_cache, args.torch_cache, args.only)
+    except (FileNotFoundError, KeyError, CheckpointError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for name, folder in report.written.items():
+        seconds = f"{report.seconds[name]:6.1f} s" if name in report.seconds else "   asset"
+        print(f"{name:<45} {seconds}  {folder_bytes(folder) / 1e6:9.1f} MB  {folder}")
+    for name, why in report.skipped.items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    print(
+        f"imported {len(report.seconds)} model(s) and {len(report.written) - len(report.seconds)} frozen-encoder "
+        f"folder(s) in {time.perf_counter() - start:.1f} s, {report.total_bytes() / 1e6:.1f} MB under {args.out}; "
+        "registered: `poseembroider models list`"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------- body
 
 

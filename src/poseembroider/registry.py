@@ -68,13 +68,18 @@ class Registry(Generic[Builder]):
 
     def build(self, name_or_folder: str | os.PathLike, from_folder: Callable[[Path], object], **kwargs: object):
         """The registered builder of `name_or_folder` called with `kwargs`, else `from_folder(path)` when it is
-        an existing folder (a model saved outside the registry); anything else is an error naming both ways."""
+        an existing folder (a model saved outside the registry) or a model shortname (`resolve`: e.g. the text
+        backbone folder written by `poseembroider import-original`); anything else is an error naming the ways."""
         key = str(name_or_folder)
         if key in self._builders:
             return self._builders[key](**kwargs)
         if Path(name_or_folder).is_dir():
             return from_folder(Path(name_or_folder))
-        raise KeyError(f"{key!r} is neither a registered {self.kind} ({self.names()}) nor a folder")
+        if key in load_registry():
+            return from_folder(resolve(key))
+        raise KeyError(
+            f"{key!r} is neither a registered {self.kind} ({self.names()}) nor a folder, nor a model shortname"
+        )
 
 
 class UnknownShortnameError(KeyError):
