@@ -565,6 +565,16 @@ SCRIPT_COMMANDS: tuple[tuple[str, str, str], ...] = (
         "poseembroider.downstream.cache_intermodality_features",
         "cache x̄ of a dataset split for the downstream heads (--model_shortname ... --dataset ... --input_types ...)",
     ),
+    (
+        "train-pose-estimation",
+        "poseembroider.downstream.pose_estimation.train_pose_estimation",
+        "train the HPS head on x̄ (--pretrained_representation_model ... --cached_embeddings_file auto ...)",
+    ),
+    (
+        "evaluate-pose-estimation",
+        "poseembroider.downstream.pose_estimation.evaluate_pose_estimation",
+        "evaluate an HPS head: PA-MPJPE / MPJPE / PVE / rotation error per input set, vs the mean pose",
+    ),
 )
 """(command, script module, help): commands that hand every word after them to the script's `main(argv)`, so
 `poseembroider train-core --dataset ...` is `python train_core.py --dataset ...` with the original flags."""

@@ -5,5 +5,6 @@
 - `cache_intermodality_features` (script): x̄ of every element of a dataset split, cached once per
   representation model (library: `features.intermodality`).
 - `pose_estimation/`: HPSEstimator, an SMPL-X body pose + shape regression head (model, mean pose,
-  train / evaluate scripts).
+  train / evaluate scripts);
+- `instruction_generation/`: InstructionGenerator, the text of the correction from pose A to pose B.
 """

@@ -50,7 +50,7 @@ from torch.utils.data import Dataset
 
 from poseembroider.datasets.base_dataset import TriModalDatasetFix
 from poseembroider.datasets.registry import get_dataset, parse_dataset_name
-from poseembroider.devices import barrier, get_rank, get_world_size, is_main_process
+from poseembroider.devices import barrier, get_rank, get_world_size, is_main_process, resolve_device
 from poseembroider.downstream.input_types import check_input_types, input_types_name, modalities_of
 from poseembroider.encoders import weights_fingerprint
 from poseembroider.features.compute import cache_features
@@ -386,7 +386,7 @@ def compute_intermodality_features(
     types = check_input_types(input_types)
     modalities = modalities_of(types)
     loaded, found_dir = _loaded(model, checkpoint)
-    loaded = loaded.to(device).eval()
+    loaded = loaded.to(resolve_device(device)).eval()
     where = model_dir if model_dir is not None else found_dir
     if where is None and root is None:
         raise ValueError("compute_intermodality_features: a loaded model needs model_dir= (or root=)")
