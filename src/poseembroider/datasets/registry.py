@@ -10,6 +10,10 @@ Names follow the original scheme `<family>-<version>`:
 | `synthfix-<name>_overlap30_res224_j16_sf11-in15_out20_t05_sim0709` | its pairs |
 | `synthposes-<script version>` | pose-only pool: many sampled poses + captions (train), the script val split (val) |
 | `synthpairs-<fix version>` | pose-only pairs mined in that pool + instructions (train), the fix val split (val) |
+| `posefix-H` (`-PP`, `-HPP`) | PoseFix pairs with human modifiers (+ paraphrases), SMPL-X poses; caches built on first load |
+| `posescript-H2` | PoseScript poses with human captions, SMPL-X poses; caches built on first load |
+| `threedpw-sf13` | 3DPW crops and poses (`poseembroider data process-3dpw`; no texts) |
+| `amassposes-<name>` / `amasspairs-<name>-<pair version>` | imported AMASS-style motions (`poseembroider data import-amass`) |
 
 The pose-only pools (`poseembroider data pools`, `datasets/synthetic/pose_pools.py`) have no images: their
 datasets serve item formats 'p' and 'pt' only.
@@ -19,12 +23,18 @@ Fix names hold the version of their single-element dataset before the last '-'.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from poseembroider import config
+from poseembroider.datasets.amass import AmassPairsDataset, AmassPosesDataset
 from poseembroider.datasets.base_dataset import DatasetSource, TriModalDatasetFix, TriModalDatasetScript
+from poseembroider.datasets.posefix import PoseFixDataset
+from poseembroider.datasets.posescript import PoseScriptDataset
+from poseembroider.datasets.process_posefix.release import text_files
+from poseembroider.datasets.threedpw import ThreeDPWDataset
 
 BEDLAM_FS_SIZES = {"train": 50_000, "val": 10_000}
 
@@ -37,6 +47,7 @@ class DatasetFamily:
     make_source: Callable[[str], DatasetSource]
     description: str
     has_images: bool = True  # False: pose-only pools (item formats 'p' / 'pt')
+    has_texts: bool = True  # False: 3DPW (item formats 'i' / 'p' / 'ip')
 
 
 def _split_fix_version(family: str, version: str) -> tuple[str, str]:
@@ -136,6 +147,34 @@ def _synth_pairs(version: str) -> DatasetSource:
     )
 
 
+def _release(family: str) -> Callable[[str], DatasetSource]:
+    """PoseFix / PoseScript: z-up poses, caches named after the text sources (`posefix-H`: H = human)."""
+
+    def make(version: str) -> DatasetSource:
+        text_files(family, version)  # an unknown version fails here, naming the known ones
+        image_root = config.POSEFIX_DIR if family == "posefix" else config.POSESCRIPT_DIR  # no images
+        return DatasetSource(family, version, config.DATA_CACHE_DIR, image_root, "amass", family, version)
+
+    return make
+
+
+def _threedpw(version: str) -> DatasetSource:
+    if not re.fullmatch(r"sf\d+", version):
+        raise ValueError(f"threedpw-{version}: expected threedpw-sf<scale factor digits>, e.g. threedpw-sf13")
+    return DatasetSource("threedpw", version, config.DATA_CACHE_DIR, config.THREEDPW_IMG_DIR, "amass")
+
+
+def _amass_poses(version: str) -> DatasetSource:
+    return DatasetSource("amassposes", version, config.DATA_CACHE_DIR, config.DATA_CACHE_DIR, "amass")
+
+
+def _amass_pairs(version: str) -> DatasetSource:
+    script_version, _ = _split_fix_version("amasspairs", version)
+    return DatasetSource(
+        "amasspairs", version, config.DATA_CACHE_DIR, config.DATA_CACHE_DIR, "amass", "amassposes", script_version
+    )
+
+
 DATASET_FAMILIES: dict[str, DatasetFamily] = {
     "bedlamscript": DatasetFamily(TriModalDatasetScript, _bedlam_script, "BEDLAM-Script (licensed, processed)"),
     "bedlamfix": DatasetFamily(TriModalDatasetFix, _bedlam_fix, "BEDLAM-Fix pairs (licensed, processed)"),
@@ -146,6 +185,22 @@ DATASET_FAMILIES: dict[str, DatasetFamily] = {
     ),
     "synthpairs": DatasetFamily(
         PosePoolDatasetFix, _synth_pairs, "pose-only pairs mined in a pose pool", has_images=False
+    ),
+    "posefix": DatasetFamily(
+        PoseFixDataset, _release("posefix"), "PoseFix pairs, human modifiers (release + SMPL-X poses)", has_images=False
+    ),
+    "posescript": DatasetFamily(
+        PoseScriptDataset,
+        _release("posescript"),
+        "PoseScript poses, human captions (release + SMPL-X poses)",
+        has_images=False,
+    ),
+    "threedpw": DatasetFamily(ThreeDPWDataset, _threedpw, "3DPW crops and poses (processed release)", has_texts=False),
+    "amassposes": DatasetFamily(
+        AmassPosesDataset, _amass_poses, "imported AMASS-style motions: poses + captions", has_images=False
+    ),
+    "amasspairs": DatasetFamily(
+        AmassPairsDataset, _amass_pairs, "pairs mined in imported motions + instructions", has_images=False
     ),
 }
 
@@ -159,6 +214,12 @@ def parse_dataset_name(name: str) -> tuple[DatasetFamily, DatasetSource]:
         raise ValueError(f"dataset name {name!r} lacks its version: expected {family}-<version>")
     entry = DATASET_FAMILIES[family]
     return entry, entry.make_source(version)
+
+
+def dataset_modalities(name: str) -> tuple[str, ...]:
+    """The modalities the samples of dataset `name` have, among ('image', 'pose', 'text')."""
+    family, _ = parse_dataset_name(name)
+    return tuple(m for m, has in (("image", family.has_images), ("pose", True), ("text", family.has_texts)) if has)
 
 
 def get_dataset(name: str, split: str, **kwargs: Any):
