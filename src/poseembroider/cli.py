@@ -511,6 +511,11 @@ def _forward_to_script(module: str, parser: str = "build_parser") -> Callable[[a
 
 SCRIPT_COMMANDS: tuple[tuple[str, str, str], ...] = (
     (
+        "data process-bedlam",
+        "poseembroider.datasets.process_bedlam.process_bedlam",
+        "BEDLAM-Script / BEDLAM-Fix caches from a BEDLAM release (--bedlam-root DIR --split train|val; resumable)",
+    ),
+    (
         "text pretrain-backbone",
         "poseembroider.assisting_models.textBackbone.train_textBackbone",
         "pretrain the offline DistilBERT text backbone by masked-language modelling on the caption corpus",

@@ -146,18 +146,26 @@ class _TriModalBase(Dataset):
     def _image(self, data_id: int, flip: bool) -> torch.Tensor:
         assert self._images is not None and self.image_processing is not None
         path = self.source.image_root / self._images["images"][data_id]
-        image = crop_box(to_uint8_tensor(load_image(path)), self._images["bboxes"][data_id])
+        image = load_image(path, self._rotation(data_id))
+        image = crop_box(to_uint8_tensor(image), self._images["bboxes"][data_id])
         image = pad_resize(image)
         if flip:
             image = image.flip(-1)
         return self.image_processing(image)
+
+    def _rotation(self, data_id: int) -> int:
+        """Degrees clockwise the stored image is turned before use (the optional `image_rotation` table:
+        BEDLAM's close-up frames, 90); boxes and 2D joints refer to the turned image."""
+        assert self._images is not None
+        return int(self._images.get("image_rotation", {}).get(data_id, 0))
 
     def _joints_2d_crop(self, data_id: int, flip: bool) -> torch.Tensor:
         """(22, 2) body joints in pixels of the 256x192 model crop (`crop_keypoints` of the cached joints)."""
         assert self._images is not None
         if data_id not in self._image_hw:
             with Image.open(self.source.image_root / self._images["images"][data_id]) as image:  # header only
-                self._image_hw[data_id] = (image.height, image.width)
+                turned = self._rotation(data_id) in (90, 270)
+                self._image_hw[data_id] = (image.width, image.height) if turned else (image.height, image.width)
         points = torch.as_tensor(self._images["joints_2d"][data_id], dtype=torch.float32)[:NUM_BODY_JOINTS]
         points = crop_keypoints(points, self._images["bboxes"][data_id], self._image_hw[data_id])
         if flip:

@@ -15,7 +15,9 @@ What the builders store, per id (Python ints: data ids of single elements, pair 
   `camera_transformation` tuple (cam_rot (3,) float32 axis-angle, transl (3,) float32);
   optional `joints_2d` (J >= 22, 2) float32, joints in pixels of the stored image (`keypoints_2d=True`);
   optional `joints_in_frame`, `joints_unoccluded`, `joints_visible` (J >= 22,) bool;
-  optional `frame_bboxes` list of 4 floats, the crop box in frame pixels.
+  optional `frame_bboxes` list of 4 floats, the crop box in frame pixels;
+  optional `image_rotation` int, degrees the stored image is turned clockwise before use (BEDLAM's
+  close-up frames: 90); boxes and 2D joints then refer to the turned image.
 - `poses` (`poses_cache`):
   `poses` (52, 3) float32 SMPL-X axis-angles, y up, heading-normalised ((22, 3) input: zero hands);
   `shapes` (11,) float32 betas ((10,) input: a zero 11th beta, BEDLAM's kid blend, i.e. an adult);
@@ -219,6 +221,12 @@ def _padded(tensor: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.cat([tensor, tensor.new_zeros(rows - tensor.shape[0], *tensor.shape[1:])])
 
 
+def _rotation(value: Any) -> int:
+    if type(value) is not int or value not in (0, 90, 180, 270):
+        raise _BadValue(f"expected degrees clockwise 0, 90, 180 or 270 (int), got {value!r}")
+    return value
+
+
 def _pose(value: Any) -> torch.Tensor:
     return _padded(_float_tensor(value, [(NUM_BODY_JOINTS, 3), (STORED_POSE_JOINTS, 3)]), STORED_POSE_JOINTS)
 
@@ -369,8 +377,8 @@ def images_cache(
         camera_transformation: (cam_rot (3,), transl (3,)): rotation from the stored (normalised)
             orientation to the camera view, and the SMPL-X translation in the camera frame.
         optional_tables: `joints_2d` (J >= 22, 2), `joints_in_frame` / `joints_unoccluded` /
-            `joints_visible` (J >= 22,) bool, `frame_bboxes` [x1, y1, x2, y2], or any other table of
-            plain values (None: left out).
+            `joints_visible` (J >= 22,) bool, `frame_bboxes` [x1, y1, x2, y2], `image_rotation` (0, 90,
+            180 or 270 degrees clockwise), or any other table of plain values (None: left out).
     """
     kind = "images"
     paths = _table(kind, "images", images, _image_path, None)
@@ -388,6 +396,7 @@ def images_cache(
         "joints_unoccluded": _bool_vector,
         "joints_visible": _bool_vector,
         "frame_bboxes": _box,
+        "image_rotation": _rotation,
     }
     return ProcessedCache(kind, {**tables, **_optional_tables(kind, optional_tables, converters, ids)})
 

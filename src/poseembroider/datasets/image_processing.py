@@ -23,12 +23,20 @@ IMAGE_HW: tuple[int, int] = (256, 192)
 """(height, width) of the model input crops."""
 
 
-def load_image(path: Path) -> Image.Image:
-    """Open an RGB image; a missing or corrupt file raises an error naming it."""
+CLOCKWISE_TURNS = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+"""Degrees clockwise -> PIL transpose (PIL's ROTATE_n turn counter-clockwise)."""
+
+
+def load_image(path: Path, rotation_cw: int = 0) -> Image.Image:
+    """Open an RGB image, turned `rotation_cw` degrees clockwise (0, 90, 180, 270: BEDLAM's close-up frames
+    are stored turned and used turned back, 90); a missing or corrupt file raises an error naming it."""
     path = Path(path)
+    if rotation_cw not in (0, *CLOCKWISE_TURNS):
+        raise ValueError(f"{path}: rotation_cw must be 0, 90, 180 or 270, got {rotation_cw!r}")
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            image = image.convert("RGB")
+            return image.transpose(CLOCKWISE_TURNS[rotation_cw]) if rotation_cw else image
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:

@@ -31,6 +31,7 @@ from typing import Any
 from poseembroider import config
 from poseembroider.datasets.amass import AmassPairsDataset, AmassPosesDataset
 from poseembroider.datasets.base_dataset import DatasetSource, TriModalDatasetFix, TriModalDatasetScript
+from poseembroider.datasets.cache_format import cache_file_name
 from poseembroider.datasets.posefix import PoseFixDataset
 from poseembroider.datasets.posescript import PoseScriptDataset
 from poseembroider.datasets.process_posefix.release import text_files
@@ -57,6 +58,16 @@ def _split_fix_version(family: str, version: str) -> tuple[str, str]:
     return script_version, pair_version
 
 
+def _bedlam_sizes(script_version: str) -> dict[str, int]:
+    """The paper's subset sizes where their caches exist; a split processed with another size (`poseembroider
+    data process-bedlam --fps-size N`) finds its one `_reduced_<N>` cache."""
+    return {
+        split: n
+        for split, n in BEDLAM_FS_SIZES.items()
+        if (config.DATA_CACHE_DIR / cache_file_name("bedlamscript", script_version, split, "poses", n)).exists()
+    }
+
+
 def _bedlam_script(version: str) -> DatasetSource:
     return DatasetSource(
         "bedlamscript",
@@ -64,7 +75,7 @@ def _bedlam_script(version: str) -> DatasetSource:
         config.DATA_CACHE_DIR,
         config.BEDLAM_IMG_DIR,
         "bedlam",
-        reduced_sizes=dict(BEDLAM_FS_SIZES),
+        reduced_sizes=_bedlam_sizes(version),
     )
 
 
@@ -78,7 +89,7 @@ def _bedlam_fix(version: str) -> DatasetSource:
         "bedlam",
         script_family="bedlamscript",
         script_version=script_version,
-        reduced_sizes=dict(BEDLAM_FS_SIZES),
+        reduced_sizes=_bedlam_sizes(script_version),
     )
 
 
