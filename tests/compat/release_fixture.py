@@ -29,6 +29,10 @@ SHORTNAMES = {
     "pairtext_model_ft_bedlamfix_posefix": ("PairText", "checkpoint_release.pth"),
     "poseembroider_model_bedlamscript": ("PoseEmbroider", "checkpoint_release_noencoderweights.pth"),
     "aligner_model_bedlamscript": ("Aligner", "checkpoint_release_noencoderweights.pth"),
+    "hpsestimator_model_poseembroider_bedlamscript": ("HPSEstimator", "checkpoint_release.pth"),
+    "hpsestimator_model_aligner_bedlamscript": ("HPSEstimator", "checkpoint_release.pth"),
+    "instructgen_model_poseembroider_bedlamfix_posefix": ("InstructionGenerator", "checkpoint_release.pth"),
+    "instructgen_model_aligner_bedlamfix_posefix": ("InstructionGenerator", "checkpoint_release.pth"),
 }
 MODALITIES = ("image", "pose", "text")
 
@@ -56,6 +60,12 @@ class Sizes:
     core_latent: int = 16  # 512
     core_width: int = 8  # 256
     core_ff: int = 16  # 512
+    hps_hidden: int = 32  # 1024
+    shape_coeffs: int = 10  # 10
+    decoder_latent: int = 16  # 512
+    decoder_heads: int = 2  # 8
+    decoder_layers: int = 2  # 4
+    decoder_ff: int = 32  # 1024
     pe_len: int = 5000  # 5000
 
 
@@ -91,6 +101,14 @@ class _Weights:
         self.linear(state, f"{prefix}.linear2", ff, d)
         self.norm(state, f"{prefix}.norm1", d)
         self.norm(state, f"{prefix}.norm2", d)
+
+    def decoder_layer(self, state: dict, prefix: str, d: int, ff: int) -> None:
+        """One nn.TransformerDecoderLayer: self- and cross-attention (packed), FFN, three norms."""
+        self.encoder_layer(state, prefix, d, ff)
+        state[f"{prefix}.multihead_attn.in_proj_weight"] = self.randn(3 * d, d, scale=1.0 / math.sqrt(d))
+        state[f"{prefix}.multihead_attn.in_proj_bias"] = self.randn(3 * d, scale=0.1)
+        self.linear(state, f"{prefix}.multihead_attn.out_proj", d, d)
+        self.norm(state, f"{prefix}.norm3", d)
 
 
 def sinusoid_table(max_len: int, d: int) -> torch.Tensor:
@@ -193,6 +211,37 @@ def core_state(w: _Weights, s: Sizes, kind: str) -> OrderedDict:
     return state
 
 
+def hps_state(w: _Weights, s: Sizes) -> OrderedDict:
+    state: OrderedDict = OrderedDict()
+    state["pose_prediction_head.init_value"] = w.randn(6 * s.joints, scale=0.5)
+    w.linear(state, "pose_prediction_head.regressor_residual.1", s.core_latent + 6 * s.joints, s.hps_hidden)
+    w.linear(state, "pose_prediction_head.regressor_residual.4", s.hps_hidden, s.hps_hidden)
+    w.linear(state, "pose_prediction_head.regressor_residual.7", s.hps_hidden, 6 * s.joints)
+    w.linear(state, "bodyshape_prediction_head.layers.0", s.core_latent, s.core_latent)
+    w.linear(state, "bodyshape_prediction_head.layers.2", s.core_latent, s.shape_coeffs)
+    return state
+
+
+def instructgen_state(w: _Weights, s: Sizes, vocab_size: int, eos_bias: float) -> OrderedDict:
+    state: OrderedDict = OrderedDict()
+    d, both, dec = s.core_latent, 2 * s.core_latent, s.decoder_latent
+    state["comparison_module.tirg.a"] = torch.tensor([0.9, 1.2])
+    w.batchnorm(state, "comparison_module.tirg.gated_feature_composer.1", both)
+    w.linear(state, "comparison_module.tirg.gated_feature_composer.3", both, d)
+    w.batchnorm(state, "comparison_module.tirg.res_info_composer.1", both)
+    w.linear(state, "comparison_module.tirg.res_info_composer.3", both, both)
+    w.linear(state, "comparison_module.tirg.res_info_composer.5", both, d)
+    w.linear(state, "modality_input_adapter.encoder_hidden_state_adaptor", d, dec)
+    state["text_decoder.embedding.weight"] = w.randn(vocab_size, dec, scale=0.3)
+    state["text_decoder.positional_encoding.pe"] = sinusoid_table(s.pe_len, dec)
+    w.linear(state, "text_decoder.final_layer", dec, vocab_size)
+    state["text_decoder.final_layer.bias"][102] += eos_bias  # [SEP] (EOS) likelier: texts end, at various lengths
+    for i in range(s.decoder_layers):
+        w.decoder_layer(state, f"text_decoder.transformer_decoder.layers.{i}", dec, s.decoder_ff)
+    state["text_decoder.encoder_positional_encoding.pe"] = sinusoid_table(s.pe_len, dec)
+    return state
+
+
 def original_args(kind: str, s: Sizes, **extra) -> argparse.Namespace:
     """A Namespace shaped like `option.get_args_parser()`'s after the trainer's edits (a subset of its fields)."""
     args = dict(
@@ -261,9 +310,9 @@ def write_distilbert_dir(folder: Path, s: Sizes, seed: int) -> tuple[Path, int]:
     return folder, len(vocab)
 
 
-def write_fake_release(root: Path, seed: int = 0, s: Sizes = Sizes(), kinds: tuple[str, ...] | None = None) -> dict:
-    """Write the fake release under `root`; returns {shortname: path, 'distilbert': dir, 'smplerx': file,
-    'bert': the DistilBERT copy inside the retrieval files}."""
+def write_fake_release(root: Path, seed: int = 0, s: Sizes = Sizes(), only: tuple[str, ...] | None = None) -> dict:
+    """Write the fake release under `root` (every shortname, or those of `only`); returns {shortname: path,
+    'distilbert': dir, 'smplerx': file, 'bert': the DistilBERT copy inside the retrieval files}."""
     w = _Weights(seed)
     root.mkdir(parents=True, exist_ok=True)
     out: dict = {}
@@ -282,7 +331,7 @@ def write_fake_release(root: Path, seed: int = 0, s: Sizes = Sizes(), kinds: tup
 
     registry = {}
     for shortname, (kind, file_name) in SHORTNAMES.items():
-        if kinds is not None and kind not in kinds:
+        if only is not None and shortname not in only:
             continue
         if kind == "PoseVAE":
             state: OrderedDict = OrderedDict()
@@ -305,6 +354,45 @@ def write_fake_release(root: Path, seed: int = 0, s: Sizes = Sizes(), kinds: tup
                 w.linear(state, "pose_mlp.5", d, d)
             args = original_args(kind, s)
             score = "best_score"
+        elif kind == "HPSEstimator":
+            state = hps_state(w, s)
+            core = "poseembroider" if "poseembroider" in shortname else "aligner"
+            args = original_args(
+                kind,
+                s,
+                latentD=s.core_latent,
+                datasets=["bedlamscript-overlap30_res224_j16_sf11"],
+                pretrained_representation_model=f"{core}_model_bedlamscript",
+                num_shape_coeffs=s.shape_coeffs,
+                predict_bodyshape=True,
+                representation_model_input_types=["images"],
+                cached_embeddings_file="e137",
+                lr=0.0001,
+                wd=0.0001,
+            )
+            score = "best_val_loss"
+        elif kind == "InstructionGenerator":
+            state = instructgen_state(w, s, vocab_size, eos_bias=4.0 if "poseembroider" in shortname else 0.0)
+            core = "poseembroider" if "poseembroider" in shortname else "aligner"
+            args = original_args(
+                kind,
+                s,
+                latentD=s.core_latent,
+                datasets=["posefix-H", "bedlamfix-overlap30_res224_j16_sf11-in15_out20_t05_sim0709"],
+                pair_kinds=["out", "any"],
+                pretrained_representation_model=f"{core}_model_bedlamscript",
+                text_decoder_name="transformer_distilbertUncased",
+                transformer_mode="crossattention",
+                comparison_module_mode="tirg",
+                comparison_latentD=s.core_latent,
+                decoder_latentD=s.decoder_latent,
+                decoder_nhead=s.decoder_heads,
+                decoder_nlayers=s.decoder_layers,
+                representation_model_input_types=["poses"],
+                textret_model="pairtext_model_ft_bedlamfix_posefix",
+                cached_embeddings_file="e137",
+            )
+            score = "best_val_loss"
         else:
             state = core_state(w, s, kind)
             args = original_args(

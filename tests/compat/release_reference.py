@@ -230,3 +230,105 @@ def query_feature(core: State, kind: str, xbar: torch.Tensor, target: str, l2nor
     p = f"modality_projection_{target}.layers"
     x = linear(core, f"{p}.2", torch.relu(linear(core, f"{p}.0", xbar)))
     return F.normalize(x, dim=-1) if l2normalize else x
+
+
+# ------------------------------------------------------------------------------------------ downstream heads
+
+
+def hps(sd: State, xbar: torch.Tensor, iterations: int = 3) -> dict[str, torch.Tensor]:
+    """HPSEstimator: 3 residual iterations from `init_value` over Concat[x̄, state], special Gram-Schmidt of the
+    (J, 3, 2) state (roma.special_gramschmidt: columns), and the shape MLP."""
+    state = sd["pose_prediction_head.init_value"].expand(xbar.shape[0], -1)
+    p = "pose_prediction_head.regressor_residual"
+    for _ in range(iterations):
+        h = F.leaky_relu(linear(sd, f"{p}.1", torch.cat([xbar, state], dim=1)), 0.01)
+        h = F.leaky_relu(linear(sd, f"{p}.4", h), 0.01)
+        state = state + linear(sd, f"{p}.7", h)
+    betas = linear(
+        sd, "bodyshape_prediction_head.layers.2", torch.relu(linear(sd, "bodyshape_prediction_head.layers.0", xbar))
+    )
+    return {"rotations": gram_schmidt_6d(state), "betas": betas}
+
+
+def tirg_memory(sd: State, xbar_a: torch.Tensor, xbar_b: torch.Tensor) -> torch.Tensor:
+    """TIRG(main = B, modifier = A) then the adapter: (B, 1, D_dec)."""
+    both = torch.cat([xbar_b, xbar_a], dim=1)
+    p = "comparison_module.tirg"
+    gate = linear(
+        sd, f"{p}.gated_feature_composer.3", torch.relu(batch_norm_eval(sd, f"{p}.gated_feature_composer.1", both))
+    )
+    res = torch.relu(
+        linear(sd, f"{p}.res_info_composer.3", torch.relu(batch_norm_eval(sd, f"{p}.res_info_composer.1", both)))
+    )
+    res = linear(sd, f"{p}.res_info_composer.5", res)
+    a = sd[f"{p}.a"]
+    fused = torch.sigmoid(gate) * xbar_b * a[0] + res * a[1]
+    return linear(sd, "modality_input_adapter.encoder_hidden_state_adaptor", fused)[:, None]
+
+
+def decoder_logits(
+    sd: State, memory: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor, heads: int
+) -> torch.Tensor:
+    """Teacher-forced logits (B, L, V): embeddings x sqrt(d) + PE, post-norm decoder layers (causal self-attention
+    with padding mask, cross-attention to the memory, GELU FFN), final layer. The one memory token gets no PE."""
+    d = sd["text_decoder.embedding.weight"].shape[1]
+    length = tokens.shape[1]
+    x = (
+        sd["text_decoder.embedding.weight"][tokens] * math.sqrt(d)
+        + sd["text_decoder.positional_encoding.pe"][:length, 0]
+    )
+    real = torch.arange(length)[None] < lengths[:, None]  # (B, L) keys that are real tokens
+    causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
+    n_layers = len({k.split(".")[3] for k in sd if k.startswith("text_decoder.transformer_decoder.layers.")})
+    for i in range(n_layers):
+        p = f"text_decoder.transformer_decoder.layers.{i}"
+        q, k, v = (x @ sd[f"{p}.self_attn.in_proj_weight"].t() + sd[f"{p}.self_attn.in_proj_bias"]).chunk(3, dim=-1)
+        b, hd = x.shape[0], d // heads
+        qh, kh, vh = (t.view(b, length, heads, hd).transpose(1, 2) for t in (q, k, v))
+        scores = qh @ kh.transpose(-1, -2) / math.sqrt(hd)
+        allowed = causal[None, None] & real[:, None, None, :]
+        attended = (scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ vh).transpose(1, 2).reshape(b, length, d)
+        x = layer_norm(sd, f"{p}.norm1", x + linear(sd, f"{p}.self_attn.out_proj", attended), 1e-5)
+        w, bias = sd[f"{p}.multihead_attn.in_proj_weight"], sd[f"{p}.multihead_attn.in_proj_bias"]
+        cq = x @ w[:d].t() + bias[:d]
+        ck, cv = memory @ w[d : 2 * d].t() + bias[d : 2 * d], memory @ w[2 * d :].t() + bias[2 * d :]
+        x = layer_norm(
+            sd, f"{p}.norm2", x + linear(sd, f"{p}.multihead_attn.out_proj", attention(cq, ck, cv, heads)), 1e-5
+        )
+        ff = linear(sd, f"{p}.linear2", gelu(linear(sd, f"{p}.linear1", x)))
+        x = layer_norm(sd, f"{p}.norm3", x + ff, 1e-5)
+    return linear(sd, "text_decoder.final_layer", x)
+
+
+def greedy(
+    sd: State,
+    memory: torch.Tensor,
+    heads: int,
+    bos: int,
+    eos: int,
+    pad: int,
+    min_length: int = 10,
+    max_length: int = 200,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original's `generate_greedy` (original_system.md §2.10): the whole prefix re-decoded at every step, EOS
+    forbidden while the texts are shorter than `min_length`, PAD after EOS, stop when every text has ended.
+    Returns the tokens after BOS (B, steps) and the top-1 minus top-2 log-probability margin of each step."""
+    batch = memory.shape[0]
+    tokens = torch.full((batch, 1), bos, dtype=torch.long)
+    lengths = torch.ones(batch, dtype=torch.long)
+    ongoing = torch.ones(batch, dtype=torch.bool)
+    margins = []
+    for _ in range(1, max_length):
+        logp = decoder_logits(sd, memory, tokens, lengths, heads)[:, -1].log_softmax(-1)
+        if int(lengths[0]) < min_length:
+            logp[:, eos] = float("-inf")
+        top = logp.topk(2, dim=-1)
+        margins.append(top.values[:, 0] - top.values[:, 1])
+        nxt = top.indices[:, 0].clone()
+        nxt[~ongoing] = pad
+        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+        lengths[ongoing] += 1
+        ongoing &= nxt != eos
+        if not ongoing.any():
+            break
+    return tokens[:, 1:], torch.stack(margins, dim=1)

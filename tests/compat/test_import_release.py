@@ -26,6 +26,7 @@ from poseembroider.assisting_models.pairText.model_pairText import PairText
 from poseembroider.assisting_models.poseText.model_poseText import PoseText
 from poseembroider.assisting_models.poseVAE.model_poseVAE import PoseVAE
 from poseembroider.assisting_models.textBackbone.model_textBackbone import load_text_encoder
+from poseembroider.compat.heads import ORIGINAL_GREEDY
 from poseembroider.compat.importers import PROVENANCE_NAME
 from poseembroider.compat.release_import import import_release
 from poseembroider.modalities import query_types
@@ -36,6 +37,7 @@ from poseembroider.representation import Representation
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TOLERANCE = 1e-4
+GREEDY_MARGIN = 1e-4  # a greedy step whose top-2 log-probabilities are closer than this may flip on rounding
 TEXTS = [
     "the left arm is raised and the knees are bent",
     "his head is slightly bent , the right hand up",
@@ -218,3 +220,65 @@ def test_outputs_are_the_same_for_each_random_input_seed(release):
 def test_output_folders_are_under_out(release):
     out = release["root"] / "models" / "pretrained"
     assert all(Path(p).parent == out for p in release["report"].written.values())
+
+
+HPS_MODELS = ["hpsestimator_model_poseembroider_bedlamscript", "hpsestimator_model_aligner_bedlamscript"]
+INSTRUCTGEN_MODELS = [
+    "instructgen_model_poseembroider_bedlamfix_posefix",
+    "instructgen_model_aligner_bedlamfix_posefix",
+]
+
+
+@pytest.mark.parametrize("shortname", HPS_MODELS)
+def test_hps_estimators(release, inputs, shortname):
+    from poseembroider.downstream.pose_estimation.model_pose_estimation import HPSEstimator
+
+    model = HPSEstimator.from_pretrained(shortname)
+    sd = _state(release, shortname)
+    xbar = torch.randn(N, Sizes().core_latent, generator=torch.Generator().manual_seed(5))
+    expected = ref.hps(sd, xbar)
+    with torch.no_grad():
+        out = model(xbar)
+        _close(out["rotations"], expected["rotations"], f"{shortname} rotations")
+        _close(out["betas"], expected["betas"], f"{shortname} betas")
+        # end to end from images: x̄ by the imported core model (loaded from the head's config), then the head
+        kind = "PoseEmbroider" if "poseembroider" in shortname else "Aligner"
+        core = f"{kind.lower()}_model_bedlamscript"
+        _, xbar_ref = _reference_core(release, inputs, kind, core)
+        predicted = model.predict({"images": _images(inputs)}, ["images"])
+    expected = ref.hps(sd, xbar_ref[("image",)])
+    _close(predicted["rotations"], expected["rotations"], f"{shortname} rotations from images")
+    _close(predicted["betas"], expected["betas"], f"{shortname} betas from images")
+
+
+@pytest.mark.parametrize("shortname", INSTRUCTGEN_MODELS)
+def test_instruction_generators(release, inputs, shortname):
+    from poseembroider.downstream.instruction_generation.model_instruction_generation import InstructionGenerator
+
+    model = InstructionGenerator.from_pretrained(shortname)
+    sd = _state(release, shortname)
+    gen = torch.Generator().manual_seed(6)
+    xbar_a, xbar_b = (torch.randn(N, Sizes().core_latent, generator=gen) for _ in range(2))
+    heads = Sizes().decoder_heads
+    memory = ref.tirg_memory(sd, xbar_a, xbar_b)
+    tokens, lengths = inputs["tokens"], inputs["lengths"]
+    real = (torch.arange(tokens.shape[1])[None] < lengths[:, None])[..., None]
+    with torch.no_grad():
+        _close(model.memory(xbar_a, xbar_b), memory, f"{shortname} memory")
+        logits = model(xbar_a, xbar_b, tokens) * real
+        _close(logits, ref.decoder_logits(sd, memory, tokens, lengths, heads) * real, f"{shortname} logits")
+        generated = model.generate(xbar_a, xbar_b, decoding="greedy", **ORIGINAL_GREEDY)
+    special = model.special
+    expected, margins = ref.greedy(sd, memory, heads, special.bos, special.eos, special.pad)
+    assert (special.bos, special.eos, special.pad) == (101, 102, 0)  # [CLS], [SEP], [PAD] of the BERT vocabulary
+    compared = 0
+    for row in range(N):  # greedy ids are compared up to the first step whose top-2 margin is within rounding
+        low = (margins[row] < GREEDY_MARGIN).nonzero()
+        steps = int(low[0]) if len(low) else margins.shape[1]
+        ours = generated.tokens[row, :steps].tolist()
+        assert ours == expected[row, :steps].tolist(), f"{shortname} greedy tokens of row {row}"
+        if not len(low):  # the whole decode: same end (EOS at the same step, or the 199-token cap)
+            ended = (expected[row] == special.eos).nonzero()
+            assert int(generated.lengths[row]) == (int(ended[0]) + 1 if len(ended) else expected.shape[1])
+        compared += steps
+    assert compared >= 40

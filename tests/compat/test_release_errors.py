@@ -36,7 +36,14 @@ class PlantedPayload:
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("release_errors") / "release"
-    return write_fake_release(root, seed=4, kinds=("PoseVAE", "PoseText", "PoseEmbroider")) | {"root": root}
+    only = (
+        "posevae_model_bedlamscript",
+        "posetext_model_bedlamscript",
+        "poseembroider_model_bedlamscript",
+        "hpsestimator_model_poseembroider_bedlamscript",
+        "instructgen_model_poseembroider_bedlamfix_posefix",
+    )
+    return write_fake_release(root, seed=4, only=only) | {"root": root}
 
 
 @pytest.fixture
@@ -198,5 +205,37 @@ def test_the_cli_imports_with_cache_folders_given_apart(release, tmp_path, model
     code = cli_main([*args, "--transformer-cache", str(hf), "--torch-cache", str(torch_cache)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "imported 3 model(s) and 2 frozen-encoder folder(s)" in out
+    assert "imported 5 model(s) and 2 frozen-encoder folder(s)" in out
     assert {"poseembroider_model_bedlamscript", "smpler_x_b32"} <= set(load_registry())
+
+
+def test_a_head_over_another_core_version_is_refused(release, tmp_path, models_root):
+    root = _copy_release(release, tmp_path)
+    head = root / "pretrained_models" / "hpsestimator_model_poseembroider_bedlamscript" / "checkpoint_release.pth"
+    core = torch.load(release["poseembroider_model_bedlamscript"], weights_only=False)["model"]
+    prefix = "representation_wrapper.representation_model."
+    copy = {prefix + k: v.clone() for k, v in core.items()}  # a full copy of the core, as a strict=False save holds
+    _rewrite(head, lambda data: data["model"].update(copy))
+    report = import_release(root, tmp_path / "out", shortnames=["hpsestimator_model_poseembroider_bedlamscript"])
+    assert "poseembroider_model_bedlamscript" in report.seconds  # the dependency first; the identical copy accepted
+    copy[prefix + "temperature"] = copy[prefix + "temperature"] + 1.0
+    _rewrite(head, lambda data: data["model"].update(copy))
+    with pytest.raises(CheckpointError, match=r"representation_model\.temperature differs from temperature"):
+        import_release(root, tmp_path / "out2", shortnames=["hpsestimator_model_poseembroider_bedlamscript"])
+
+
+def test_a_decoder_vocabulary_other_than_the_tokenizers_is_refused(release, tmp_path, models_root):
+    root = _copy_release(release, tmp_path)
+    path = root / "pretrained_models" / "instructgen_model_poseembroider_bedlamfix_posefix" / "checkpoint_release.pth"
+
+    def drop_last_token(data):
+        for key in (
+            "text_decoder.embedding.weight",
+            "text_decoder.final_layer.weight",
+            "text_decoder.final_layer.bias",
+        ):
+            data["model"][key] = data["model"][key][:-1].clone()
+
+    _rewrite(path, drop_last_token)
+    with pytest.raises(CheckpointError, match=f"{path}.*vocabulary"):
+        import_release(root, tmp_path / "out", shortnames=["instructgen_model_poseembroider_bedlamfix_posefix"])

@@ -1,11 +1,12 @@
-"""Readers of the original PoseEmbroider's release files: its nine checkpoints and frozen-encoder assets become
+"""Readers of the original PoseEmbroider's release files: its nine checkpoints and two frozen-encoder assets become
 model folders of ours (config.json + model.safetensors), registered under the original shortnames.
 
 - `release_files`: the release layout and the safe reader (`torch.load(weights_only=True)`, only
   `argparse.Namespace` allowed beyond tensors and containers);
 - `state_mapping`: original keys -> ours by templates, with errors naming keys and both shapes;
 - `importers`: the `Importer` registry (one per `args.model` kind: key mapping + config mapping) and the
-  import context; `assisting` (PoseVAE, PoseText, PairText) and `core` (PoseEmbroider, Aligner) register theirs;
+  import context; `assisting` (PoseVAE, PoseText, PairText), `core` (PoseEmbroider, Aligner) and `heads` (HPSEstimator,
+  InstructionGenerator) register theirs;
 - `assets`: the SMPLer-X image encoder and the DistilBERT text backbone as folders of ours;
 - `release_import.import_release`: the whole release at once (`poseembroider import-original`).
 """

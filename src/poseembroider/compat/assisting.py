@@ -83,20 +83,20 @@ POSEVAE = register_importer(
 # --------------------------------------------------------------------------------------------- PoseText / PairText
 
 
-def check_positional_table(ckpt: ReleaseCheckpoint) -> None:
-    """The stored sinusoid table (recomputed by our model, not loaded) must be the standard one: refuse a file
-    whose table differs (its model would add other position codes), naming the key."""
-    if PE_KEY not in ckpt.state:
+def check_positional_table(ckpt: ReleaseCheckpoint, key: str = PE_KEY) -> None:
+    """The stored sinusoid table `key` (recomputed by our model, not loaded) must be the standard one: refuse a
+    file whose table differs (its model would add other position codes), naming the key."""
+    if key not in ckpt.state:
         return
-    stored = ckpt.state[PE_KEY]
-    if stored.dim() != 3 or stored.shape[1] != 1:
-        raise CheckpointError(f"{ckpt.path}: {PE_KEY}: file {tuple(stored.shape)} vs expected (max_len, 1, D)")
+    stored = ckpt.state[key]
+    if stored.dim() != 3 or stored.shape[1] != 1 or stored.shape[2] % 2:
+        raise CheckpointError(f"{ckpt.path}: {key}: file {tuple(stored.shape)} vs expected (max_len, 1, even D)")
     table = PositionalEncoding(stored.shape[2], max_len=stored.shape[0]).pe  # (max_len, D)
     error = float((stored[:, 0] - table).abs().max()) if stored.numel() else 0.0
     if error > PE_TOLERANCE:
         raise CheckpointError(
-            f"{ckpt.path}: {PE_KEY} differs from the sinusoid table our model recomputes (max abs difference "
-            f"{error:.3g}): this file's text encoder adds other position codes"
+            f"{ckpt.path}: {key} differs from the sinusoid table our model recomputes (max abs difference "
+            f"{error:.3g}): this file's model adds other position codes"
         )
 
 

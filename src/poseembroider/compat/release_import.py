@@ -6,9 +6,10 @@
 
 (also `poseembroider import-original --release-dir DIR --out DIR`). For each shortname of the release (or of
 `shortnames`) the checkpoint is read safely (`release_files`), its kind (`args.model`) picks the importer
-(`importers.IMPORTERS`), dependencies are imported first (a core model needs PoseVAE and PoseText; the frozen
-SMPLer-X and DistilBERT folders are written when first needed), and `<out>/<shortname>/` gets config.json +
-model.safetensors + `original_release.json` (source file, epoch, stored args). Every folder is registered under
+(`importers.IMPORTERS`), dependencies are imported first (a head needs its core model, a core model needs PoseVAE
+and PoseText; the frozen SMPLer-X and DistilBERT folders are written when first needed), and
+`<out>/<shortname>/` gets config.json + model.safetensors + `original_release.json` (source file, epoch, stored
+args). Every folder is registered under
 its shortname in `MODELS_ROOT/shortname_2_model_path.json`; configs refer to each other by these shortnames.
 
 A shortname whose kind has no importer is reported in `ImportReport.skipped` (with the kinds that have one);
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from poseembroider.compat import assisting, core  # noqa: F401 - fill IMPORTERS
+from poseembroider.compat import assisting, core, heads  # noqa: F401 - fill IMPORTERS
 from poseembroider.compat.importers import IMPORTERS, ImportContext, provenance
 from poseembroider.compat.release_files import ReleaseLayout
 from poseembroider.models.pretrained import CheckpointError
