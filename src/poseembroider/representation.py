@@ -59,6 +59,7 @@ from poseembroider.datasets.image_processing import (
     to_uint8_tensor,
 )
 from poseembroider.datasets.pose_processing import POSE_NORMALIZERS, normalize_poses
+from poseembroider.datasets.registry import dataset_modalities
 from poseembroider.devices import resolve_device
 from poseembroider.encoders import FrozenModalityEncoder, build_frozen_encoder
 from poseembroider.evaluation.retrieval import DEFAULT_CHUNK_SIZE, top_k
@@ -437,11 +438,13 @@ def split_tokens(
     """(features, tokens) of a whole split: its frozen features (`CachedFeatureDataset`, computed into the
     cache on first use, read back afterwards) and the model's gallery tokens {m: (N, D)} of every modality
     the split has; each sample's text is its caption `caption_selection`."""
+    has = dataset_modalities(dataset)  # e.g. 3DPW: image and pose only
     stores = compute_frozen_features(
         dataset,
         split,
         model.frozen_encoders,
         model.config.image_feature_mode,
+        modalities=[m for m in model.frozen_encoders.modalities if m in has],
         batch_size=feature_batch_size,
         root=root,
         progress=progress,

@@ -162,3 +162,13 @@ def test_truncated_or_hostile_pose_files_are_errors_naming_the_file(release, tmp
     target.write_bytes(pickle.dumps({"global_orient": torch.zeros(1, 3)}))
     with pytest.raises(PickleReadError, match=rf"{target.name}: missing key\(s\) \['body_pose'"):
         build_release_split("posefix", "H", "val", pose_source=SmplxPoseFiles(smplx_dir), cache_dir=tmp_path)
+
+
+def test_process_posefix_command_prints_the_counts(release, capsys):
+    from poseembroider.cli import main as cli_main
+
+    assert cli_main(["data", "process-posefix", "--dataset", "posefix-H", "--splits", "train"]) == 0
+    out = capsys.readouterr().out
+    assert "posefix-H train:" in out and "poses_without_file 1" in out
+    assert cli_main(["data", "process-posefix", "--dataset", "posefix-H", "--splits", "dev"]) == 2
+    assert "unknown split 'dev'" in capsys.readouterr().err
