@@ -133,34 +133,13 @@ def test_captions_and_instructions_three_each(processed):
 
 
 def test_killed_run_resumes_to_identical_caches(processed, bedlam_release, tmp_path):
-    """Stopped after one unit, resumed with two workers through the CLI: the same cache bytes."""
+    """Stopped after one unit, then resumed: the same cache bytes (a real SIGKILL with two workers: the slow
+    test below)."""
     cfg = bedlam_config(bedlam_release, "train", tmp_path)
     with pytest.raises(InterruptedError):
         process_bedlam(cfg, stop_after_units=1)
     assert len(list((cfg.split_dir / "people").rglob("part_*.pt"))) == 1
-    args = [
-        "data",
-        "process-bedlam",
-        "--bedlam-root",
-        str(bedlam_release["root"]),
-        "--split",
-        "train",
-        "--scene-table",
-        str(bedlam_release["scene_table"]),
-        "--fps-size",
-        str(SIZES["train"]),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--work-dir",
-        str(tmp_path / "work"),
-        "--body-model",
-        str(bedlam_release["model_file"]),
-        "--groups-per-unit",
-        "2",
-        "--workers",
-        "2",
-    ]
-    assert cli_main(args) == 0
+    process_bedlam(cfg)
     reference = sorted((processed["root"] / "cache").glob("*_split_train_*"))
     resumed = sorted((tmp_path / "cache").glob("*_split_train_*"))
     assert [p.name for p in resumed] == [p.name for p in reference] and len(reference) == 5
@@ -224,3 +203,75 @@ def test_train_core_one_epoch_on_the_processed_dataset(processed, bedlam_paths, 
     assert train_core.main(args) == 0
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("train/loss" in r for r in records) and any("val/mRecall" in r for r in records)
+
+
+def test_torchrun_shards_make_the_same_caches(processed, bedlam_release, tmp_path, monkeypatch):
+    """Two ranks take alternate units of step 'people' (faked ranks, no process group), rank 0 the rest: the
+    caches of a single process."""
+    from poseembroider.datasets.process_bedlam import pipeline
+
+    cfg = bedlam_config(bedlam_release, "train", tmp_path)
+    monkeypatch.setattr(pipeline, "get_world_size", lambda: 2)
+    monkeypatch.setattr(pipeline, "get_rank", lambda: 1)
+    assert process_bedlam(cfg) == {
+        "split": "train",
+        "script_dataset": cfg.script_name,
+        "fix_dataset": cfg.fix_name,
+        "units": len(pipeline.unit_plan(cfg)),
+    }  # rank 1 stops after its units
+    done = sorted(p.name for p in (cfg.split_dir / "people").rglob("part_*.pt"))
+    assert 0 < len(done) < len(pipeline.unit_plan(cfg))
+    monkeypatch.setattr(pipeline, "get_rank", lambda: 0)
+    process_bedlam(cfg)
+    for reference in sorted((processed["root"] / "cache").glob("*_split_train_*")):
+        assert (tmp_path / "cache" / reference.name).read_bytes() == reference.read_bytes()
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_to_identical_caches(processed, bedlam_release, tmp_path):
+    """A real kill (SIGKILL of the process and its workers) after the first unit file, then a resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [
+        "--bedlam-root",
+        str(bedlam_release["root"]),
+        "--split",
+        "train",
+        "--scene-table",
+        str(bedlam_release["scene_table"]),
+        "--fps-size",
+        str(SIZES["train"]),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--body-model",
+        str(bedlam_release["model_file"]),
+        "--groups-per-unit",
+        "1",
+        "--workers",
+        "2",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "poseembroider.datasets.process_bedlam.process_bedlam", *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    people = tmp_path / "work" / "bedlamscript-overlap30_res224_j16_sf11" / "train" / "people"
+    deadline = time.time() + 300
+    while not list(people.rglob("part_*.pt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(people.rglob("part_*.pt")))
+    assert 0 < done < 6 and not list((tmp_path / "cache").glob("*.pt"))  # 6 units (3 groups x 2 scenes)
+    assert cli_main(["data", "process-bedlam", *args]) == 0
+    for reference in sorted((processed["root"] / "cache").glob("*_split_train_*")):
+        assert (tmp_path / "cache" / reference.name).read_bytes() == reference.read_bytes()

@@ -243,21 +243,22 @@ def _film_group(cfg, scene, folder, seq, bodies, body_model, faces, renderers, t
     closeup = scene.closeup
     height, width = PORTRAIT_HW if closeup else LANDSCAPE_HW
     sensor_w = SENSOR_MM[1] if closeup else SENSOR_MM[0]
-    # every body's world vertices and joints over the frames (motion frame f + start)
+    # every body's world vertices and joints at the filmed frames (motion frame f + start)
+    filmed = [f for f in range(cfg.frames) if scene.fps == 30 or f % 5 == 0]
     posed = []
     for body in bodies:
-        count = min(cfg.frames, len(body.poses) - body.start)
-        rows = np.arange(body.start, body.start + count)
+        frames = [f for f in filmed if body.start + f < len(body.poses)]
+        rows = body.start + np.asarray(frames, dtype=np.int64)
         with torch.no_grad():
             out = body_model(
-                torch.as_tensor(body.poses[rows], dtype=torch.float32).reshape(count, 55, 3),
-                betas=torch.as_tensor(body.betas[None, :10], dtype=torch.float32).expand(count, -1),
+                torch.as_tensor(body.poses[rows], dtype=torch.float32).reshape(len(rows), 55, 3),
+                betas=torch.as_tensor(body.betas[None, :10], dtype=torch.float32).expand(len(rows), -1),
             )
         turn = rotation_y(body.heading)
         to_world = lambda p, t=body.trans[rows], turn=turn, pos=body.position: (p + t[:, None]) @ turn.T + pos  # noqa: E731
         posed.append(
             (
-                count,
+                {f: i for i, f in enumerate(frames)},
                 to_world(out.vertices.double().numpy()),
                 to_world(out.joints.double().numpy()),
                 turn,
@@ -304,17 +305,18 @@ def _film_group(cfg, scene, folder, seq, bodies, body_model, faces, renderers, t
         pose[:3, 3] = eye
         frame_camera = Camera(width, height, fx, fx, width / 2.0 - 0.5, height / 2.0 - 0.5, pose, 0.05, 500.0)
         meshes = []
-        for body, (count, vertices, joints, turn, orient) in zip(bodies, posed, strict=True):
-            if f >= count:
+        for body, (index, vertices, joints, turn, orient) in zip(bodies, posed, strict=True):
+            if f not in index:
                 continue
-            meshes.append(MeshSpec(vertices[f].astype(np.float32), faces, body.colors))
-            uv = frame_camera.project(vertices[f])
+            i = index[f]
+            meshes.append(MeshSpec(vertices[i].astype(np.float32), faces, body.colors))
+            uv = frame_camera.project(vertices[i])
             tight = tight_bbox(uv, (height, width))
-            root = rotation @ turn @ _rotvec_matrix(orient[f])
-            pelvis = rotation @ (joints[f, 0] - eye)
+            root = rotation @ turn @ _rotvec_matrix(orient[i])
+            pelvis = rotation @ (joints[i, 0] - eye)
             truth[(scene.folder, seq, f"{body.subject}_{body.motion}", f)] = {
                 "tight_bbox": None if tight is None else torch.as_tensor(tight),
-                "in_frame": torch.as_tensor(joints_in_frame(frame_camera.project(joints[f, :22]), (height, width))),
+                "in_frame": torch.as_tensor(joints_in_frame(frame_camera.project(joints[i, :22]), (height, width))),
                 "root_orientation_camera": torch.as_tensor(root),
                 "pelvis_camera": torch.as_tensor(pelvis),
             }

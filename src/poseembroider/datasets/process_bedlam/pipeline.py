@@ -592,7 +592,7 @@ def process_bedlam(
         people = run_people(cfg, stop_after_units)
         seconds["people"] = people["seconds"]
         stats["units"] = people["units"]
-    if get_rank() != 0 or wanted == ["people"]:
+    if get_rank() != 0:
         return stats
     counts = merged_counts(cfg)
     stats.update(counts)
@@ -600,6 +600,8 @@ def process_bedlam(
         stats["person_frames_per_s"] = round(counts["person_frames"] / seconds["people"], 1)
     later = {s for s in wanted if s != "people"}
     if not later:
+        stats["seconds"] = seconds
+        write_json_atomic(cfg.split_dir / "summary.json", stats)
         return stats
     if "caches" in later:  # the texts and pairs are loaded when done, made when not
         later |= {"captions", "pairs", "instructions"}
