@@ -313,41 +313,6 @@ def _data_import_amass(args: argparse.Namespace) -> int:
     return run_import_amass(args)
 
 
-def _configure_process_posefix(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", nargs="+", default=["posefix-H", "posescript-H2"], help="posefix-H|-HPP, posescript-H2")
-    p.add_argument("--splits", nargs="+", default=["train", "val", "test"], help="(default: %(default)s)")
-    p.add_argument("--amass-root", type=Path, default=None, help="read the poses from AMASS SMPL+H files instead")
-    p.add_argument("--json", action="store_true", help="print the counts as JSON")
-
-
-@command(
-    "data process-posefix",
-    "PoseFix / PoseScript caches from the releases (POSEFIX_DIR, POSESCRIPT_DIR, *_SMPLX_DIR), with skip counts",
-    _configure_process_posefix,
-)
-def _data_process_posefix(args: argparse.Namespace) -> int:
-    from poseembroider.datasets.process_posefix.cli_runs import run_process_posefix
-
-    return run_process_posefix(args)
-
-
-def _configure_process_3dpw(p: argparse.ArgumentParser) -> None:
-    from poseembroider.datasets.process_threedpw.cli_runs import add_process_3dpw_arguments
-
-    add_process_3dpw_arguments(p)
-
-
-@command(
-    "data process-3dpw",
-    "threedpw-sf<scale> caches from the 3DPW release (--threedpw-root DIR)",
-    _configure_process_3dpw,
-)
-def _data_process_3dpw(args: argparse.Namespace) -> int:
-    from poseembroider.datasets.process_threedpw.cli_runs import run_process_3dpw
-
-    return run_process_3dpw(args)
-
-
 # ---------------------------------------------------------------- quickstart
 
 
