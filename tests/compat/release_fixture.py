@@ -53,6 +53,7 @@ class Sizes:
     bert_heads: int = 2  # 12
     bert_hidden: int = 64  # 3072
     bert_positions: int = 128  # 512
+    bert_vocab: int = 0  # 30522 (0: the small BERT-layout vocabulary of text_fixtures, ~170 tokens)
     vit_width: int = 128  # 768 (heads = width / 64)
     vit_depth: int = 1  # 12
     vit_tokens: int = 31  # 31
@@ -67,6 +68,33 @@ class Sizes:
     decoder_layers: int = 2  # 4
     decoder_ff: int = 32  # 1024
     pe_len: int = 5000  # 5000
+
+
+FULL_SIZES = Sizes(
+    vae_latent=32,
+    neurons=512,
+    mini=32,
+    text_latent=512,
+    text_layers=4,
+    text_ff=1024,
+    bert_dim=768,
+    bert_layers=6,
+    bert_heads=12,
+    bert_hidden=3072,
+    bert_positions=512,
+    bert_vocab=30522,
+    vit_width=768,
+    vit_depth=12,
+    core_latent=512,
+    core_width=256,
+    core_ff=512,
+    hps_hidden=1024,
+    decoder_latent=512,
+    decoder_heads=8,
+    decoder_layers=4,
+    decoder_ff=1024,
+)
+"""The real release's widths (released_checkpoints.md §3): ~1.6 GB of files, for timing the import."""
 
 
 class _Weights:
@@ -291,6 +319,7 @@ def write_distilbert_dir(folder: Path, s: Sizes, seed: int) -> tuple[Path, int]:
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab = fake_bert_vocab()
+    vocab += [f"word{i}" for i in range(max(s.bert_vocab - len(vocab), 0))]  # filler up to the real size
     tokenizer = BertTokenizer(
         vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True, model_max_length=s.bert_positions
     )

@@ -1,5 +1,6 @@
-"""The paper's commands run on the imported models: `evaluate_core` on a tiny synthetic dataset with the imported
-PoseEmbroider and Aligner (frozen SMPLer-X / PoseVAE / PoseText rebuilt from the imported folders alone)."""
+"""The paper's commands run on the imported models, on a tiny synthetic dataset: `evaluate_core` with the imported
+PoseEmbroider and Aligner (frozen SMPLer-X / PoseVAE / PoseText rebuilt from the imported folders alone), x̄
+caching, and the HPS evaluation with an imported head (its core model found by shortname)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,15 @@ def test_evaluate_core_runs_on_an_imported_model(world, shortname, capsys):
     assert "mRecall" in table and "pt2i" in table
     result = json.loads((world["report"].written[shortname] / f"result_val_{world['dataset']}.json").read_text())
     assert result["size"] == 6 and len([k for k in result["metrics"] if "_R@" in k]) == 27
+
+
+def test_feature_caching_and_hps_evaluation_run_on_imported_models(world, capsys):
+    from poseembroider.downstream import cache_intermodality_features
+    from poseembroider.downstream.pose_estimation import evaluate_pose_estimation
+
+    args = ["--model_shortname", "poseembroider_model_bedlamscript", "--dataset", world["dataset"], "--split", "val"]
+    assert cache_intermodality_features.main([*args, "--input_types", "images", "--no_progress"]) == 0
+    hps = "hpsestimator_model_poseembroider_bedlamscript"
+    args = ["--model_path", hps, "--dataset", world["dataset"], "--split", "val", "--input_sets", "images", "poses"]
+    assert evaluate_pose_estimation.main([*args, "--no_progress"]) == 0
+    assert "images" in capsys.readouterr().out
