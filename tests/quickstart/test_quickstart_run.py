@@ -20,7 +20,8 @@ TINY = AssistingSizes(
     text_retrieval_latentD=16,
     posetext_epochs=1,
     pairtext_epochs=1,
-    text_retrieval_batch_size=2,
+    posetext_batch_size=2,
+    pairtext_batch_size=2,
     image_encoder_lifter_steps=5,
 )
 TINY_CORE = CoreSizes(epochs=2, batch_size=4, val_every=1)

@@ -123,7 +123,7 @@ def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
     return {**report, "val_mean_pose_baseline": baseline}
 
 
-def _text_retrieval_argv(ctx: QuickstartContext, epochs: int, name: str) -> list[str]:
+def _text_retrieval_argv(ctx: QuickstartContext, epochs: int, batch_size: int, lr: float, name: str) -> list[str]:
     sizes = ctx.assisting_sizes
     return [
         "--text_encoder_name", "distilbertSynth",
@@ -132,8 +132,8 @@ def _text_retrieval_argv(ctx: QuickstartContext, epochs: int, name: str) -> list
         "--transformer_ff", str(2 * sizes.text_retrieval_latentD),
         "--transformer_dropout", "0",
         "--epochs", str(epochs),
-        "--batch_size", str(sizes.text_retrieval_batch_size),
-        "--lr", str(sizes.text_retrieval_lr),
+        "--batch_size", str(batch_size),
+        "--lr", str(lr),
         "--lr_scheduler", "none",
         "--val_every", "1",
         "--num_workers", "1",
@@ -173,7 +173,7 @@ def step_posetext(ctx: QuickstartContext) -> dict[str, Any]:
         dataset,
         "--shortname",
         shortname,
-        *_text_retrieval_argv(ctx, sizes.posetext_epochs, "posetext"),
+        *_text_retrieval_argv(ctx, sizes.posetext_epochs, sizes.posetext_batch_size, sizes.posetext_lr, "posetext"),
     ]
     with torch_threads(sizes.torch_threads):
         if train_poseText.main(argv) != 0:
@@ -193,7 +193,7 @@ def step_pairtext(ctx: QuickstartContext) -> dict[str, Any]:
         dataset,
         "--shortname",
         shortname,
-        *_text_retrieval_argv(ctx, sizes.pairtext_epochs, "pairtext"),
+        *_text_retrieval_argv(ctx, sizes.pairtext_epochs, sizes.pairtext_batch_size, sizes.pairtext_lr, "pairtext"),
     ]
     with torch_threads(sizes.torch_threads):
         if train_pairText.main(argv) != 0:
