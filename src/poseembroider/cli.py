@@ -632,6 +632,16 @@ SCRIPT_COMMANDS: tuple[tuple[str, str, str], ...] = (
         "poseembroider.downstream.pose_estimation.evaluate_pose_estimation",
         "evaluate an HPS head: PA-MPJPE / MPJPE / PVE / rotation error per input set, vs the mean pose",
     ),
+    (
+        "train-instruction-generation",
+        "poseembroider.downstream.instruction_generation.train_instruction_generation",
+        "train the InstructionGenerator on x̄ of pose pairs (--pretrained_representation_model ... --dataset ...)",
+    ),
+    (
+        "evaluate-instruction-generation",
+        "poseembroider.downstream.instruction_generation.evaluate_instruction_generation",
+        "evaluate an InstructionGenerator: R@1/2/3, BLEU-4, ROUGE-L, METEOR per input set and decoding, vs controls",
+    ),
 )
 """(command, script module, help): commands that hand every word after them to the script's `main(argv)`, so
 `poseembroider train-core --dataset ...` is `python train_core.py --dataset ...` with the original flags."""

@@ -315,6 +315,15 @@ class TriModalDatasetFix(_TriModalBase):
     def __len__(self) -> int:
         return len(self.pair_ids)
 
+    def instructions_of(self, pair_id: int) -> list[str]:
+        """Every non-empty instruction of the pair `pair_id`, in stored order (no flip, no selection): the
+        references of generated instructions."""
+        if self._texts is None:
+            raise ValueError(
+                f"{type(self).__name__} was loaded without texts (item format {''.join(sorted(self.letters))!r})"
+            )
+        return [t for t in self._texts.get(pair_id, []) if t]
+
     def _pose_b_in_sequence(self, id_a: int, id_b: int, flip: bool) -> torch.Tensor:
         """Pose B normalised with A's heading rotation, so the A->B rotation change survives."""
         raw_b = self._raw_pose(id_b)

@@ -182,3 +182,18 @@ def test_batches_without_xbar_or_of_the_wrong_size_are_clear_errors(tokenizer_di
         model.training_step({k: v for k, v in batch.items() if k != "xbar_A"})
     with pytest.raises(ValueError, match=r"xbar_B: \(6, 8\); expected \(B, 16\)"):
         model.training_step({**batch, "xbar_B": batch["xbar_B"][:, :8]})
+
+
+def test_length_sorted_chunks_give_the_padded_loss_and_gradients(tokenizer_dir):
+    model = make_model(tokenizer_dir, decoder_dropout=0.0).train()
+    batch = batch_of(model, 6)
+    results = []
+    for budget in (0, 40):  # one padded call, then chunks of at most 40 padded tokens
+        model.chunk_tokens = budget
+        model.zero_grad()
+        loss = model.training_step(batch)["loss"]
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-6, rtol=1e-5)
+    for padded, chunked in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(padded, chunked, atol=1e-6, rtol=1e-4)

@@ -45,7 +45,7 @@ from poseembroider.downstream.instruction_generation.decoding import (
 )
 from poseembroider.models.config_fields import config_field
 from poseembroider.models.pretrained import PretrainedModel, register_model
-from poseembroider.models.text_encoder import PositionalEncoding
+from poseembroider.models.text_encoder import CHUNK_TOKENS, PositionalEncoding, length_chunks
 from poseembroider.text.tokenization import Tokenizer, get_tokenizer
 
 __all__ = [
@@ -260,6 +260,8 @@ class InstructionGenerator(PretrainedModel, nn.Module):
     `tokenizer`: the one of `config.text_decoder_name` when None (read from its folder)."""
 
     config_class = InstructionGeneratorConfig
+    chunk_tokens: int = 2 * CHUNK_TOKENS
+    """Padded-token budget of one chunk of a CPU loss (`loss`; 0: one padded call)."""
 
     def __init__(self, config: InstructionGeneratorConfig | None = None, tokenizer: Tokenizer | None = None) -> None:
         super().__init__()
@@ -323,11 +325,33 @@ class InstructionGenerator(PretrainedModel, nn.Module):
 
     def loss(self, xbar_A: torch.Tensor, xbar_B: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of every next token of `tokens` (B, L) = [BOS] w1 ... wn [EOS] [PAD]...,
-        PAD targets ignored."""
-        logits = self(xbar_A, xbar_B, tokens[:, :-1])
-        return F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]).float(), tokens[:, 1:].reshape(-1), ignore_index=self.special.pad
-        )
+        PAD targets ignored.
+
+        On the CPU, a batch of more than `chunk_tokens` padded tokens runs the decoder in length-sorted chunks
+        (`models.text_encoder.length_chunks`), each cut to its longest text: every text is decoded on its own
+        (causal attention, PAD keys masked), so the summed token losses, and their mean over the batch's
+        tokens, are those of one padded call, without paying for the padding (instructions run from ~5 to
+        ~170 tokens). The memory (TIRG's batch-norm statistics) is computed over the whole batch first."""
+        memory = self.memory(xbar_A, xbar_B)
+        targets = tokens[:, 1:]
+        if not (tokens.device.type == "cpu" and 0 < self.chunk_tokens < tokens.numel()):
+            logits = self.text_decoder(tokens[:, :-1], memory)
+            return F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=self.special.pad
+            )
+        lengths = (tokens != self.special.pad).sum(dim=1).clamp(min=2)
+        order, sizes = length_chunks(lengths, max_tokens=self.chunk_tokens)
+        total = torch.zeros((), device=tokens.device)
+        for rows in order.split(sizes):
+            longest = int(lengths[rows].max())
+            logits = self.text_decoder(tokens[rows, : longest - 1], memory[rows])
+            total = total + F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(),
+                targets[rows, : longest - 1].reshape(-1),
+                ignore_index=self.special.pad,
+                reduction="sum",
+            )
+        return total / (targets != self.special.pad).sum().clamp(min=1)
 
     def _inputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         name = type(self).__name__
