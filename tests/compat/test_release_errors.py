@@ -239,3 +239,20 @@ def test_a_decoder_vocabulary_other_than_the_tokenizers_is_refused(release, tmp_
     _rewrite(path, drop_last_token)
     with pytest.raises(CheckpointError, match=f"{path}.*vocabulary"):
         import_release(root, tmp_path / "out", shortnames=["instructgen_model_poseembroider_bedlamfix_posefix"])
+
+
+def test_a_different_distilbert_copy_gets_a_folder_of_its_own(tmp_path, models_root):
+    from poseembroider.assisting_models.pairText.model_pairText import PairText
+    from poseembroider.models.pretrained import read_model_config
+
+    posetext, pairtext = "posetext_model_bedlamscript", "pairtext_model_ft_bedlamfix_posefix"
+    files = write_fake_release(tmp_path / "release", seed=5, only=(posetext, pairtext))
+    key = "text_encoder.pretrained_text_encoder.embeddings.word_embeddings.weight"
+    _rewrite(files[pairtext], lambda data: data["model"][key].add_(0.5))
+    report = import_release(tmp_path / "release", tmp_path / "out")
+    own = f"distilbert-base-uncased_{pairtext}"
+    assert set(report.written) == {posetext, pairtext, "distilbert-base-uncased", own}
+    assert read_model_config(report.written[pairtext])["config"]["text_encoder_name"] == own
+    assert read_model_config(report.written[posetext])["config"]["text_encoder_name"] == "distilbert-base-uncased"
+    weights = PairText.from_pretrained(pairtext).text_encoder.backbone.model.embeddings.word_embeddings.weight
+    assert torch.equal(weights, torch.load(files[pairtext], weights_only=False)["model"][key])

@@ -36,16 +36,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from poseembroider.compat.importers import ImportContext, Importer, count_indices, register_importer, shape_of
+from poseembroider.compat.importers import (
+    ENCODER_SHORTNAMES,
+    ImportContext,
+    Importer,
+    count_indices,
+    register_importer,
+    shape_of,
+)
 from poseembroider.compat.release_files import ReleaseCheckpoint
 from poseembroider.compat.state_mapping import KeyRule
 from poseembroider.model import Aligner, CoreConfig, PoseEmbroider
 from poseembroider.models.pretrained import CheckpointError
 
-__all__ = ["ENCODER_SHORTNAMES", "ORIGINAL_CORE_HEADS", "core_config"]
+__all__ = ["ORIGINAL_CORE_HEADS", "core_config"]
 
-ENCODER_SHORTNAMES = {"pose": "posevae_model_bedlamscript", "text": "posetext_model_bedlamscript"}
-"""Registry entries the original reads its frozen pose and text encoders from (whatever the core's args say)."""
 ORIGINAL_ENCODER_NAMES = {"image": "smplerx_vitb32", "pose": "posevae", "text": "posetext"}
 ORIGINAL_CORE_HEADS = 4
 """Attention heads of the original's core layer (a constructor default no released args change)."""

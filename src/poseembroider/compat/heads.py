@@ -49,8 +49,14 @@ from typing import Any
 import torch
 
 from poseembroider.compat.assisting import check_positional_table
-from poseembroider.compat.core import ENCODER_SHORTNAMES
-from poseembroider.compat.importers import ImportContext, Importer, count_indices, register_importer, shape_of
+from poseembroider.compat.importers import (
+    ENCODER_SHORTNAMES,
+    ImportContext,
+    Importer,
+    count_indices,
+    register_importer,
+    shape_of,
+)
 from poseembroider.compat.release_files import ReleaseCheckpoint
 from poseembroider.compat.state_mapping import KeyRule
 from poseembroider.downstream.instruction_generation.model_instruction_generation import (

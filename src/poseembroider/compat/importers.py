@@ -19,6 +19,7 @@ gives the feature widths and weight fingerprints of frozen encoders, as trained 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,10 +30,10 @@ import torch
 from torch import nn
 
 from poseembroider.atomic_io import atomic_directory, write_json_atomic
-from poseembroider.compat.assets import import_smplerx, write_distilbert_folder
+from poseembroider.compat.assets import DISTILBERT_POSITION_IDS, import_smplerx, write_distilbert_folder
 from poseembroider.compat.release_files import ReleaseCheckpoint, ReleaseLayout, read_release_checkpoint
 from poseembroider.compat.state_mapping import KeyRule, map_state_dict
-from poseembroider.encoders import FrozenEncoders, weights_fingerprint
+from poseembroider.encoders import FrozenEncoders
 from poseembroider.model import encoder_fields
 from poseembroider.models.pretrained import CheckpointError, load_state_dict_checked
 from poseembroider.registry import Registry, register
@@ -51,7 +52,20 @@ PROVENANCE_NAME = "original_release.json"
 SMPLERX_SHORTNAME = "smpler_x_b32"
 """Shortname (and folder name) of the imported SMPLer-X image encoder."""
 DISTILBERT_SHORTNAME = "distilbert-base-uncased"
-"""Shortname (and folder name) of the imported DistilBERT text backbone (suffixed for a second, different copy)."""
+"""Shortname (and folder name) of the imported DistilBERT text backbone: PoseText's copy, the one the core models
+read; a different copy (another model's) is suffixed with that model's shortname."""
+ENCODER_SHORTNAMES = {"pose": "posevae_model_bedlamscript", "text": "posetext_model_bedlamscript"}
+"""Registry entries the original reads its frozen pose and text encoders from (whatever a core model's args say)."""
+
+
+def state_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over the names, shapes, dtypes and bytes of a state dict (key order ignored)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def shape_of(ckpt: ReleaseCheckpoint, key: str, ndim: int | None = None) -> tuple[int, ...]:
@@ -152,32 +166,18 @@ class ImportContext:
 
     def text_backbone(self, state: Mapping[str, torch.Tensor], source: ReleaseCheckpoint, owner: str) -> str:
         """A DistilBERT folder holding the weights `state` (the copy inside `source`, prefix removed); one folder
-        per distinct copy, the first named `distilbert-base-uncased`, a different one suffixed with `owner`."""
-        from transformers import AutoConfig, DistilBertModel  # the fingerprint is over the model's own key set
-
-        from poseembroider.text.tokenization import quiet_transformers
-
-        with quiet_transformers():
-            config = AutoConfig.from_pretrained(str(self.layout.distilbert_dir()), local_files_only=True)
-        probe = DistilBertModel(config)
-        expected = probe.state_dict()
-        weights = {k: v for k, v in state.items() if k in expected and tuple(v.shape) == tuple(expected[k].shape)}
-        if len(weights) == len(expected):
-            probe.load_state_dict(weights)
-            digest = weights_fingerprint(probe)
-            if digest in self._text_backbones:
-                return self._text_backbones[digest]
-        else:
-            digest = ""
-        name = DISTILBERT_SHORTNAME if DISTILBERT_SHORTNAME not in self.written else f"{DISTILBERT_SHORTNAME}_{owner}"
+        per distinct copy: PoseText's named `distilbert-base-uncased`, a different one suffixed with `owner`."""
+        digest = state_fingerprint({k: v for k, v in state.items() if k != DISTILBERT_POSITION_IDS})
+        if digest in self._text_backbones:
+            return self._text_backbones[digest]
+        name = DISTILBERT_SHORTNAME if owner == ENCODER_SHORTNAMES["text"] else f"{DISTILBERT_SHORTNAME}_{owner}"
         folder = write_distilbert_folder(self.layout.distilbert_dir(), state, source.path, self.out_dir / name)
         write_json_atomic(
             folder / PROVENANCE_NAME,
             {"kind": "DistilBERT", "weights": str(source.path), "architecture": str(self.layout.distilbert_dir())},
         )
         self._registered(name, folder)
-        if digest:
-            self._text_backbones[digest] = name
+        self._text_backbones[digest] = name
         return name
 
     def encoder_fields(self, names: Mapping[str, str]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from poseembroider.compat import assisting, core, heads  # noqa: F401 - fill IMPORTERS
-from poseembroider.compat.importers import IMPORTERS, ImportContext, provenance
+from poseembroider.compat.importers import ENCODER_SHORTNAMES, IMPORTERS, ImportContext, provenance
 from poseembroider.compat.release_files import ReleaseLayout
 from poseembroider.models.pretrained import CheckpointError
 
@@ -95,6 +95,8 @@ def import_release(
 
     ctx.import_shortname = import_one
     wanted = list(shortnames) if shortnames else layout.shortnames()
+    first = list(ENCODER_SHORTNAMES.values())  # the frozen encoders first: their DistilBERT copy is the named one
+    wanted.sort(key=lambda name: first.index(name) if name in first else len(first))
     if not wanted:
         raise FileNotFoundError(
             f"no release checkpoint found in {layout.release_dir} (no shortname_2_model_path.json, no "
