@@ -1,6 +1,7 @@
 """The paper's commands run on the imported models, on a tiny synthetic dataset: `evaluate_core` with the imported
 PoseEmbroider and Aligner (frozen SMPLer-X / PoseVAE / PoseText rebuilt from the imported folders alone), x̄
-caching, and the HPS evaluation with an imported head (its core model found by shortname)."""
+caching, the HPS and instruction-generation evaluations with imported heads (each finds its core model by
+shortname; the instructions decoded with the original's greedy limits, `--min_length 9 --max_length 199`)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def world(procedural_model_file, tmp_path_factory) -> Iterator[dict]:
         generate_synth(cfg)
         write_fake_release(root / "release", seed=2)
         report = import_release(root / "release", root / "models_root" / "pretrained")
-        yield {"dataset": cfg.script_name, "report": report}
+        yield {"dataset": cfg.script_name, "fix_dataset": cfg.fix_name, "report": report}
 
 
 @pytest.mark.parametrize("shortname", ["poseembroider_model_bedlamscript", "aligner_model_bedlamscript"])
@@ -50,3 +51,13 @@ def test_feature_caching_and_hps_evaluation_run_on_imported_models(world, capsys
     args = ["--model_path", hps, "--dataset", world["dataset"], "--split", "val", "--input_sets", "images", "poses"]
     assert evaluate_pose_estimation.main([*args, "--no_progress"]) == 0
     assert "images" in capsys.readouterr().out
+
+
+def test_instruction_generation_evaluation_runs_on_an_imported_model(world, capsys):
+    from poseembroider.downstream.instruction_generation import evaluate_instruction_generation
+
+    args = ["--model_path", "instructgen_model_poseembroider_bedlamfix_posefix", "--dataset", world["fix_dataset"]]
+    args += ["--split", "val", "--textret_model", "pairtext_model_ft_bedlamfix_posefix", "--input_sets", "P_A,P_B"]
+    args += ["--decodings", "greedy", "--min_length", "9", "--max_length", "199", "--no_progress"]
+    assert evaluate_instruction_generation.main(args) == 0
+    assert "P_A,P_B" in capsys.readouterr().out
