@@ -75,7 +75,7 @@ def _path_settings(main_dir: Path, data_dir: Path, package_dir: Path) -> dict[st
         "THREEDPW_DIR": data_dir / "3DPW",
         "POSEFIX_DIR": data_dir / "PoseFix" / "posefix_release",
         "POSEFIX_SMPLX_DIR": data_dir / "PoseFix" / "output_data_pkl",
-        "POSESCRIPT_DIR": None,
+        "POSESCRIPT_DIR": data_dir / "PoseScript" / "posescript_release",
         "POSESCRIPT_SMPLX_DIR": data_dir / "PoseFix" / "output_data_pkl",
         # directory holding smplx/SMPLX_NEUTRAL.npz (licensed SMPL-X); used when the file exists
         "SMPLX_BODY_MODEL_PATH": tools / "smplx_models",
@@ -157,6 +157,8 @@ def read_settings(environ: Mapping[str, str] | None = None, package_dir: Path = 
     settings: dict[str, Any] = {"MAIN_DIR": main_dir, "DATA_DIR": data_dir}
     for name, default in _path_settings(main_dir, data_dir, package_dir).items():
         settings[name] = override_path(name, default)
+    if ENV_PREFIX + "POSESCRIPT_SMPLX_DIR" not in env:  # the original's POSESCRIPT_SMPLX_DIR = POSEFIX_SMPLX_DIR
+        settings["POSESCRIPT_SMPLX_DIR"] = settings["POSEFIX_SMPLX_DIR"]
     for name, default in _CONSTANTS.items():
         raw = env.get(ENV_PREFIX + name)
         settings[name] = default if raw is None else _parse_like(name, raw, default)

@@ -172,3 +172,29 @@ def test_process_posefix_command_prints_the_counts(release, capsys):
     assert "posefix-H train:" in out and "poses_without_file 1" in out
     assert cli_main(["data", "process-posefix", "--dataset", "posefix-H", "--splits", "dev"]) == 2
     assert "unknown split 'dev'" in capsys.readouterr().err
+
+
+def test_posescript_poses_follow_the_posefix_folder_unless_set(tmp_path):
+    settings = config.read_settings({"POSEEMBROIDER_POSEFIX_SMPLX_DIR": str(tmp_path / "pf")})
+    assert settings["POSESCRIPT_SMPLX_DIR"] == tmp_path / "pf" and settings["POSESCRIPT_DIR"] is not None
+    settings = config.read_settings(
+        {"POSEEMBROIDER_POSEFIX_SMPLX_DIR": str(tmp_path / "pf"), "POSEEMBROIDER_POSESCRIPT_SMPLX_DIR": str(tmp_path)}
+    )
+    assert settings["POSESCRIPT_SMPLX_DIR"] == tmp_path
+    with pytest.raises(FileNotFoundError, match="POSEEMBROIDER_POSESCRIPT_SMPLX_DIR"):
+        SmplxPoseFiles(tmp_path / "none", setting="POSESCRIPT_SMPLX_DIR").load([1])
+
+
+def test_evaluate_core_runs_on_posescript_poses_and_texts(release, tmp_path, capsys):
+    from poseembroider import evaluate_core
+    from tiny_models import make_core_models
+
+    captions = json.loads((release.posescript_dir / "posescript_human_6293.json").read_text())
+    texts = [t for v in captions.values() for t in (v if isinstance(v, list) else [v])]
+    models = make_core_models(tmp_path / "models", texts)
+    capsys.readouterr()
+    argv = ["--model_path", str(models["Aligner"]), "--dataset", "posescript-H2", "--split", "test", "--no_progress"]
+    assert evaluate_core.main(argv) == 0
+    result = json.loads((models["Aligner"] / "result_test_posescript-H2.json").read_text())
+    assert {k.split("_R@")[0] for k in result["metrics"] if "_R@" in k} == {"p2t", "t2p"}
+    assert result["size"] == len(get_dataset("posescript-H2", "test", item_format="p"))

@@ -78,8 +78,8 @@ def _release_dir(family: str) -> Path:
 
 
 def _default_pose_source(family: str) -> SmplxPoseFiles:
-    directory = config.POSEFIX_SMPLX_DIR if family == "posefix" else config.POSESCRIPT_SMPLX_DIR
-    return SmplxPoseFiles(Path(directory))
+    setting = "POSEFIX_SMPLX_DIR" if family == "posefix" else "POSESCRIPT_SMPLX_DIR"
+    return SmplxPoseFiles(Path(getattr(config, setting)), setting=setting)
 
 
 def _criteria(family: str, version: str, split: str, source: PoseSource, counts: dict[str, int]) -> dict[str, Any]:

@@ -101,13 +101,14 @@ class SmplxPoseFiles:
 
     directory: Path
     name: str = "smplx_pose_files"
+    setting: str = "POSEFIX_SMPLX_DIR"  # named when the folder is missing
 
     def load(self, pose_ids: Iterable[int]) -> LoadedPoses:
         directory = Path(self.directory)
         if not directory.is_dir():
             raise FileNotFoundError(
                 f"SMPL-X pose folder not found: {directory} (the converted PoseFix/PoseScript poses, "
-                "{pose_id:06d}.pkl; set POSEEMBROIDER_POSEFIX_SMPLX_DIR)"
+                f"{{pose_id:06d}}.pkl; set POSEEMBROIDER_{self.setting})"
             )
         out = LoadedPoses({})
         for pose_id in pose_ids:

@@ -139,7 +139,7 @@ def write_threedpw_release(
             actors = 1 if k % 2 else 2
             batch = sample_sequences(actors, frames, 30.0, seed * 1000 + k, body_model=body_model)
             poses = batch.poses.double()  # (A, N, 22, 3) y-up world
-            walk = np.linspace(0.0, 0.03 * frames, frames)
+            walk = np.linspace(0.0, 0.5, frames)  # half a metre whatever the length: actors stay in view
             trans = np.zeros((actors, frames, 3))
             trans[:, :, 0] = (np.arange(actors)[:, None] - (actors - 1) / 2) * 0.9 + walk[None]
             points = skeleton(poses.reshape(-1, 22, 3).float(), batch.betas.repeat_interleave(frames, 0)).points
