@@ -1,5 +1,5 @@
 """HPSEstimator: output shapes and rotations, the mean-pose start, save -> load, losses that go down, live x̄ =
-cached x̄, refusal of another representation version; the mean pose file; the per-sample errors."""
+cached x̄, refusal of another representation version; the mean pose file and answers; per-sample files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import torch
 
 from intermodality_world import make_intermodality_world
 from poseembroider.downstream.pose_estimation.data import TensorItems, split_targets
-from poseembroider.downstream.pose_estimation.evaluation import hps_errors
+from poseembroider.downstream.pose_estimation.evaluation import (
+    compare_per_sample,
+    load_per_sample,
+    mean_pose_predictions,
+    save_per_sample,
+)
 from poseembroider.downstream.pose_estimation.mean_pose import (
     MeanPose,
     compute_mean_smplx_pose,
@@ -23,6 +28,7 @@ from poseembroider.downstream.pose_estimation.model_pose_estimation import (
     HPSEstimatorConfig,
     representation_fingerprint,
 )
+from poseembroider.evaluation.mesh_recovery import MeshRecoveryErrors
 from poseembroider.features.intermodality import compute_intermodality_features
 from poseembroider.geometry import axis_angle_to_matrix, geodesic_distance
 from poseembroider.model import PoseEmbroider
@@ -157,14 +163,19 @@ def test_mean_pose_file(world, tmp_path):
         load_mean_pose(tmp_path / "bad.npz")
 
 
-def test_errors_are_zero_for_the_truth_and_grow_with_the_error(body_model):
-    poses = torch.randn(4, 22, 3) * 0.3
-    exact = hps_errors(body_model, axis_angle_to_matrix(poses), poses)
-    for values in exact.values():
-        assert values.shape == (4,) and values.abs().max() < 1e-2
-    off = poses.clone()
-    off[:, 18] += 0.5  # the left elbow bent further
-    errors = hps_errors(body_model, axis_angle_to_matrix(off), poses, torch.zeros(4, 10), torch.zeros(4, 10))
-    # one joint off: MPJPE counts it alone; PA-MPJPE may exceed it (the least-squares fit spreads the error)
-    assert (errors["pa_mpjpe_mm"] > 1).all() and (errors["mpjpe_mm"] > 1).all() and (errors["pve_mm"] > 1).all()
-    assert (errors["rotation_error_deg"] > 0.5).all()
+def test_mean_pose_answers_and_per_sample_files(tmp_path):
+    mean = MeanPose(torch.randn(22, 3) * 0.3, torch.randn(10), 5, "x")
+    answer = mean_pose_predictions(mean, 4, 22, with_betas=True)
+    assert answer["rotations"].shape == (4, 22, 3, 3) and answer["betas"].shape == (4, 10)
+    torch.testing.assert_close(answer["rotations"][3], axis_angle_to_matrix(mean.pose))
+    assert "betas" not in mean_pose_predictions(mean, 4, 22, with_betas=False)
+    a = MeshRecoveryErrors({"smplx22": {"pa_mpjpe_mm": torch.tensor([10.0, 20.0, 30.0], dtype=torch.float64)}})
+    b = MeshRecoveryErrors({"smplx22": {"pa_mpjpe_mm": torch.tensor([12.0, 25.0, 31.0], dtype=torch.float64)}})
+    path = save_per_sample(tmp_path / "a.npz", np.array([3, 1, 2]), {"images": a, "mean_pose": b})
+    loaded = load_per_sample(path)
+    assert sorted(loaded) == ["data_ids", "images/smplx22/pa_mpjpe_mm", "mean_pose/smplx22/pa_mpjpe_mm"]
+    other = dict(loaded, **{"images/smplx22/pa_mpjpe_mm": loaded["mean_pose/smplx22/pa_mpjpe_mm"]})
+    diff = compare_per_sample(loaded, other, "images/smplx22/pa_mpjpe_mm")
+    assert diff["difference"]["value"] == pytest.approx(-8.0 / 3) and diff["n"] == 3
+    with pytest.raises(ValueError, match="data_ids differ"):
+        compare_per_sample(loaded, dict(loaded, data_ids=np.array([1, 2, 3])), "images/smplx22/pa_mpjpe_mm")

@@ -11,6 +11,7 @@ import torch
 
 from intermodality_world import make_intermodality_world
 from poseembroider.cli import main as cli_main
+from poseembroider.downstream.pose_estimation.evaluation import load_per_sample, per_sample_path
 from poseembroider.downstream.pose_estimation.model_pose_estimation import HPSEstimator
 from poseembroider.features.intermodality import compute_intermodality_features, intermodality_cache_dir
 from poseembroider.model import PoseEmbroider
@@ -71,18 +72,26 @@ def test_evaluation_reports_every_input_set(world, trained, capsys):
     argv = ["evaluate-pose-estimation", "--model_path", "hps_t", "--dataset", world["script"], "--no_progress"]
     assert cli_main(argv) == 0
     table = capsys.readouterr().out
-    assert "images+texts - images: PA-MPJPE" in table
-    result = json.loads((trained["out"] / "best" / f"result_val_{world['script']}.json").read_text())
+    assert "images+texts - images: PA-MPJPE" in table and "h36m14 protocol skipped" in table
+    best = trained["out"] / "best"
+    result = json.loads((best / f"result_val_{world['script']}.json").read_text())
     assert set(result["metrics"]) == {"images", "texts", "images+texts", "poses", "mean_pose"}
     assert result["size"] == 8 and result["settings"]["input_sets"] == ["images", "texts", "images+texts", "poses"]
-    for metrics in result["metrics"].values():
-        pa = metrics["pa_mpjpe_mm"]
-        assert set(metrics) == {"pa_mpjpe_mm", "mpjpe_mm", "pve_mm", "rotation_error_deg"}
-        assert 0 < pa["low"] <= pa["value"] <= pa["high"]
+    for summary in result["metrics"].values():
+        metrics = summary["smplx22"]
+        assert summary["n"] == 8 and set(metrics) == {"pa_mpjpe_mm", "mpjpe_mm", "pve_mm", "rotation_error_deg"}
+        assert 0 < metrics["pa_mpjpe_mm"]["low"] <= metrics["pa_mpjpe_mm"]["value"] <= metrics["pa_mpjpe_mm"]["high"]
+        assert "J_regressor_h36m" in summary["skipped"]["h36m14"]
     assert set(result["comparisons"]) == {"images+texts - images", "images - mean_pose", "texts - mean_pose",
                                           "poses - images"}  # fmt: skip
+    per_sample = load_per_sample(per_sample_path(best, "val", world["script"]))
+    assert per_sample["data_ids"].tolist() == world["ids"]["val"]
+    pa = per_sample["images/smplx22/pa_mpjpe_mm"]
+    assert pa.shape == (8,) and pa.mean() == pytest.approx(
+        result["metrics"]["images"]["smplx22"]["pa_mpjpe_mm"]["value"]
+    )
     assert cli_main([*argv, "--input_sets", "poses", "images+poses"]) == 0  # other settings: recomputed
-    result = json.loads((trained["out"] / "best" / f"result_val_{world['script']}.json").read_text())
+    result = json.loads((best / f"result_val_{world['script']}.json").read_text())
     assert set(result["metrics"]) == {"poses", "images+poses", "mean_pose"}
 
 

@@ -1,39 +1,42 @@
-"""Evaluation of an HPS head on x̄ of a split (original_system.md §5.2), tensors in, per-sample errors out.
+"""Evaluation of an HPS head on x̄ of a split (original_system.md §5.2): predictions, errors, per-sample files.
 
 For one input set (images, texts, images+texts, poses...), the head regresses every sample's rotations (and
-betas) from its x̄; the bodies are posed with zero translation and compared on SMPL-X joints 0-21: PA-MPJPE,
-MPJPE, PVE (mm) and the mean geodesic rotation error (degrees). Betas as the original: the predicted ones
-against the true ones when images are in the input and the head predicts shape, else the mean shape on both
-sides. The baseline is the training split's mean pose (and mean betas, when betas are compared), the answer of
-a head that learnt nothing from x̄.
+betas) from its x̄ (`predict_from_xbar`); `evaluation.mesh_recovery.evaluate_smplx_predictions` poses both bodies
+with zero translation and measures, per sample, PA-MPJPE, MPJPE, PVE (mm) and the rotation error (degrees) on
+SMPL-X joints 0-21 (the paper's protocol), and on the 14 H36M joints when a regressor file is configured. Betas as
+the original: the predicted ones against the true ones when images are in the input and the head predicts shape
+(`uses_betas`), else the mean shape on both sides. The baseline is the training split's mean pose (and mean betas
+when betas are compared): the answer of a head that learnt nothing from x̄ (`mean_pose_predictions`).
 
-Per-sample values are kept (`SampleErrors`), so means come with bootstrap intervals and two input sets
-(image+text vs image) are compared sample by sample.
+Per-sample values are kept in `per_sample_<split>_<dataset>.npz` beside the result file (`save_per_sample`), so
+two heads (PoseEmbroider vs the Aligner) are compared sample by sample afterwards (`compare_per_sample`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_reconstruction_errors
+from poseembroider.atomic_io import atomic_file
+from poseembroider.downstream.pose_estimation.mean_pose import MeanPose
 from poseembroider.downstream.pose_estimation.model_pose_estimation import HPSEstimator
-from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+from poseembroider.evaluation.bootstrap import paired_bootstrap_difference
+from poseembroider.evaluation.mesh_recovery import MeshRecoveryErrors
+from poseembroider.geometry import axis_angle_to_matrix
 
-__all__ = ["METRICS", "SampleErrors", "hps_errors", "predict_from_xbar", "uses_betas"]
-
-METRICS: dict[str, str] = {
-    "pa_mpjpe_mm": "pampjpe_mm",
-    "mpjpe_mm": "mpjpe_mm",
-    "pve_mm": "pve_mm",
-    "rotation_error_deg": "rot_deg",
-}
-"""Our metric names -> the names of `reconstruction_metrics.pose_reconstruction_errors`."""
-
-SampleErrors = dict[str, torch.Tensor]
-"""{metric: (N,) float64 per-sample errors}, metric in `METRICS` (the unit ends the name)."""
+__all__ = [
+    "compare_per_sample",
+    "load_per_sample",
+    "mean_pose_predictions",
+    "per_sample_path",
+    "predict_from_xbar",
+    "save_per_sample",
+    "uses_betas",
+]
 
 
 def uses_betas(head: HPSEstimator, input_types: tuple[str, ...]) -> bool:
@@ -51,70 +54,45 @@ def predict_from_xbar(head: HPSEstimator, xbar: torch.Tensor, batch_size: int = 
     return {key: torch.cat([p[key] for p in parts]).cpu() for key in parts[0]}
 
 
-@torch.no_grad()
-def hps_errors(
-    body: torch.nn.Module,
-    pred_rotations: torch.Tensor,
-    target_poses: torch.Tensor,
-    pred_betas: torch.Tensor | None = None,
-    target_betas: torch.Tensor | None = None,
-    batch_size: int = 256,
-) -> SampleErrors:
-    """Per-sample errors of predicted rotations (N, J, 3, 3) against true poses (N, J, 3) axis-angles, both
-    posed by `body` with zero translation and the given betas (None: mean shape)."""
-    if len(pred_rotations) != len(target_poses):
-        raise ValueError(f"{len(pred_rotations)} predictions for {len(target_poses)} targets")
-    device = next(body.buffers()).device
-    sums: dict[str, list[torch.Tensor]] = {name: [] for name in METRICS}
-    for start in range(0, len(target_poses), batch_size):
-        part = slice(start, start + batch_size)
-        pred_rot = pred_rotations[part].to(device)
-        true = target_poses[part].to(device)
-        pred_b = None if pred_betas is None else pred_betas[part].to(device)
-        true_b = None if target_betas is None else target_betas[part].to(device)
-        posed_pred, posed_true = body(matrix_to_axis_angle(pred_rot), pred_b), body(true, true_b)
-        errors = pose_reconstruction_errors(
-            posed_pred.joints,
-            posed_true.joints,
-            posed_pred.vertices,
-            posed_true.vertices,
-            pred_rot,
-            axis_angle_to_matrix(true),
-        )
-        for name, theirs in METRICS.items():
-            sums[name].append(errors[theirs].double().cpu())
-    return {name: torch.cat(values) for name, values in sums.items()}
+def mean_pose_predictions(mean: MeanPose, count: int, num_joints: int, with_betas: bool) -> dict[str, torch.Tensor]:
+    """The baseline's answer for `count` samples: the mean pose's rotations (count, J, 3, 3), and the mean betas
+    (count, 10) when betas are compared."""
+    out = {"rotations": axis_angle_to_matrix(mean.pose[:num_joints]).expand(count, -1, -1, -1)}
+    if with_betas:
+        out["betas"] = mean.betas[:10].expand(count, -1)
+    return out
 
 
-@dataclass(frozen=True)
-class Interval:
-    """Mean of per-sample values and its 95% percentile-bootstrap interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"value": self.value, "low": self.low, "high": self.high}
+def per_sample_path(result_dir: str | os.PathLike, split: str, dataset: str) -> Path:
+    """`<result_dir>/per_sample_<split>_<dataset>.npz`, beside `result_<split>_<dataset>.json`."""
+    return Path(result_dir) / f"per_sample_{split}_{dataset}.npz"
 
 
-def bootstrap_mean(values: torch.Tensor, n_resamples: int = 1000, seed: int = 0) -> Interval:
-    """Mean of (N,) values with a 95% percentile-bootstrap interval over the samples."""
-    values = values.double().reshape(-1)
-    generator = torch.Generator().manual_seed(seed)
-    index = torch.randint(len(values), (n_resamples, len(values)), generator=generator)
-    means = values[index].mean(1)
-    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
-    return Interval(float(values.mean()), low, high)
+def save_per_sample(path: str | os.PathLike, data_ids: np.ndarray, errors: Mapping[str, MeshRecoveryErrors]) -> Path:
+    """Write `data_ids` (N,) and every `<input set>/<protocol>/<metric>` (N,) float64 array, atomically."""
+    arrays = {"data_ids": np.asarray(data_ids, dtype=np.int64)}
+    for name, result in errors.items():
+        for protocol, metrics in result.per_sample.items():
+            arrays.update({f"{name}/{protocol}/{m}": v.numpy() for m, v in metrics.items()})
+    with atomic_file(Path(path)) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return Path(path)
 
 
-def summarize(errors: Mapping[str, torch.Tensor], seed: int = 0) -> dict[str, dict[str, float]]:
-    """{metric: {value, low, high}}: means with 95% bootstrap intervals."""
-    return {name: bootstrap_mean(values, seed=seed).as_dict() for name, values in errors.items()}
+def load_per_sample(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of `save_per_sample` (no pickle)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
 
 
-def paired_difference(a: torch.Tensor, b: torch.Tensor, seed: int = 0) -> dict[str, float]:
-    """mean(a - b) over the same samples with its 95% paired-bootstrap interval, and the relative change
-    mean(a - b) / mean(b)."""
-    interval = bootstrap_mean(a.double() - b.double(), seed=seed)
-    return {**interval.as_dict(), "relative": interval.value / float(b.double().mean())}
+def compare_per_sample(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], key: str, seed: int = 0
+) -> dict[str, object]:
+    """Head A vs head B on the same samples for one `<input set>/<protocol>/<metric>` key: the paired bootstrap
+    difference (A - B) of the two per-sample files' values; files over other samples are refused."""
+    if not np.array_equal(a["data_ids"], b["data_ids"]):
+        raise ValueError("the two per-sample files hold other samples (data_ids differ): evaluate both on one split")
+    for name, values in (("A", a), ("B", b)):
+        if key not in values:
+            raise KeyError(f"{key!r} is not in per-sample file {name} (keys: {sorted(values)[:8]} ...)")
+    return paired_bootstrap_difference(torch.from_numpy(a[key]), torch.from_numpy(b[key]), seed=seed).as_dict()
