@@ -5,6 +5,7 @@ another dataset, split or input types."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 
 import numpy as np
@@ -206,3 +207,15 @@ def test_script_and_cli(world, capsys):
     assert "is a pair dataset" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["cache-intermodality-features", *argv[:-1], "text"])
+
+
+def test_a_complete_cache_is_read_without_the_frozen_encoders(world, tmp_path):
+    """Once x̄ is cached, neither the frozen features nor the encoders are needed to read it again."""
+    model_dir = world["models"]["PoseEmbroider"]
+    kwargs = {"root": tmp_path / "xbar", "frozen_root": tmp_path / "frozen", "progress": False}
+    first = compute_intermodality_features(model_dir, world["script"], "val", "poses", **kwargs)
+    shutil.rmtree(tmp_path / "frozen")
+    model = PoseEmbroider.from_pretrained(model_dir)
+    again = compute_intermodality_features(model, world["script"], "val", "poses", **kwargs)
+    assert not (tmp_path / "frozen").exists() and model._frozen_encoders is None
+    torch.testing.assert_close(again.features(), first.features())

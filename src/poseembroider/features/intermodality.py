@@ -392,6 +392,17 @@ def compute_intermodality_features(
         raise ValueError("compute_intermodality_features: a loaded model needs model_dir= (or root=)")
     directory = intermodality_cache_dir(where or "", dataset, split, types, root)
     fingerprint = intermodality_fingerprint(loaded, dataset, split, types, text_index)
+    if (directory / META_NAME).is_file() and not overwrite:
+        # complete: read it without building the frozen encoders or their feature stores (cache_features
+        # would only get here after them); the fingerprint names the dataset and split, so the rows are its
+        store = FeatureStore.open(directory)
+        differences = fingerprint_differences(store.fingerprint, fingerprint)
+        if differences:
+            raise FeatureCacheError(
+                f"the x̄ cache {directory} was made for other settings: {'; '.join(differences)}; recompute it "
+                "with overwrite=True (--overwrite), or use another folder"
+            )
+        return IntermodalityFeatures(store, dataset, split, types)
     frozen_kwargs = {
         "batch_size": batch_size,
         "num_workers": num_workers,
