@@ -60,9 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_sets(args: argparse.Namespace) -> list[str]:
-    """images, texts, images+texts, poses for a dataset with images; texts, poses for a pose-only pool."""
+    """The input sets a dataset offers, poses last (the upper bound): images, texts, images+texts, poses for
+    a dataset with both; images, poses for one without texts (3DPW); texts, poses for a pose-only pool."""
     family, _ = parse_dataset_name(args.dataset)
-    return ["images", "texts", "images+texts", "poses"] if family.has_images else ["texts", "poses"]
+    sets = [name for name, has in (("images", family.has_images), ("texts", family.has_texts)) if has]
+    if family.has_images and family.has_texts:
+        sets.append("images+texts")
+    return [*sets, "poses"]
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
