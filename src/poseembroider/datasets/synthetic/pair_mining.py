@@ -98,22 +98,39 @@ def mine_out_of_sequence_pairs(
     codes = codes.to(torch.int16)  # categories are small integers
     seq = torch.as_tensor(np.where(sequence_ids >= 0, sequence_ids, -1 - np.arange(n)))
     lo, hi = params.similarity_window
-    eligible: dict[int, set[int]] = {}  # B -> A satisfying every constraint
+    # B -> A satisfying every constraint, as one compact CSR table (sorted A of each B): Python sets of up
+    # to top_k ints per pose were most of the memory at 50k poses (~390 MB, vs ~40 MB for this)
+    eligible_rows: list[np.ndarray] = []
+    eligible_counts = np.zeros(n, dtype=np.int64)
     shortlists: dict[int, list[int]] = {}
+    # one (chunk, N) similarity buffer for every chunk: a fresh ~25 MB block per chunk (at N = 50k) is kept
+    # by the allocator as fragments, and the process grew chunk after chunk
+    buffer = torch.empty(min(chunk_size, n), n, dtype=features.dtype)
     for start in range(0, n, chunk_size):
         rows = torch.arange(start, min(n, start + chunk_size))
-        sim = features[rows] @ features.T  # (c, N): B rows, A columns
+        sim = torch.matmul(features[rows], features.T, out=buffer[: len(rows)])  # (c, N): B rows, A columns
         sim[torch.arange(len(rows)), rows] = -2.0
         k = min(params.top_k, n - 1)
         top_sim, top_idx = sim.topk(k, dim=1)
         ok = (top_sim > lo) & (top_sim < hi) & (seq[top_idx] != seq[rows][:, None])
-        diff = (codes[top_idx] != codes[rows][:, None, :]).sum(-1)
+        # count_nonzero: `.sum` would first widen the (c, top_k, P) booleans to int64 (8x the memory)
+        diff = torch.count_nonzero(codes[top_idx] != codes[rows][:, None, :], dim=-1)
         ok &= diff > params.min_diff_out
-        for r, b in enumerate(rows.tolist()):
-            a_list = top_idx[r][ok[r]].tolist()  # sorted by decreasing similarity
-            if a_list:
-                eligible[b] = set(a_list)
-                shortlists[b] = a_list[: params.shortlist]
+        counts = ok.sum(1)
+        eligible_counts[start : start + len(rows)] = counts.numpy()
+        kept = torch.where(ok, top_idx, n).sort(dim=1).values  # eligible A first, ascending
+        eligible_rows += [kept[r, : int(c)].numpy().astype(np.int32) for r, c in enumerate(counts) if c]
+        for r in torch.nonzero(counts).flatten().tolist():
+            shortlists[start + r] = top_idx[r][ok[r]][: params.shortlist].tolist()  # by decreasing similarity
+    offsets = np.concatenate([[0], np.cumsum(eligible_counts)])
+    eligible = np.concatenate(eligible_rows) if eligible_rows else np.zeros(0, np.int32)
+
+    def is_eligible(b: int, a: int) -> bool:
+        """Whether A = `a` satisfies every constraint for B = `b`."""
+        segment = eligible[offsets[b] : offsets[b + 1]]
+        i = int(np.searchsorted(segment, a))
+        return i < len(segment) and int(segment[i]) == a
+
     uses: dict[int, int] = {}
     taken: set[tuple[int, int]] = set()
     pairs: list[tuple[int, int]] = []
@@ -124,7 +141,7 @@ def mine_out_of_sequence_pairs(
         for pair in ((a, b), (b, a)):
             if pair in taken:
                 continue
-            if pair == (b, a) and not (pair[1] in eligible and pair[0] in eligible[pair[1]]):
+            if pair == (b, a) and not is_eligible(a, b):
                 continue  # reverse pair only when it satisfies the constraints too
             taken.add(pair)
             pairs.append(pair)
