@@ -34,7 +34,9 @@ class TableState:
         self.rows_computed: list[int] = []
 
     def expand(self, k: int) -> TableState:
-        return TableState(self.table, k)
+        expanded = TableState(self.table, k)
+        expanded.rows_computed = self.rows_computed  # one record for the caller
+        return expanded
 
     def __call__(self, tokens: torch.Tensor, parents: torch.Tensor | None) -> torch.Tensor:
         if parents is not None:
@@ -168,3 +170,17 @@ def test_unknown_method_and_option_are_clear_errors():
     assert decoding_options("beam") == {"beam_size": 4, "length_penalty": 1.0}
     assert DECODINGS.names() == ["beam", "greedy", "nucleus"]
     assert isinstance(decode("greedy", state, 1, SPECIAL, max_length=4, min_length=0), Generated)
+
+
+def test_beam_search_drops_the_samples_it_has_settled():
+    """Sample 0's search is settled at once (a sure ending); sample 1's runs on. Sample 0's rows leave the
+    batch; a running hypothesis that cannot beat a finished one yet ends the search (no run to max_length)."""
+    table = torch.full((2, 30, VOCAB, VOCAB), -4.0)
+    table[0, :, :, SPECIAL.eos] = 6.0
+    table[1, :, :, 5] = 3.0  # sample 1: word 5 likely for a while ...
+    table[1, 6:, :, SPECIAL.eos] = 9.0  # ... then a sure ending
+    state = TableState(table)
+    out = decode("beam", state, 2, SPECIAL, max_length=30, min_length=0, beam_size=3)
+    assert out.lengths.tolist() == [1, 7]
+    assert state.rows_computed[0] == 6 and state.rows_computed[1] == 3  # sample 0 left after the first step
+    assert len(state.rows_computed) < 12  # far from max_length

@@ -215,48 +215,57 @@ def beam_search(
 
     Every sample keeps `beam_size` slots. At each step the candidates are every token after every unfinished
     hypothesis, and every finished hypothesis as it is (its score frozen); the `beam_size` best candidates by
-    normalised score fill the slots. A sample is done when all its slots hold finished hypotheses; decoding
-    stops when every sample is done or at `max_length`. The best slot is returned. With `beam_size=1` this
-    is greedy decoding."""
+    normalised score fill the slots. A sample is done when all its slots hold finished hypotheses, or when its
+    best finished hypothesis scores at least as well as every unfinished one does so far (the stopping rule
+    of Hugging Face's beam search without early stopping: a hypothesis is assumed not to improve its
+    normalised score by growing, else repetitive continuations of likely tokens would run every search to
+    `max_length`). Done samples leave the batch (the state's caches follow `parents`); decoding stops when
+    every sample is done or at `max_length`. The best slot is returned. With `beam_size=1` this is greedy
+    decoding."""
     k = int(beam_size)
     if k < 1:
         raise ValueError(f"beam_size={beam_size}: must be >= 1")
     _check_limits(max_length, min_length)
     device = torch.device(device)
     state = state.expand(k)
-    n = batch_size * k
     sums = torch.zeros(batch_size, k, device=device)
     sums[:, 1:] = -math.inf  # all beams start identical: only the first one expands at the first step
     finished = torch.zeros(batch_size, k, dtype=torch.bool, device=device)
     lengths = torch.full((batch_size, k), max_length, dtype=torch.long, device=device)
     sequences = torch.full((batch_size, k, max_length), special.pad, dtype=torch.long, device=device)
-    tokens = torch.full((n,), special.bos, dtype=torch.long, device=device)
+    alive = torch.arange(batch_size, device=device)  # samples still searched; state row a*k + j: beam j of alive[a]
+    tokens = torch.full((batch_size * k,), special.bos, dtype=torch.long, device=device)
     parents: torch.Tensor | None = None
-    offsets = torch.arange(batch_size, device=device)[:, None] * k
     last = 0
     for step in range(max_length):
         log_probs = _next_log_probs(state, tokens, parents, step, special, min_length)
-        vocab = log_probs.shape[-1]
-        candidates = sums[..., None] + log_probs.view(batch_size, k, vocab)  # (B, k, V) summed log-likelihoods
+        n, vocab = alive.numel(), log_probs.shape[-1]
+        sums_a, finished_a, lengths_a = sums[alive], finished[alive], lengths[alive]
+        candidates = sums_a[..., None] + log_probs.view(n, k, vocab)  # (n, k, V) summed log-likelihoods
         # a finished hypothesis has one continuation, PAD, that keeps its sum
         frozen = torch.full_like(candidates, -math.inf)
-        frozen[..., special.pad] = sums
-        candidates = torch.where(finished[..., None], frozen, candidates)
-        norm_length = torch.where(finished, lengths, torch.full_like(lengths, step + 1)).float()
+        frozen[..., special.pad] = sums_a
+        candidates = torch.where(finished_a[..., None], frozen, candidates)
+        norm_length = torch.where(finished_a, lengths_a, torch.full_like(lengths_a, step + 1)).float()
         normalised = candidates / norm_length[..., None].pow(length_penalty)
-        _, best = normalised.view(batch_size, k * vocab).topk(k, dim=-1)  # (B, k)
+        top_scores, best = normalised.view(n, k * vocab).topk(k, dim=-1)  # (n, k)
         beam, token = best // vocab, best % vocab
-        was_finished = finished.gather(1, beam)
-        sums = candidates.view(batch_size, k * vocab).gather(1, best)
-        lengths = torch.where(was_finished, lengths.gather(1, beam), torch.full_like(lengths, step + 1))
-        finished = was_finished | (token == special.eos)
-        sequences = sequences.gather(1, beam[..., None].expand(-1, -1, max_length)).clone()
-        sequences[:, :, step] = torch.where(was_finished, special.pad, token)
+        was_finished = finished_a.gather(1, beam)
+        sums[alive] = candidates.view(n, k * vocab).gather(1, best)
+        lengths[alive] = torch.where(was_finished, lengths_a.gather(1, beam), torch.full_like(lengths_a, step + 1))
+        finished_a = was_finished | (token == special.eos)
+        finished[alive] = finished_a
+        sequences_a = sequences[alive].gather(1, beam[..., None].expand(-1, -1, max_length))
+        sequences_a[:, :, step] = torch.where(was_finished, special.pad, token)
+        sequences[alive] = sequences_a
         last = step
-        if bool(finished.all()):
+        best_finished = torch.where(finished_a, top_scores, -math.inf).max(dim=1).values
+        best_running = torch.where(finished_a, -math.inf, top_scores).max(dim=1).values
+        keep = (~finished_a.all(dim=1) & (best_finished < best_running)).nonzero()[:, 0]
+        if keep.numel() == 0:
             break
-        parents = (offsets + beam).view(-1)
-        tokens = token.view(-1)
+        parents = (keep[:, None] * k + beam[keep]).view(-1)
+        alive, tokens = alive[keep], token[keep].view(-1)
     normalised = sums / lengths.float().pow(length_penalty)
     top = normalised.argmax(dim=1)  # (B,)
     rows = torch.arange(batch_size, device=device)
