@@ -9,11 +9,11 @@ from poseembroider.quickstart.core import step_core_aligner
 from poseembroider.quickstart.world import step_pose_contact_sheet
 
 
-def test_steps_run_world_then_assisting_then_core():
+def test_steps_run_world_then_assisting_then_core_then_heads():
     names = list(QUICKSTART_STEPS)
     assert names[:4] == ["body_model", "pose_contact_sheet", "pose_sampler_report", "synthetic_dataset"]
     assert names.index("text_models") < names.index("posetext") < names.index("core_poseembroider")
-    assert names[-2:] == ["core_poseembroider", "core_aligner"]
+    assert names.index("core_poseembroider") < names.index("core_aligner") < names.index("hps_heads")
 
 
 def test_a_step_without_its_inputs_names_the_step_to_run_first(tmp_path):
@@ -22,6 +22,8 @@ def test_a_step_without_its_inputs_names_the_step_to_run_first(tmp_path):
         step_pose_contact_sheet(ctx)
     with pytest.raises(RuntimeError, match="'synthetic_dataset' step first"):
         step_core_aligner(ctx)
+    with pytest.raises(RuntimeError, match="'core_aligner' step first"):
+        ctx.require_core_name("Aligner")
     ctx.encoder_names.update(pose="posevae_x", text="posetext_x")
     with pytest.raises(RuntimeError, match=r"\['image'\] encoder"):
         ctx.require_encoder_names()

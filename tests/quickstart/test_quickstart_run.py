@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poseembroider.quickstart import QUICKSTART_STEPS, AssistingSizes, CoreSizes, run_quickstart
+from poseembroider.quickstart import QUICKSTART_STEPS, AssistingSizes, CoreSizes, DownstreamSizes, run_quickstart
 from poseembroider.registry import resolve
 
 TINY = AssistingSizes(
@@ -25,6 +25,7 @@ TINY = AssistingSizes(
     image_encoder_lifter_steps=5,
 )
 TINY_CORE = CoreSizes(epochs=2, batch_size=4, val_every=1)
+TINY_DOWNSTREAM = DownstreamSizes(hps_epochs=1, hps_batch_size=4)
 
 
 @pytest.mark.render
@@ -39,6 +40,7 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
         n_pool=64,
         assisting_sizes=TINY,
         core_sizes=TINY_CORE,
+        downstream_sizes=TINY_DOWNSTREAM,
     )
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == summary
@@ -87,6 +89,14 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
     assert real["poses"] == 108 and len(real["captions"]) == 108
     assert 0 <= real["posetext"]["metrics"]["mRecall"] <= 100
     assert real["posevae"]["pampjpe_mm"] > 0 and real["posevae_mean_pose_baseline"]["pampjpe_mm"] > 0
+    hps = on_disk["steps"]["hps_heads"]
+    for name in ("poseembroider", "aligner"):
+        head = hps[name]
+        assert set(head["val"]) == {"images", "texts", "images+texts", "poses", "mean_pose"}
+        assert head["val"]["images"]["pa_mpjpe_mm"] > 0 and head["val_size"] == 12
+        assert (resolve(head["shortname"]) / "model.safetensors").is_file()
+    assert set(hps["poseembroider_minus_aligner"]) == {"images", "texts", "images+texts", "poses"}
+    assert hps["image_encoder_own_regression_pa_mpjpe"] == encoder["val"]["pa_mpjpe_mm"]
     assert list(on_disk["step_seconds"]) == list(QUICKSTART_STEPS)
     goals = {row["goal"] for row in on_disk["goals"]}
     assert "PoseText pose<->text mRecall" in goals and "PoseEmbroider ahead of the Aligner (mRecall)" in goals

@@ -68,6 +68,17 @@ class CoreSizes:
 
 
 @dataclass
+class DownstreamSizes:
+    """How much the downstream heads train in the quickstart."""
+
+    # HPS head on cached image x̄: validation loss is lowest around epoch 5-8 on 2,048 crops, then overfits
+    hps_epochs: int = 8
+    hps_batch_size: int = 64
+    hps_lr: float = 1e-4
+    torch_threads: int = 1
+
+
+@dataclass
 class QuickstartContext:
     """Settings of a quickstart run and what its steps have made so far."""
 
@@ -80,10 +91,12 @@ class QuickstartContext:
     n_pool: int = 16_384  # sampled poses (captioned, no images) the pose-only models train on
     assisting_sizes: AssistingSizes = field(default_factory=AssistingSizes)
     core_sizes: CoreSizes = field(default_factory=CoreSizes)
+    downstream_sizes: DownstreamSizes = field(default_factory=DownstreamSizes)
     body: BodyModel | None = None  # set by `body_model`
     synth: SynthConfig | None = None  # set by `synthetic_dataset`
     pool_names: dict[str, str] = field(default_factory=dict)  # 'poses' / 'pairs' -> dataset name, set by `pose_pools`
     encoder_names: dict[str, str] = field(default_factory=dict)  # modality -> shortname, set by the assisting steps
+    core_names: dict[str, str] = field(default_factory=dict)  # 'PoseEmbroider' / 'Aligner' -> shortname (core steps)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # step name -> its results (summary.json)
 
     def run_dir(self, name: str) -> Path:
@@ -104,6 +117,13 @@ class QuickstartContext:
         if set(self.pool_names) != {"poses", "pairs"}:
             raise RuntimeError("this quickstart step needs the pose-only pools: run the 'pose_pools' step first")
         return dict(self.pool_names)
+
+    def require_core_name(self, model: str) -> str:
+        if model not in self.core_names:
+            raise RuntimeError(
+                f"this quickstart step needs the {model} model: run the 'core_{model.lower()}' step first"
+            )
+        return self.core_names[model]
 
     def require_encoder_names(self) -> dict[str, str]:
         missing = [m for m in MODALITIES if m not in self.encoder_names]

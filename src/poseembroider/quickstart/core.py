@@ -58,6 +58,7 @@ def train_and_evaluate(ctx: QuickstartContext, model: str) -> dict[str, Any]:
     print(f"[quickstart] {model} on {dataset} val ({result['size']} samples), chance mRecall {chance:.2f}:")
     print(evaluate_core.format_table(metrics))
     print(evaluate_core.format_dual_vs_single(result["dual_vs_single"]))
+    ctx.core_names[model] = shortname
     return {
         "shortname": shortname,
         "model_dir": result["model_dir"],

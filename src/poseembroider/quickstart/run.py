@@ -8,7 +8,9 @@ what it produced and measured; the dicts are gathered in `<out>/summary.json`, w
 5.   the assisting models trained on it (`assisting`): text tokenizer and backbone, PoseVAE, PoseText,
      PairText, image encoder, each registered under its shortname beside a chance-level reference;
 6.   the representation models (`core`): PoseEmbroider and the Aligner trained on the frozen features of
-     those encoders, evaluated on the 9 query types, each registered under `<model>_model_synthscript`.
+     those encoders, evaluated on the 9 query types, each registered under `<model>_model_synthscript`;
+7.   the downstream heads on their x̄ (`mesh_recovery`): an HPS head per representation model, evaluated for
+     every input set beside the mean pose and the image encoder's own regression.
 
 Last, every result is set beside its trivial reference and its goal (`goals`), with each step's seconds:
 `summary.json` keys `goals` and `step_seconds`, and the same as Markdown tables in `<out>/results.md`.
@@ -23,13 +25,26 @@ from typing import Any
 from poseembroider import config
 from poseembroider.atomic_io import write_json_atomic, write_text_atomic
 from poseembroider.quickstart.assisting import ASSISTING_STEPS
-from poseembroider.quickstart.context import AssistingSizes, CoreSizes, QuickstartContext, QuickstartStep
+from poseembroider.quickstart.context import (
+    AssistingSizes,
+    CoreSizes,
+    DownstreamSizes,
+    QuickstartContext,
+    QuickstartStep,
+)
 from poseembroider.quickstart.core import CORE_STEPS
 from poseembroider.quickstart.goals import goal_rows, results_markdown, step_seconds
+from poseembroider.quickstart.mesh_recovery import MESH_RECOVERY_STEPS
 from poseembroider.quickstart.real_poses import REAL_POSE_STEPS
 from poseembroider.quickstart.world import WORLD_STEPS
 
-QUICKSTART_STEPS: dict[str, QuickstartStep] = {**WORLD_STEPS, **ASSISTING_STEPS, **REAL_POSE_STEPS, **CORE_STEPS}
+QUICKSTART_STEPS: dict[str, QuickstartStep] = {
+    **WORLD_STEPS,
+    **ASSISTING_STEPS,
+    **REAL_POSE_STEPS,
+    **CORE_STEPS,
+    **MESH_RECOVERY_STEPS,
+}
 """Every step, in the order it runs."""
 
 
@@ -43,11 +58,12 @@ def run_quickstart(
     n_pool: int = 16_384,
     assisting_sizes: AssistingSizes | None = None,
     core_sizes: CoreSizes | None = None,
+    downstream_sizes: DownstreamSizes | None = None,
 ) -> dict[str, Any]:
     """Run every step and write `<out_dir>/summary.json`; returns the summary.
 
-    `assisting_sizes` / `core_sizes`: how long the assisting / representation models train (defaults
-    `AssistingSizes()`, `CoreSizes()`)."""
+    `assisting_sizes` / `core_sizes` / `downstream_sizes`: how long the assisting / representation models /
+    downstream heads train (defaults `AssistingSizes()`, `CoreSizes()`, `DownstreamSizes()`)."""
     out_dir = Path(config.GENERAL_EXP_OUTPUT_DIR / "quickstart" if out_dir is None else out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = QuickstartContext(
@@ -60,6 +76,7 @@ def run_quickstart(
         n_pool,
         assisting_sizes or AssistingSizes(),
         core_sizes or CoreSizes(),
+        downstream_sizes or DownstreamSizes(),
     )
     summary: dict[str, Any] = {"seed": seed, "steps": ctx.results}
     start = time.perf_counter()
