@@ -55,8 +55,8 @@ def _options(command: list[str]) -> dict[str, str]:
     return dict(word.split("=", 1) if "=" in word else (word, next(words)) for word in words)
 
 
-def test_the_table_names_the_four_apps_and_each_script_is_a_streamlit_app():
-    assert list(DEMOS) == ["core", "posevae", "dataset-script", "dataset-fix"]
+def test_the_table_names_the_apps_and_each_script_is_a_streamlit_app():
+    assert list(DEMOS) == ["core", "posevae", "instruction", "dataset-script", "dataset-fix"]
     for name, demo in DEMOS.items():
         assert demo.path.is_file(), f"{name}: {demo.path} is missing"
         assert "import streamlit as st" in demo.path.read_text(encoding="utf-8")

@@ -143,6 +143,17 @@ CORE_MODELS = ModelChoice(
     prefixes=("poseembroider_model_", "aligner_model_"),
 )
 
+INSTRUCTION_MODELS = ModelChoice(
+    kind="InstructionGenerator",
+    env_var="POSEEMBROIDER_INSTRUCTION_DEMO_MODEL",
+    preferred=(
+        "instructgen_model_poseembroider_synthfix",
+        "instructgen_model_poseembroider_bedlamfix_posefix",
+        "instructgen_model_aligner_bedlamfix_posefix",
+    ),
+    prefixes=("instructgen_model_",),
+)
+
 _SCRIPT_BROWSER = "datasets/visualize/visualize_dataset_script.py"
 _FIX_BROWSER = "datasets/visualize/visualize_dataset_fix.py"
 
@@ -174,6 +185,38 @@ def core_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def instruction_parser() -> argparse.ArgumentParser:
+    """Flags of the instruction-generation demo; each one only sets the initial value of a field of the app."""
+    from poseembroider.downstream.instruction_generation.decoding import DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH
+
+    choice = INSTRUCTION_MODELS
+    parser = argparse.ArgumentParser(
+        prog="demo_instruction_generation.py",
+        description="corrective instructions from pose / image A to pose / image B (streamlit app)",
+        epilog="launch: poseembroider demo instruction [flags] [--server.port 8501]",
+    )
+    parser.add_argument(
+        "--model_path",
+        default=None,
+        help=f"InstructionGenerator folder, training output folder or shortname (else ?model=..., "
+        f"${choice.env_var}, the first present of {', '.join(choice.preferred)}, else the newest registered "
+        f"{choice.prefixes[0]}*)",
+    )
+    parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
+    _add_dataset_flags(parser)
+    parser.add_argument("--decoding", default="greedy", help="greedy, beam or nucleus (default: %(default)s)")
+    parser.add_argument("--beam_size", type=int, default=4, help="(default: %(default)s)")
+    parser.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="sampled poses and nucleus sampling (default: 0)")
+    parser.add_argument("--min_length", type=int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)")
+    parser.add_argument("--max_length", type=int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
+    parser.add_argument(
+        "--input_set", default=None, help="e.g. P_A,P_B (default: the one the generator was trained on)"
+    )
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:<i>' (default: %(default)s)")
+    return parser
+
+
 DEMOS: dict[str, Demo] = {
     "core": Demo(
         script="demo_core.py",
@@ -186,6 +229,12 @@ DEMOS: dict[str, Demo] = {
         description="PoseVAE: a pose of a dataset (or CMU mocap), its reconstruction, samples of the prior",
         parser=posevae_parser,
         models=POSEVAE_MODELS,
+    ),
+    "instruction": Demo(
+        script="downstream/instruction_generation/demo_instruction_generation.py",
+        description="corrective instructions (InstructionGenerator): a dataset pair, sampled poses or two pictures",
+        parser=instruction_parser,
+        models=INSTRUCTION_MODELS,
     ),
     "dataset-script": Demo(
         script=_SCRIPT_BROWSER,
