@@ -56,7 +56,7 @@ def _options(command: list[str]) -> dict[str, str]:
 
 
 def test_the_table_names_the_apps_and_each_script_is_a_streamlit_app():
-    assert list(DEMOS) == ["core", "posevae", "instruction", "dataset-script", "dataset-fix"]
+    assert list(DEMOS) == ["core", "posevae", "pose-estimation", "instruction", "dataset-script", "dataset-fix"]
     for name, demo in DEMOS.items():
         assert demo.path.is_file(), f"{name}: {demo.path} is missing"
         assert "import streamlit as st" in demo.path.read_text(encoding="utf-8")
@@ -76,6 +76,7 @@ def test_every_app_starts_headless_without_statistics_nor_deploy_button(name):
         "--server.headless": "true",
         "--browser.gatherUsageStats": "false",
         "--client.toolbarMode": "viewer",
+        "--server.address": "localhost",  # not every network interface
     }
     assert command[command.index("--") + 1 :] == ["--split", "val"]
 
@@ -92,7 +93,12 @@ def test_streamlit_options_and_app_flags_are_told_apart_and_the_users_win(launch
         ["--theme.base=dark", "--server.port", "1"],
         ["-x"],
     )
-    assert set(STREAMLIT_SETTINGS) == {"server.headless", "browser.gatherUsageStats", "client.toolbarMode"}
+    assert set(STREAMLIT_SETTINGS) == {
+        "server.headless",
+        "browser.gatherUsageStats",
+        "client.toolbarMode",
+        "server.address",
+    }
 
 
 def test_an_unknown_demo_is_refused_naming_it_and_listing_the_known_ones(launched, capsys):

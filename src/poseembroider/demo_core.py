@@ -31,10 +31,16 @@ import torch
 from poseembroider import config
 from poseembroider.datasets.discovery import available_datasets
 from poseembroider.datasets.visualization import image_to_uint8, pose_image
-from poseembroider.datasets.visualize.common import body_and_renderer, choose_dataset_and_split, load_dataset
+from poseembroider.datasets.visualize.common import (
+    body_and_renderer,
+    choose_dataset_and_split,
+    choose_sample,
+    follow_the_sample,
+    index_of_ids,
+    load_dataset,
+    occlusion_sliders,
+)
 from poseembroider.demo_core_helpers import (
-    PATCH_GRID,
-    PATCH_SIZE,
     occlude_patches,
     prepare_uploaded_image,
     query_batch,
@@ -70,12 +76,6 @@ def load_gallery(model_dir: str, dataset_name: str, split: str, _model) -> Galle
     return split_gallery(_model, dataset_name, split)
 
 
-@st.cache_resource
-def index_of_ids(dataset_name: str, split: str, _dataset) -> dict[int, int]:
-    """data id -> dataset index."""
-    return {int(data_id): index for index, data_id in enumerate(_dataset.data_ids)}
-
-
 @st.cache_data(show_spinner=False, max_entries=1024)
 def rendered_pose(dataset_name: str, split: str, data_id: int, _pose: torch.Tensor, _shape: torch.Tensor):
     """(320, 240, 3) uint8 render of a sample's body (its own shape), front view."""
@@ -90,39 +90,6 @@ def choose_dataset(preferred: str | None, preferred_split: str | None) -> tuple[
         st.warning(f"No dataset cache in {config.DATA_CACHE_DIR}. Run `poseembroider data synth` or `make quickstart`.")
         return None
     return choose_dataset_and_split(found, preferred, preferred_split, "Split (the gallery)", columns=True)
-
-
-def choose_sample(dataset, ids: dict[int, int]) -> int | None:
-    """Dataset index of the query sample, chosen by index or data id (None: an unknown id)."""
-    left, right = st.columns(2)
-    select_by = left.radio("Select the sample by", ("index", "data id"), horizontal=True, key="select_by")
-    if select_by == "index":
-        return int(right.number_input(f"Index (0 to {len(dataset) - 1})", 0, len(dataset) - 1, 0, key="index"))
-    data_id = int(right.number_input("Data id", 0, value=int(dataset.data_ids[0]), key="data_id"))
-    if data_id not in ids:
-        st.error(f"No sample with data id {data_id} in this split; for example: {list(dataset.data_ids[:8])}")
-        return None
-    return ids[data_id]
-
-
-def follow_the_sample(sample: tuple[str, str, int], caption: str) -> None:
-    """Put `caption` in the query text box when the chosen `sample` (dataset, split, data id) is not the one
-    the box was filled for. A keyed text area keeps its state and ignores a new `value=`: without this the
-    box would keep the first sample's caption for the whole session. The user's edits stay until another
-    sample is chosen."""
-    if st.session_state.get(INPUT_TEXT_SAMPLE_KEY) != sample or INPUT_TEXT_KEY not in st.session_state:
-        st.session_state[INPUT_TEXT_KEY] = caption
-        st.session_state[INPUT_TEXT_SAMPLE_KEY] = sample
-
-
-def occlusion_sliders() -> tuple[int, int, int]:
-    st.markdown(f"**Occlude the image** ({PATCH_SIZE}-pixel patches; size 0 occludes nothing)")
-    rows, columns = PATCH_GRID
-    x_col, y_col, size_col = st.columns(3)
-    x = x_col.slider("x (patches from the left)", 0, columns - 1, 0, key="mask_x")
-    y = y_col.slider("y (patches from the top)", 0, rows - 1, 0, key="mask_y")
-    size = size_col.slider("size (patches)", 0, max(rows, columns), 0, key="mask_size")
-    return x, y, size
 
 
 def caption_of(rank: int | None, data_id: int, score: float, query_id: int | None) -> str:
@@ -208,7 +175,7 @@ def main() -> None:
         query_id = int(item["data_ids"])
         image = item["images"]
         st.caption(f"data id {query_id}  ·  {len(dataset)} samples in {dataset_name} {split}")
-        follow_the_sample((dataset_name, split, query_id), item["raw_texts"])
+        follow_the_sample((dataset_name, split, query_id), item["raw_texts"], INPUT_TEXT_KEY, INPUT_TEXT_SAMPLE_KEY)
     else:
         upload = st.file_uploader("Picture of a person (PNG or JPG)", type=["png", "jpg", "jpeg"], key="upload")
         if upload is None:

@@ -9,9 +9,10 @@ app's own flags (the words after `--` of `streamlit run`) and their defaults. `r
 Words of `args` that start with a streamlit option section (`--server.port 8502`, `--theme.base=dark`) go
 to streamlit, the others to the app; they are checked against the app's flags before anything starts.
 The streamlit settings (`STREAMLIT_SETTINGS`) hold whoever starts an app this way: the toolkit runs
-offline (no usage statistics) and the apps are for looking at models, not for deploying (no deploy
-button or developer menu); a flag given by the user wins. `.streamlit/config.toml` at the repository
-root sets the same for `streamlit run` started there.
+offline (no usage statistics), the apps are for looking at models, not for deploying (no deploy
+button or developer menu), and they listen on localhost only (streamlit's default is every network
+interface); a flag given by the user wins (`--server.address 0.0.0.0` shares an app on the network).
+`.streamlit/config.toml` at the repository root sets the same for `streamlit run` started there.
 
 The apps pick their model with `initial_model`: the `--model_path` flag, the URL's `?model=`, an
 environment variable, else `default_model`: the quickstart's shortname when it is registered and
@@ -59,6 +60,7 @@ STREAMLIT_SETTINGS: dict[str, str] = {
     "server.headless": "true",  # no browser launched by the server, no e-mail prompt on the first run
     "browser.gatherUsageStats": "false",  # the toolkit runs offline: send no usage statistics
     "client.toolbarMode": "viewer",  # no deploy button, no rerun / clear-cache developer menu
+    "server.address": "localhost",  # reachable from this machine only: --server.address 0.0.0.0 to share it
 }
 """Streamlit options of every app started by `run_demo` (the user's own value of an option wins)."""
 
@@ -154,6 +156,18 @@ INSTRUCTION_MODELS = ModelChoice(
     prefixes=("instructgen_model_",),
 )
 
+HPS_MODELS = ModelChoice(
+    kind="HPSEstimator",
+    env_var="POSEEMBROIDER_HPS_DEMO_MODEL",
+    preferred=(
+        "hpsestimator_model_poseembroider_synthscript",
+        "hpsestimator_model_poseembroider_bedlamscript",
+        "hpsestimator_model_aligner_synthscript",
+        "hpsestimator_model_aligner_bedlamscript",
+    ),
+    prefixes=("hpsestimator_model_",),
+)
+
 _SCRIPT_BROWSER = "datasets/visualize/visualize_dataset_script.py"
 _FIX_BROWSER = "datasets/visualize/visualize_dataset_fix.py"
 
@@ -217,6 +231,26 @@ def instruction_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def pose_estimation_parser() -> argparse.ArgumentParser:
+    """Flags of the mesh-recovery demo; each one only sets the initial value of a field of the app."""
+    choice = HPS_MODELS
+    parser = argparse.ArgumentParser(
+        prog="demo_pose_estimation.py",
+        description="human mesh recovery from an image (and a text) with an HPSEstimator head (streamlit app)",
+        epilog="launch: poseembroider demo pose-estimation [flags] [--server.port 8501]",
+    )
+    parser.add_argument(
+        "--model_path",
+        default=None,
+        help=f"HPSEstimator folder, training output folder or shortname (else ?model=..., ${choice.env_var}, the "
+        f"first present of {', '.join(choice.preferred)}, else the newest registered {choice.prefixes[0]}*)",
+    )
+    parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
+    _add_dataset_flags(parser)
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:<i>' (default: %(default)s)")
+    return parser
+
+
 DEMOS: dict[str, Demo] = {
     "core": Demo(
         script="demo_core.py",
@@ -229,6 +263,12 @@ DEMOS: dict[str, Demo] = {
         description="PoseVAE: a pose of a dataset (or CMU mocap), its reconstruction, samples of the prior",
         parser=posevae_parser,
         models=POSEVAE_MODELS,
+    ),
+    "pose-estimation": Demo(
+        script="downstream/pose_estimation/demo_pose_estimation.py",
+        description="human mesh recovery (HPSEstimator): a dataset sample or a picture, image alone vs image + text",
+        parser=pose_estimation_parser,
+        models=HPS_MODELS,
     ),
     "instruction": Demo(
         script="downstream/instruction_generation/demo_instruction_generation.py",

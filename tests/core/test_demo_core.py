@@ -400,6 +400,7 @@ def test_cli_launches_streamlit_on_the_demo(monkeypatch, capsys):
     assert cli_main(["demo", "core", "--model_path", "m", "--server.port", "8600", "--n_retrieve", "4"]) == 0
     streamlit_run = [sys.executable, "-m", "streamlit", "run", str(DEMO)]
     settings = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    settings += ["--server.address", "localhost"]
     app_flags = ["--split", "val", "--model_path", "m", "--n_retrieve", "4"]
     assert calls == [[*streamlit_run, *settings, "--server.port", "8600", "--", *app_flags]]
     with pytest.raises(SystemExit) as exit_info:
