@@ -182,16 +182,19 @@ def choose_pair(args) -> DemoPair | None:
 
 
 def show_pair(pair: DemoPair, azimuth: int) -> None:
-    """The image (when any) and the rendered body (when any) of A, then of B."""
-    pictures = []
-    for side in ("A", "B"):
+    """Four places, A's image and body on the left, B's on the right; a missing image or body leaves its
+    place empty, so A and B stay where they are whatever the source."""
+    columns = st.columns(4, gap="medium")
+    for k, side in enumerate("AB"):
         element = pair.side(side)
         if element.image is not None:
-            pictures.append((image_to_uint8(element.image), f"image {side} · {element.label}"))
+            columns[2 * k].image(
+                image_to_uint8(element.image), caption=f"image {side} · {element.label}", width=RENDER_HW[1]
+            )
         if element.pose is not None:
-            pictures.append((rendered(pair.key, side, azimuth, element), f"pose {side} · {element.label}"))
-    for column, (picture, caption) in zip(st.columns(max(4, len(pictures)), gap="medium"), pictures, strict=False):
-        column.image(picture, caption=caption, width=RENDER_HW[1])
+            columns[2 * k + 1].image(
+                rendered(pair.key, side, azimuth, element), caption=f"pose {side} · {element.label}", width=RENDER_HW[1]
+            )
     for note in pair.notes:
         st.caption(note)
     for side in ("A", "B"):
