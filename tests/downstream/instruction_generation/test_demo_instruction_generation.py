@@ -212,6 +212,11 @@ def test_generation_follows_the_choice(world, models):
     assert len(greedy) == 1 and greedy[0].tokens >= 5
     expected = generator.generate_texts(xbar_A, xbar_B, "greedy", min_length=5, max_length=12)
     assert greedy[0].text == expected[0]
+    short, _ = load_generator(world["generator"])
+    short.config.max_tokens = 8  # a generator whose texts are at most 7 tokens long
+    with pytest.raises(ValueError, match="min_length=10: this generator writes at most 7 tokens"):
+        generate(short, xbar_A, xbar_B, DecodingChoice("greedy"))
+    assert len(generate(short, xbar_A, xbar_B, DecodingChoice("greedy", min_length=2))[0].text.split()) <= 7
 
 
 # ---------------------------------------------------------------------------------------------- pairs and x̄
@@ -352,6 +357,13 @@ def test_app_writes_instructions_for_a_dataset_pair_with_its_references(world):
     at.selectbox(key="method").set_value("beam").run()
     at.number_input(key="beam_size").set_value(2).run()
     assert len(_generated(at)) == 1 and any("beam_size 2" in c.value for c in at.caption)
+
+    at.number_input(key="min_length").set_value(30).run()  # above max_length 12: refused, nothing decoded
+    assert not at.exception, at.exception
+    assert any("min_length=30 must be below max_length=12" in e.value for e in at.sidebar.error)
+    assert not any(s.value.startswith("Generated") for s in at.subheader)
+    assert any(s.value == "Reference instructions" for s in at.subheader)
+    at.number_input(key="min_length").set_value(3).run()
 
     at.radio(key="select_by").set_value("pair id").run()
     at.number_input(key="pair_id").set_value(999).run()

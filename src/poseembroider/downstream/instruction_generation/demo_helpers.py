@@ -407,6 +407,12 @@ def generate(
     """`choice.count` instructions turning A into B, x̄ (1, D) each: one for greedy and beam search, `samples`
     for nucleus sampling (the pair repeated, drawn in one batch from one seeded generator: the same seed and
     count give the same texts)."""
+    longest = generator.config.max_tokens - 1  # `generate` cuts max_length there
+    if choice.min_length >= min(choice.max_length, longest):
+        raise ValueError(
+            f"min_length={choice.min_length}: this generator writes at most {longest} tokens (max_tokens "
+            f"{generator.config.max_tokens} in its config); ask for fewer"
+        )
     generator.eval()
     device = next(generator.parameters()).device
     n = choice.count

@@ -285,6 +285,21 @@ def show_generated(texts, choice: DecodingChoice, input_set: str) -> None:
         st.caption(f"{generated.tokens} tokens · mean log-likelihood {generated.score:.2f} per token")
 
 
+def write_instructions(generator, rep, pair: DemoPair, input_set: str, choice: DecodingChoice) -> None:
+    """x̄ of A and B from the input set, then the decoded instructions; a message when either cannot be made."""
+    try:
+        xbar_A, xbar_B = pair_xbar(rep, pair, input_set)
+    except ValueError as err:
+        st.error(f"The representation model cannot make x̄ of input set {input_set} here: {err}")
+        return
+    try:
+        texts = generate(generator, xbar_A, xbar_B, choice)
+    except ValueError as err:
+        st.error(f"Cannot decode with these options: {err}")
+        return
+    show_generated(texts, choice, input_set)
+
+
 def show_references(pair: DemoPair) -> None:
     if not pair.references:
         return
@@ -328,12 +343,7 @@ def main() -> None:
     show_pair(pair, viewpoint_slider() if has_bodies else 0)
     input_set = choose_input_set(pair, generator, args.input_set)
     if input_set is not None and choice is not None:
-        try:
-            xbar_A, xbar_B = pair_xbar(rep, pair, input_set)
-        except ValueError as err:
-            st.error(f"The representation model cannot make x̄ of input set {input_set} here: {err}")
-        else:
-            show_generated(generate(generator, xbar_A, xbar_B, choice), choice, input_set)
+        write_instructions(generator, rep, pair, input_set, choice)
     show_references(pair)
 
 
