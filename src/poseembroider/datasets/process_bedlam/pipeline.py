@@ -302,10 +302,13 @@ def run_unit(task: tuple[BedlamConfig, Unit]) -> tuple[str, int]:
     """Steps 1-3 on one unit; writes its file (columns of the kept person-frames and the counts)."""
     cfg, unit = task
     models = _models(cfg)
+    start, cpu_start = time.perf_counter(), time.process_time()
     layout = cfg.layout
     scene = layout.scene(unit.scene)
     results = [process_group(models, layout, scene, g, cfg.criteria, cfg.sample_fps) for g in unit.groups]
     counts = {
+        "seconds": time.perf_counter() - start,  # in the worker, model loading excluded (not in the caches)
+        "cpu_seconds": time.process_time() - cpu_start,
         "person_frames": sum(r.person_frames for r in results),
         "rejected": dict(sum((r.rejected for r in results), Counter())),
         "failed": dict(sum((r.failed for r in results), Counter())),
@@ -359,10 +362,12 @@ def _unit_files(cfg: BedlamConfig) -> list[Path]:
 
 def merged_counts(cfg: BedlamConfig) -> dict[str, Any]:
     """What step `people` saw and rejected, summed over the units."""
-    total = {"person_frames": 0, "rejected": Counter(), "failed": Counter()}
+    total = {"person_frames": 0, "rejected": Counter(), "failed": Counter(), "seconds": 0.0, "cpu_seconds": 0.0}
     for path in _unit_files(cfg):
         counts = _load(path, mmap=True)["counts"]
         total["person_frames"] += counts["person_frames"]
+        total["seconds"] += counts.get("seconds", 0.0)
+        total["cpu_seconds"] += counts.get("cpu_seconds", 0.0)
         total["rejected"].update(counts["rejected"])
         total["failed"].update(counts["failed"])
     rejected = {reason: int(total["rejected"].get(reason, 0)) for reason in (*EARLY_REJECTIONS, *CRITERIA)}
@@ -372,6 +377,10 @@ def merged_counts(cfg: BedlamConfig) -> dict[str, Any]:
         "rejected": rejected,
         "failed_criterion": {name: int(total["failed"].get(name, 0)) for name in CRITERIA},
         "kept": kept,
+        # the rate of one worker (its time on its units, summed over units; model loading excluded)
+        "person_frames_per_s_per_worker": round(total["person_frames"] / max(total["seconds"], 1e-9), 1),
+        # the same per CPU second: what a worker with a core of its own reaches
+        "person_frames_per_cpu_s": round(total["person_frames"] / max(total["cpu_seconds"], 1e-9), 1),
     }
 
 
@@ -607,12 +616,13 @@ def process_bedlam(
         later |= {"captions", "pairs", "instructions"}
     if "instructions" in later:
         later.add("pairs")
-    with torch_threads(1):
-        start = time.perf_counter()
-        folder = _check_settings(cfg, "fps")
-        subset = _cached(folder / "subset.pt", lambda: build_subset(cfg))
-        seconds["fps"] = round(time.perf_counter() - start, 2)
-        stats["size"] = len(subset["data_ids"])
+    # farthest-point sampling on the process's threads (or `fps_device`): same subset for any thread count
+    start = time.perf_counter()
+    folder = _check_settings(cfg, "fps")
+    subset = _cached(folder / "subset.pt", lambda: build_subset(cfg))
+    seconds["fps"] = round(time.perf_counter() - start, 2)
+    stats["size"] = len(subset["data_ids"])
+    with torch_threads(1):  # the text pipelines: same floats whatever the machine's thread count
         body_model = _body_model(cfg) if later - {"fps"} else None
         captions = pairs = instructions = None
         if "captions" in later:
