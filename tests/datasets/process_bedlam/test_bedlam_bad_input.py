@@ -81,3 +81,25 @@ def test_motion_file_without_a_key_names_file_and_key(release, tmp_path):
         np.savez(handle, **arrays)
     with pytest.raises(BedlamInputError, match=rf"{motion}: missing key\(s\) \['betas'\]"):
         process_bedlam(bedlam_config(release, "val", tmp_path))
+
+
+def test_30fps_folder_sampled_every_fifth_frame_and_short_camera_track_counted(
+    tmp_path, body_model, procedural_model_file
+):
+    from dataclasses import replace
+
+    from poseembroider.datasets.process_bedlam.layout import SceneEntry
+
+    scene = SceneEntry("20221024_3-10_100_batch01handhair_static_highSchoolGym", "static-gym-hair", "val", 30)
+    made = build_fixture(tmp_path / "release", body_model, replace(SMALL, scenes=(scene,)))
+    release = {**made, "model_file": procedural_model_file.parent.parent}
+    folder = release["layout"].images_dir / scene.folder
+    assert len(list((folder / "png" / "seq_000000").glob("*.png"))) == 15  # every 30 fps frame is there
+    stats = process_bedlam(bedlam_config(release, "val", tmp_path / "a"), steps=["people"])
+    assert stats["person_frames"] == 2 * 3  # frames 0, 5, 10 of both bodies
+    every = process_bedlam(bedlam_config(release, "val", tmp_path / "b", sample_fps=30), steps=["people"])
+    assert every["person_frames"] == 2 * 15
+    camera = folder / "ground_truth" / "camera" / "seq_000000_camera.csv"
+    camera.write_text("".join(camera.read_text().splitlines(keepends=True)[:8]))  # header + frames 0-6
+    short = process_bedlam(bedlam_config(release, "val", tmp_path / "c"), steps=["people"])
+    assert short["rejected"]["no_camera_row"] == 2  # frame 10 of both bodies

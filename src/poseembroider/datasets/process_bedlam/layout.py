@@ -33,7 +33,7 @@ import csv
 import logging
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -407,8 +407,3 @@ def list_frames(folder: Path, folder_fps: int) -> dict[int, Path]:
         logger.info("%s: 6 fps folder numbered 0, 1, 2, ...: file k is frame 5k", folder)
         return {5 * n: path for n, path in numbered}
     return dict(numbered)
-
-
-def first_missing(paths: Iterable[Path]) -> Path | None:
-    """The first path of `paths` that does not exist (None: all do)."""
-    return next((p for p in paths if not Path(p).exists()), None)
