@@ -5,6 +5,7 @@ same bytes, and changed settings are refused."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -275,3 +276,18 @@ def test_sigkilled_run_resumes_to_identical_caches(processed, bedlam_release, tm
     assert cli_main(["data", "process-bedlam", *args]) == 0
     for reference in sorted((processed["root"] / "cache").glob("*_split_train_*")):
         assert (tmp_path / "cache" / reference.name).read_bytes() == reference.read_bytes()
+
+
+def test_similarity_window_reads_the_named_models_features(processed, bedlam_release, tmp_path):
+    """--similarity-model: the out-of-sequence window reads the given pose features. Features equal for every
+    pose put every similarity at 1, above the 0.7-0.9 window: no out-of-sequence pair; in-sequence pairs stay."""
+    cfg = bedlam_config(bedlam_release, "train", tmp_path, similarity_model="constant")
+    with pytest.raises(ValueError, match="similarity-model constant: pass its pose features"):
+        process_bedlam(cfg, steps=["people", "fps", "pairs"])  # refused before any work
+    assert not (tmp_path / "work").exists()
+    constant = lambda poses: torch.ones(len(poses), 4)  # noqa: E731
+    stats = process_bedlam(cfg, steps=["people", "fps", "pairs"], similarity_features=constant)
+    assert stats["pairs_out_of_sequence"] == 0
+    assert stats["pairs_in_sequence"] == processed["stats"]["train"]["pairs_in_sequence"] > 0
+    with pytest.raises(ValueError, match=r"pairs was made with other settings \(similarity_model\)"):
+        process_bedlam(replace(cfg, similarity_model="other"), steps=["pairs"], similarity_features=torch.ones_like)

@@ -130,6 +130,10 @@ class BedlamConfig:
     work_dir: Path | None = None
     body_model_file: Path | None = None
     fps_device: str = "cpu"  # farthest-point sampling on 'cuda' when the candidates are many
+    # what the out-of-sequence similarity window is measured on: None, mean-removed canonical joints (the
+    # synthetic world's stand-in); else the name of the pose-feature model the caller passes to
+    # `process_bedlam` as `similarity_features` (the original: a PoseText's pose embeddings)
+    similarity_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.split not in DEFAULT_FPS_SIZES:
@@ -204,6 +208,7 @@ def _settings(cfg: BedlamConfig, step: str) -> dict[str, Any]:
         settings["seed"] = cfg.seed
     if STEPS.index(step) >= STEPS.index("pairs"):
         settings["mining"] = asdict(cfg.mining)
+        settings["similarity_model"] = cfg.similarity_model
     return json.loads(json.dumps(settings, default=str))
 
 
@@ -452,7 +457,38 @@ def sequence_ids(subset: dict[str, Any]) -> np.ndarray:
     return np.array([index[k] for k in keys], dtype=np.int64)
 
 
-def mine_pairs(cfg: BedlamConfig, subset: dict[str, Any], body_model) -> dict[str, Any]:
+PoseFeatures = Callable[[torch.Tensor], torch.Tensor]
+"""poses (N, 22, 3) axis-angles (normalised, the models' frame) -> (N, D) features whose cosine similarity
+the out-of-sequence window reads (`BedlamConfig.similarity_model`)."""
+
+
+def _check_similarity_features(cfg: BedlamConfig, features: PoseFeatures | None) -> None:
+    """Features given exactly when `cfg.similarity_model` names their model."""
+    if cfg.similarity_model is None and features is not None:
+        raise ValueError("similarity_features given without BedlamConfig.similarity_model naming its model")
+    if cfg.similarity_model is not None and features is None:
+        raise ValueError(
+            f"--similarity-model {cfg.similarity_model}: pass its pose features to process_bedlam "
+            "(similarity_features), as process_bedlam.py does"
+        )
+
+
+def similarity_features_of(cfg: BedlamConfig, subset: dict[str, Any], features: PoseFeatures | None) -> torch.Tensor:
+    """(N, D) L2-normalised features of the subset's poses for the similarity window: `features` of the
+    poses when `cfg.similarity_model` names a model, the mean-removed canonical joints otherwise."""
+    _check_similarity_features(cfg, features)
+    if features is None:
+        return pose_features(subset["canonical_joints"])
+    poses = subset["poses"]
+    out = torch.cat([features(poses[s : s + TEXT_BLOCK]) for s in range(0, len(poses), TEXT_BLOCK)])
+    if out.shape[0] != len(poses) or out.dim() != 2:
+        raise ValueError(f"similarity features: expected ({len(poses)}, D), got {tuple(out.shape)}")
+    return torch.nn.functional.normalize(out.float(), dim=-1)
+
+
+def mine_pairs(
+    cfg: BedlamConfig, subset: dict[str, Any], body_model, similarity_features: PoseFeatures | None = None
+) -> dict[str, Any]:
     """Step 6: {pair_2_dataid, sequence_info, local: (M, 2) local indices}; in-sequence pairs first."""
     folder = _check_settings(cfg, "pairs")
 
@@ -465,7 +501,8 @@ def mine_pairs(cfg: BedlamConfig, subset: dict[str, Any], body_model) -> dict[st
         times = subset["frame"].numpy() / SEQUENCE_FPS
         in_pairs = mine_in_sequence_pairs(seq, times, codes, cfg.mining)
         rng = np.random.default_rng(cfg.seed_of(6))
-        out_pairs = mine_out_of_sequence_pairs(seq, pose_features(subset["canonical_joints"]), codes, cfg.mining, rng)
+        features = similarity_features_of(cfg, subset, similarity_features)
+        out_pairs = mine_out_of_sequence_pairs(seq, features, codes, cfg.mining, rng)
         ids = subset["data_ids"].tolist()
         pair_2_dataid, sequence_info, local = {}, {}, []
         for kind, pairs in (("in", in_pairs), ("out", out_pairs)):
@@ -567,7 +604,8 @@ def write_bedlam_caches(
     ]
     destination = CacheDestination(Path(cfg.cache_dir), "bedlamscript", cfg.script_version, cfg.split, n)
     paths = write_caches(destination, caches)
-    fix_criteria = {**criteria, **asdict(cfg.mining), "pose_features": "mean-removed canonical joints"}
+    similarity = cfg.similarity_model or "mean-removed canonical joints"
+    fix_criteria = {**criteria, **asdict(cfg.mining), "pose_features": similarity}
     fix = [pairs_cache(fix_criteria, pairs["pair_2_dataid"], pairs["sequence_info"])]
     fix.append(rawtexts_cache(fix_criteria, dict(enumerate(instructions))))
     destination = CacheDestination(Path(cfg.cache_dir), "bedlamfix", cfg.fix_version, cfg.split, n)
@@ -590,11 +628,17 @@ def _body_model(cfg: BedlamConfig):
 
 
 def process_bedlam(
-    cfg: BedlamConfig, steps: Sequence[str] | None = None, stop_after_units: int | None = None
+    cfg: BedlamConfig,
+    steps: Sequence[str] | None = None,
+    stop_after_units: int | None = None,
+    similarity_features: PoseFeatures | None = None,
 ) -> dict[str, Any]:
     """Run `steps` (all by default) of one split; returns the statistics (also in the work folder's
-    `summary.json`). Ranks other than 0 return after step `people`."""
+    `summary.json`). Ranks other than 0 return after step `people`. `similarity_features`: the pose features
+    of `cfg.similarity_model` (see `PoseFeatures`)."""
     wanted = _requested(steps)
+    if {"pairs", "instructions", "caches"} & set(wanted):
+        _check_similarity_features(cfg, similarity_features)  # before any work
     stats: dict[str, Any] = {"split": cfg.split, "script_dataset": cfg.script_name, "fix_dataset": cfg.fix_name}
     seconds: dict[str, float] = {}
     if "people" in wanted:
@@ -631,7 +675,7 @@ def process_bedlam(
             seconds["captions"] = round(time.perf_counter() - start, 2)
         if "pairs" in later:
             start = time.perf_counter()
-            pairs = mine_pairs(cfg, subset, body_model)
+            pairs = mine_pairs(cfg, subset, body_model, similarity_features)
             seconds["pairs"] = round(time.perf_counter() - start, 2)
             kinds = list(pairs["sequence_info"].values())
             stats["pairs_in_sequence"], stats["pairs_out_of_sequence"] = kinds.count("in"), kinds.count("out")

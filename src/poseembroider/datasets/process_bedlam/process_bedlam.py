@@ -18,10 +18,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
+from poseembroider.assisting_models.poseText.model_poseText import PoseText
 from poseembroider.datasets.process_bedlam.layout import BedlamInputError
-from poseembroider.datasets.process_bedlam.pipeline import STEPS, BedlamConfig, format_summary, process_bedlam
+from poseembroider.datasets.process_bedlam.pipeline import (
+    STEPS,
+    BedlamConfig,
+    PoseFeatures,
+    format_summary,
+    process_bedlam,
+)
 from poseembroider.datasets.synthetic.crops import SelectionCriteria
 from poseembroider.datasets.synthetic.pair_mining import MiningParams
+from poseembroider.models.pretrained import CheckpointError, load_pretrained, resolve_model_dir
 from poseembroider.training.distributed import destroy_distributed, init_distributed
 
 
@@ -42,12 +52,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-model", type=Path, default=None, help="SMPL-X model folder or npz (default: configured)")
     p.add_argument("--groups-per-unit", type=int, default=16, help="sequence groups per resumable unit")
     p.add_argument("--fps-device", default="cpu", help="device of the farthest-point sampling (cpu, cuda)")
+    p.add_argument(
+        "--similarity-model",
+        default=None,
+        help="PoseText (shortname or folder) whose pose embeddings the out-of-sequence similarity window reads, "
+        "as the original (default: mean-removed canonical joints)",
+    )
     p.add_argument("--overlap", type=float, default=0.3, help="max fraction of the box covered by a nearer person")
     p.add_argument("--resolution", type=int, default=224, help="min longer side of the crop box (pixels)")
     p.add_argument("--visible-joints", type=int, default=16, help="min body joints inside the frame (of 22)")
     p.add_argument("--scale-factor", type=float, default=1.1, help="crop box = tight box enlarged by this factor")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
     return p
+
+
+def posetext_pose_features(name: str) -> PoseFeatures:
+    """The pose embeddings of the PoseText `name` (shortname or folder), under no_grad, as `PoseFeatures`."""
+    try:
+        model = load_pretrained(resolve_model_dir(name), map_location="cpu")
+    except (CheckpointError, FileNotFoundError, KeyError) as err:
+        raise ValueError(f"--similarity-model {name}: {err}") from None
+    if not isinstance(model, PoseText):
+        raise ValueError(f"--similarity-model {name}: a {type(model).__name__}, not a PoseText")
+    model.eval()
+
+    @torch.no_grad()
+    def features(poses: torch.Tensor) -> torch.Tensor:
+        return model.encode_poses(poses.float())
+
+    return features
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             work_dir=args.work_dir,
             body_model_file=args.body_model,
             fps_device=args.fps_device,
+            similarity_model=args.similarity_model,
         )
+        features = posetext_pose_features(args.similarity_model) if args.similarity_model else None
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -79,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if distributed:
         init_distributed("cpu")  # gloo: only barriers travel
     try:
-        stats = process_bedlam(cfg, args.steps)
+        stats = process_bedlam(cfg, args.steps, similarity_features=features)
     except (BedlamInputError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
