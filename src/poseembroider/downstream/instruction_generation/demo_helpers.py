@@ -5,9 +5,9 @@ can be tested.
   a pair dataset (`fix_pair`, with its annotated instructions as references), two samples of a single-element
   dataset (`script_pair`), two poses of the pose sampler (`sampled_pair`: reproducible from the seed, with
   the rule-based instruction writer's texts beside them), or two uploaded pictures (`uploaded_pair`).
-- Uploads (`read_upload`): PNG/JPG bytes checked before anything is decoded (size in bytes, format, pixel
-  count from the header, smallest side), so non-image bytes, decompression bombs, huge and tiny pictures are
-  refused with a message naming the file, then turned into a crop like the datasets' (`prepare_uploaded_image`).
+- Uploads go through `demo_core_helpers.prepare_uploaded_image`, as in every demo: checked from the header
+  before anything is decoded (non-image bytes, decompression bombs, huge and tiny pictures get an `UploadError`
+  naming the file), then cropped like the datasets' images.
 - Input sets (`data.INPUT_SETS`): `offered_input_sets(pair)` lists the ones a pair can feed (images need
   pictures, poses need poses); `pair_xbar` makes x̄ of A and of B with the generator's frozen representation
   model through the front door (`Representation`), live.
@@ -21,16 +21,13 @@ can be tested.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from poseembroider.datasets.pose_processing import normalize_poses
 from poseembroider.datasets.synthetic.pose_sampler import PoseSampler
@@ -55,7 +52,6 @@ __all__ = [
     "Element",
     "GeneratedText",
     "InputSetError",
-    "UploadError",
     "describe_input_set",
     "fix_pair",
     "generate",
@@ -66,65 +62,10 @@ __all__ = [
     "offered_input_sets",
     "pair_index",
     "pair_xbar",
-    "read_upload",
     "sampled_pair",
     "script_pair",
     "uploaded_pair",
 ]
-
-# ---------------------------------------------------------------------------------------------- uploads
-
-MAX_UPLOAD_BYTES = 32 * 2**20
-"""Largest upload read (a 50-megapixel phone JPEG is ~20 MB)."""
-MAX_PIXELS = 50_000_000
-"""Largest picture decoded (width x height read from the header first): ~150 MB of RGB pixels. PIL itself
-only warns below 89 M pixels and refuses above 179 M; a PNG of zeros of 20000 x 20000 weighs a few hundred KB."""
-MIN_SIDE = 32
-"""Smallest side in pixels: a smaller picture, blown up to the 256x192 crop, shows no person."""
-UPLOAD_FORMATS = ("PNG", "JPEG", "MPO")
-"""What PIL calls the accepted formats (MPO: the multi-picture JPEG of some phones)."""
-
-
-class UploadError(ValueError):
-    """An upload that is not a usable picture; the message names the file and what is wrong."""
-
-
-def read_upload(data: bytes, name: str = "uploaded image") -> torch.Tensor:
-    """PNG/JPG bytes -> (3, 256, 192) float crop in [0, 1], as `demo_core_helpers.prepare_uploaded_image`
-    (whole picture as the crop, EXIF orientation applied, padded to 4:3, resized), after checks that read only
-    the header: at most `MAX_UPLOAD_BYTES` bytes, a PNG or JPEG, at most `MAX_PIXELS` pixels, each side at
-    least `MIN_SIDE` pixels. `UploadError` naming `name` otherwise."""
-    if not data:
-        raise UploadError(f"{name}: the file is empty")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError(
-            f"{name}: {len(data) / 2**20:.1f} MB; upload a picture of at most {MAX_UPLOAD_BYTES >> 20} MB"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as picture:  # reads the header only
-                kind, (width, height) = picture.format, picture.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise UploadError(f"{name}: refused, too many pixels to decode ({err})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise UploadError(f"{name}: not a readable PNG/JPG image ({type(err).__name__})") from None
-    if kind not in UPLOAD_FORMATS:
-        raise UploadError(f"{name}: a {kind} image; upload a PNG or a JPG")
-    if width * height > MAX_PIXELS:
-        raise UploadError(
-            f"{name}: {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); at most "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels: scale the picture down first"
-        )
-    if min(width, height) < MIN_SIDE:
-        raise UploadError(
-            f"{name}: {width} x {height} pixels is too small to show a person; at least {MIN_SIDE} pixels a side"
-        )
-    try:
-        return prepare_uploaded_image(data, name)
-    except ValueError as err:  # a header that reads well over pixel data that does not (a truncated file)
-        raise UploadError(str(err)) from None
-
 
 # ---------------------------------------------------------------------------------------------- pairs
 
@@ -268,8 +209,11 @@ def sampled_pair(seed: int, body_model, sampler: PoseSampler | None = None) -> D
 
 
 def uploaded_pair(upload_A: tuple[bytes, str], upload_B: tuple[bytes, str]) -> DemoPair:
-    """Two uploaded pictures (bytes, file name) as A and B (`read_upload`); no pose, so only images feed x̄."""
-    elements = [Element(f"upload {name}", image=read_upload(data, name)) for data, name in (upload_A, upload_B)]
+    """Two uploaded pictures (bytes, file name) as A and B, each the whole picture taken as the person crop
+    (`prepare_uploaded_image`: `UploadError` naming a bad file); no pose, so only images feed x̄."""
+    elements = [
+        Element(f"upload {name}", image=prepare_uploaded_image(data, name)) for data, name in (upload_A, upload_B)
+    ]
     key = ("upload", *(hashlib.blake2b(data, digest_size=16).hexdigest() for data, _ in (upload_A, upload_B)))
     return DemoPair(key=key, A=elements[0], B=elements[1])
 

@@ -36,6 +36,7 @@ from poseembroider.datasets.visualize.common import (
     load_dataset,
     viewpoint_slider,
 )
+from poseembroider.demo_core_helpers import UploadError
 from poseembroider.demos import INSTRUCTION_MODELS, initial_model, instruction_parser, missing_model_message, shown_path
 from poseembroider.devices import resolve_device
 from poseembroider.downstream.input_types import input_types_name
@@ -47,7 +48,6 @@ from poseembroider.downstream.instruction_generation.demo_helpers import (
     DecodingChoice,
     DemoPair,
     Element,
-    UploadError,
     describe_input_set,
     fix_pair,
     generate,
