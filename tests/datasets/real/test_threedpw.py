@@ -20,7 +20,14 @@ from poseembroider.datasets.process_threedpw.processing import ThreeDPWConfig, p
 from poseembroider.datasets.process_threedpw.sequences import SequenceFileError, read_sequence_file
 from poseembroider.datasets.registry import dataset_modalities, get_dataset
 from poseembroider.datasets.restricted_pickle import PickleReadError, UnsafePickleError
+from poseembroider.downstream.pose_estimation import evaluate_pose_estimation
+from poseembroider.downstream.pose_estimation.model_pose_estimation import (
+    HPSEstimator,
+    HPSEstimatorConfig,
+    representation_fingerprint,
+)
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_euler
+from poseembroider.model import PoseEmbroider
 from tiny_models import make_core_models
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -146,3 +153,31 @@ def test_bad_release_input_names_the_file(release, tmp_path, capsys):
     capsys.readouterr()
     assert cli_main(["data", "process-3dpw", "--threedpw-root", str(root), "--split", "test", "--no-progress"]) == 2
     assert "image_00003.jpg" in capsys.readouterr().err
+
+
+def test_mesh_recovery_evaluation_runs_with_both_protocols(processed, body_model, tmp_path):
+    """An HPS head on a tiny PoseEmbroider evaluated on 3DPW: the input sets 3DPW offers (images, and poses as
+    the upper bound; no texts), the paper's 22-joint protocol and the 14-joint one with a regressor file."""
+    models = make_core_models(tmp_path / "models", ["a person stands with the arms down", "the left knee is bent"])
+    rep = PoseEmbroider.from_pretrained(models["PoseEmbroider"])
+    head = HPSEstimator(
+        HPSEstimatorConfig(
+            latentD=rep.config.latentD,
+            regressor_hidden=32,
+            pretrained_representation_model=str(models["PoseEmbroider"]),
+            representation_model_fingerprint=representation_fingerprint(rep),
+        )
+    )
+    head_dir = head.save_pretrained(tmp_path / "head")
+    n_vertices = body_model(torch.zeros(1, 22, 3)).vertices.shape[1]
+    regressor = tmp_path / "J_regressor_h36m.npy"
+    weights = np.random.default_rng(0).random((17, n_vertices), dtype=np.float32) ** 8  # each joint: a few vertices
+    np.save(regressor, weights / weights.sum(axis=1, keepdims=True))
+    argv = ["--model_path", str(head_dir), "--dataset", "threedpw-sf13", "--split", "test", "--device", "cpu"]
+    args = evaluate_pose_estimation.build_parser().parse_args(
+        [*argv, "--no_progress", "--h36m_regressor", str(regressor)]
+    )
+    result = evaluate_pose_estimation.evaluate(args)
+    assert result["size"] == 17 and set(result["metrics"]) == {"images", "poses", "mean_pose"}
+    for summary in result["metrics"].values():
+        assert summary["smplx22"]["pa_mpjpe_mm"]["value"] > 0 and summary["h36m14"]["mpjpe_mm"]["value"] > 0
