@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from poseembroider.datasets.image_processing import IMAGE_HW, to_uint8_tensor
 from poseembroider.representation import crop_person
@@ -76,6 +76,10 @@ def check_upload(data: bytes, name: str = "uploaded image") -> tuple[int, int]:
                 kind, (width, height) = picture.format, picture.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UploadError(f"{name}: refused, far too many pixels to decode (a decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise UploadError(
+            f"{name}: not a readable PNG/JPG image (no known picture format; it starts {data[:8]!r})"
+        ) from None
     except Exception as err:  # noqa: BLE001 - untrusted bytes: any failure of PIL's parsers is "not a picture"
         raise UploadError(f"{name}: not a readable PNG/JPG image ({type(err).__name__}: {err})") from None
     if kind not in UPLOAD_FORMATS:

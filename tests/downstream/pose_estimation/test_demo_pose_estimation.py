@@ -37,6 +37,7 @@ from poseembroider.downstream.pose_estimation.demo_helpers import (
     body_in_camera,
     camera_view_pose,
     check_text,
+    errors_table,
     fit_weak_perspective,
     load_head,
     overlay_body,
@@ -162,7 +163,10 @@ def _jpeg_turned(width: int, height: int, orientation: int) -> bytes:
     ("data", "message"),
     [
         (b"", "the file is empty"),
-        (b"MZ\x90\x00 this is not a picture" * 10, "not a readable PNG/JPG image"),
+        (
+            b"MZ\x90\x00 this is not a picture" * 10,
+            r"not a readable PNG/JPG image \(no known picture format; it starts b'MZ",
+        ),
         (_png(64, 64)[:-30], "not a readable PNG/JPG image"),  # truncated: fails when decoded
         (_png_claiming(100_000, 100_000), "decompression bomb"),  # PIL's own limit
         (_png_claiming(10_000, 6_000), r"10000 x 6000 pixels \(60 megapixels\)"),  # under PIL's, over ours
@@ -287,7 +291,8 @@ def test_a_head_predicts_each_input_set_and_its_errors_follow_the_evaluation(wor
     assert list(alone) == ["images"] and alone["images"].input_types == IMAGE_ONLY
     both = predict_input_sets(head, item["images"], item["raw_texts"])
     assert list(both) == ["images", "images+texts"] and both["images+texts"].input_types == IMAGE_AND_TEXT
-    assert both["images+texts"].label == "image + text" and both["images"].poses.shape == (22, 3)
+    assert both["images+texts"].label == "image + text" and both["images"].label == "image alone"
+    assert both["images"].poses.shape == (22, 3)
     assert both["images"].betas.shape == (10,)
     torch.testing.assert_close(both["images"].poses, alone["images"].poses)
     assert not torch.allclose(both["images"].poses, both["images+texts"].poses)  # the text changes x̄
@@ -296,6 +301,18 @@ def test_a_head_predicts_each_input_set_and_its_errors_follow_the_evaluation(wor
     assert all(value > 0 for value in errors.values()) and errors["pa_mpjpe_mm"] <= errors["mpjpe_mm"]
     exact = Prediction(IMAGE_ONLY, item["poses"], axis_angle_to_matrix(item["poses"]), item["shapes"])
     assert max(sample_errors(body_model, head, exact, item["poses"], item["shapes"]).values()) < 1e-2
+
+
+def test_the_errors_table_shows_what_the_text_changes():
+    errors = {
+        "images": {"mpjpe_mm": 100.0, "pa_mpjpe_mm": 60.0, "pve_mm": 110.0, "rotation_error_deg": 12.0},
+        "images+texts": {"mpjpe_mm": 90.0, "pa_mpjpe_mm": 61.25, "pve_mm": 100.0, "rotation_error_deg": 11.0},
+    }
+    table = errors_table(errors, {"images": "image alone", "images+texts": "image + text"})
+    assert table["metric"] == ["MPJPE (mm)", "PA-MPJPE (mm)", "PVE (mm)", "rotation error (°)"]
+    assert table["image alone"] == ["100.0", "60.0", "110.0", "12.0"]
+    assert table["change with the text"] == ["-10.0", "+1.2", "-10.0", "-1.0"]
+    assert set(errors_table({"images": errors["images"]}, {})) == {"metric", "images"}
 
 
 def test_a_folder_without_a_head_is_refused_clearly(world, tmp_path):
@@ -314,17 +331,25 @@ def test_the_overlay_draws_the_body_where_the_fit_puts_it_and_leaves_the_rest(wo
     joints, vertices = body_in_camera(body_model, item["poses"], item["shapes"], item["cam_rot"])
     fit = fit_weak_perspective(joints, item["joints_2d_crop"])
     crop = np.zeros((*IMAGE_HW, 3), np.uint8)
+    crop[:, :, 1] = 200  # a green picture: the body is drawn over it at 70%
     with create_renderer(IMAGE_HW[1], IMAGE_HW[0]) as renderer:
         out = overlay_body(renderer, vertices, body_model.faces, fit, crop)
-    assert out.shape == crop.shape and out.dtype == np.uint8
-    covered = out.max(-1) > 0
-    u, v = (int(round(c)) for c in fit.project(joints[0]).tolist())  # the pelvis
-    assert covered[v, u]
-    projected = fit.project(vertices)
-    u0, v0 = projected.min(0).values.tolist()
-    u1, v1 = projected.max(0).values.tolist()
-    rows, cols = np.nonzero(covered)
-    assert rows.min() >= v0 - 3 and rows.max() <= v1 + 3 and cols.min() >= u0 - 3 and cols.max() <= u1 + 3
+        sharp = overlay_body(renderer, vertices, body_model.faces, fit, crop, upscale=2)
+        with pytest.raises(ValueError, match="upscale=0"):
+            overlay_body(renderer, vertices, body_model.faces, fit, crop, upscale=0)
+    assert out.shape == crop.shape and out.dtype == np.uint8 and sharp.shape == (2 * IMAGE_HW[0], 2 * IMAGE_HW[1], 3)
+    for image, k in ((out, 1), (sharp, 2)):
+        covered = (image != crop.repeat(k, 0).repeat(k, 1)).any(-1)
+        u, v = ((c + 0.5) * k - 0.5 for c in fit.project(joints[0]).tolist())  # the pelvis
+        assert covered[int(round(v)), int(round(u))]
+        projected = (fit.project(vertices) + 0.5) * k - 0.5
+        u0, v0 = projected.min(0).values.tolist()
+        u1, v1 = projected.max(0).values.tolist()
+        rows, cols = np.nonzero(covered)  # nothing drawn outside the projected body (perspective: ~1%)
+        assert rows.min() >= v0 - 3 * k and rows.max() <= v1 + 3 * k
+        assert cols.min() >= u0 - 3 * k and cols.max() <= u1 + 3 * k
+        inside = min(v1, image.shape[0] - 1) - max(v0, 0)
+        assert rows.max() - rows.min() > 0.9 * inside  # and the whole body is drawn, as far as the crop goes
 
 
 # ---------------------------------------------------------------------------------------------- the app
@@ -353,21 +378,18 @@ def test_app_shows_each_input_set_beside_the_ground_truth_with_errors(world):
     assert not at.error, [e.value for e in at.error]
     dataset = get_dataset(world["script"], "val", item_format="ipt", caption_selection=0)
     assert at.text_area(key="input_text").value == dataset[0]["raw_texts"]  # prefilled with the caption
-    assert [m.value for m in at.markdown if m.value in ("**image**", "**image + text**", "**ground truth**")] == [
-        "**image**",
-        "**image + text**",
-        "**ground truth**",
-    ]
+    headers = ("**image alone**", "**image + text**", "**ground truth**")
+    assert [m.value for m in at.markdown if m.value in headers] == list(headers)
     captions = [c for image in at.image for c in image.captions]
     assert len(at.image) == 1 + 3 * 2  # the crop; per column: on the crop, from the viewpoint
     assert "as the camera saw it (2D fit: 0.0 px RMS)" in captions  # the ground truth lands on its 2D joints
     (table,) = at.table
-    assert list(table.value.columns) == ["metric", "image", "image + text"]
+    assert list(table.value.columns) == ["metric", "image alone", "image + text", "change with the text"]
     assert list(table.value["metric"]) == ["MPJPE (mm)", "PA-MPJPE (mm)", "PVE (mm)", "rotation error (°)"]
 
     at.text_area(key="input_text").input("").run()  # no text: the image alone
     assert not at.exception, at.exception
-    assert list(at.table[0].value.columns) == ["metric", "image"] and len(at.image) == 1 + 2 * 2
+    assert list(at.table[0].value.columns) == ["metric", "image alone"] and len(at.image) == 1 + 2 * 2
     at.number_input(key="index").set_value(2).run()  # another sample: its caption comes back
     assert at.text_area(key="input_text").value == dataset[2]["raw_texts"]
     at.slider(key="mask_size").set_value(4).run()

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from poseembroider.demo_core_helpers import query_batch
 from poseembroider.devices import resolve_device
@@ -148,6 +149,8 @@ class Prediction:
 
     @property
     def label(self) -> str:
+        if self.input_types == IMAGE_ONLY:
+            return "image alone"
         return " + ".join("image" if t == "images" else "text" for t in self.input_types)
 
 
@@ -272,11 +275,20 @@ def overlay_body(
     camera: WeakPerspective,
     crop: np.ndarray,
     opacity: float = 0.7,
-    color: Sequence[float] | None = None,
+    upscale: int = 1,
 ) -> np.ndarray:
-    """(H, W, 3) uint8: the body of camera-frame `vertices` (V, 3) drawn over the (H, W, 3) uint8 `crop`
-    where the weak-perspective `camera` puts it, at `opacity`. A weak-perspective camera is the far limit of
-    a pinhole one: the body is moved `OVERLAY_DISTANCE_M` away and seen with focal `scale` x that distance."""
+    """(upscale x H, upscale x W, 3) uint8: the body of camera-frame `vertices` (V, 3) drawn over the (H, W, 3)
+    uint8 `crop` where the weak-perspective `camera` (pixels of the crop) puts it, at `opacity`; `upscale` > 1
+    renders the body at that multiple of the crop's resolution over the crop enlarged (sharper edges). A
+    weak-perspective camera is the far limit of a pinhole one: the body is moved `OVERLAY_DISTANCE_M` away
+    and seen with focal `scale` x that distance."""
+    if int(upscale) != upscale or upscale < 1:
+        raise ValueError(f"upscale={upscale}: expected an integer >= 1")
+    if upscale > 1:
+        crop = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * upscale, crop.shape[0] * upscale)))
+        tx, ty = camera.translation  # pixel centres at integers: u -> (u + 0.5) k - 0.5
+        shift = ((tx + 0.5) * upscale - 0.5, (ty + 0.5) * upscale - 0.5)
+        camera = WeakPerspective(camera.scale * upscale, shift, camera.residual_px * upscale)
     height, width = crop.shape[:2]
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     v = vertices.double().cpu().numpy()
@@ -287,8 +299,7 @@ def overlay_body(
     gl_vertices = np.stack([x, -y, -z], axis=1)  # OpenCV (y down, z forward) -> OpenGL (y up, looking down -z)
     focal = camera.scale * OVERLAY_DISTANCE_M
     view = Camera(width, height, focal, focal, cx, cy, znear=OVERLAY_DISTANCE_M - 10, zfar=OVERLAY_DISTANCE_M + 10)
-    mesh = MeshSpec(gl_vertices, faces) if color is None else MeshSpec(gl_vertices, faces, color)
-    layers = renderer.render_layers(mesh, view)
+    layers = renderer.render_layers(MeshSpec(gl_vertices, faces), view)
     alpha = opacity * layers.alpha[..., None]
     blended = crop.astype(np.float32) / 255.0 * (1.0 - alpha) + opacity * layers.color
     return np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
@@ -296,8 +307,12 @@ def overlay_body(
 
 def errors_table(errors: Mapping[str, Mapping[str, float]], labels: Mapping[str, str]) -> dict[str, list[str]]:
     """{column: cells}: one row per metric (`METRIC_LABELS`), one column per input set (`labels`: name ->
-    column title), values with one decimal, for `st.table`."""
+    column title) and, with both the image alone and image + text, the change the text brings; values with
+    one decimal, for `st.table`."""
     table = {"metric": list(METRIC_LABELS.values())}
     for name, values in errors.items():
         table[labels.get(name, name)] = [f"{values[m]:.1f}" for m in METRIC_LABELS]
+    alone, both = input_types_name(IMAGE_ONLY), input_types_name(IMAGE_AND_TEXT)
+    if alone in errors and both in errors:
+        table["change with the text"] = [f"{errors[both][m] - errors[alone][m]:+.1f}" for m in METRIC_LABELS]
     return table

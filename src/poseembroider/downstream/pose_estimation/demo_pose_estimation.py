@@ -61,6 +61,9 @@ from poseembroider.downstream.pose_estimation.demo_helpers import (
 from poseembroider.models.pretrained import CheckpointError
 
 SAMPLE_SOURCE, UPLOAD_SOURCE = "a sample of a dataset", "an uploaded picture"
+# width in pixels of every picture of the result columns (the crops are drawn at twice their 192 pixels); no
+# docstring here: streamlit's "magic" would print a bare string of the script on the page
+SHOWN_WIDTH = 288
 TEXT_KEY, TEXT_SAMPLE_KEY = "input_text", "input_text_sample"
 
 
@@ -150,10 +153,11 @@ def show_sample(item, has_2d: bool, predictions, head, crop_uint8, azimuth: int,
         if has_2d:
             joints, vertices = body_in_camera(body, pose, betas, cam_rot)
             fit = fit_weak_perspective(joints, item["joints_2d_crop"])
-            overlay = overlay_body(renderer, vertices, body.faces, fit, crop_uint8)
-            column.image(overlay, caption=f"as the camera saw it (2D fit: {fit.residual_px:.1f} px RMS)")
+            overlay = overlay_body(renderer, vertices, body.faces, fit, crop_uint8, upscale=2)
+            caption = f"as the camera saw it (2D fit: {fit.residual_px:.1f} px RMS)"
+            column.image(overlay, caption=caption, width=SHOWN_WIDTH)
         rendered = pose_image(body, renderer, pose, betas, azimuth, cam_rot if camera_view else None)
-        column.image(rendered, caption=f"{label}, viewpoint {view}")
+        column.image(rendered, caption=f"{label}, viewpoint {view}", width=SHOWN_WIDTH)
     if not has_2d:
         st.info("This dataset has no annotated 2D joints: the bodies cannot be placed on the crop.")
     errors = {
@@ -177,7 +181,7 @@ def show_upload(predictions, azimuth: int) -> None:
     for column, prediction in zip(st.columns(len(predictions)), predictions.values(), strict=True):
         column.markdown(f"**{prediction.label}**")
         rendered = pose_image(body, renderer, prediction.poses, prediction.betas, azimuth)
-        column.image(rendered, caption=f"{prediction.label}, viewpoint {azimuth}°")
+        column.image(rendered, caption=f"{prediction.label}, viewpoint {azimuth}°", width=SHOWN_WIDTH)
 
 
 def main() -> None:
@@ -233,7 +237,7 @@ def main() -> None:
     )
     camera_view = False
     if item is not None:
-        camera_view = text_col.checkbox("Turn the bodies below the crops as the camera saw them", key="camera_view")
+        camera_view = text_col.checkbox("Show the rendered bodies as the camera saw them", key="camera_view")
     try:
         text = check_text(typed)
     except ValueError as err:
