@@ -14,6 +14,7 @@ def test_steps_run_world_then_assisting_then_core_then_heads():
     assert names[:4] == ["body_model", "pose_contact_sheet", "pose_sampler_report", "synthetic_dataset"]
     assert names.index("text_models") < names.index("posetext") < names.index("core_poseembroider")
     assert names.index("core_poseembroider") < names.index("core_aligner") < names.index("hps_heads")
+    assert names[-1] == "instruction_generator"
 
 
 def test_a_step_without_its_inputs_names_the_step_to_run_first(tmp_path):

@@ -25,7 +25,9 @@ TINY = AssistingSizes(
     image_encoder_lifter_steps=5,
 )
 TINY_CORE = CoreSizes(epochs=2, batch_size=4, val_every=1)
-TINY_DOWNSTREAM = DownstreamSizes(hps_epochs=1, hps_batch_size=4)
+TINY_DOWNSTREAM = DownstreamSizes(
+    hps_epochs=1, hps_batch_size=4, instruction_epochs=1, instruction_batch_size=4, instruction_decoder_width=16
+)
 
 
 @pytest.mark.render
@@ -97,6 +99,11 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
         assert (resolve(head["shortname"]) / "model.safetensors").is_file()
     assert set(hps["poseembroider_minus_aligner"]) == {"images", "texts", "images+texts", "poses"}
     assert hps["image_encoder_own_regression_pa_mpjpe"] == encoder["val"]["pa_mpjpe_mm"]
+    instructions = on_disk["steps"]["instruction_generator"]
+    assert set(instructions["results"]) == {"P_A,P_B", "V_A,V_B", "P_A,V_B", "V_A,P_B", "V_A+P_A,V_B+P_B"}
+    assert set(instructions["results"]["P_A,P_B"]) == {"greedy", "beam4"}
+    assert set(instructions["controls"]) == {"GT", "random"} and instructions["val_size"] > 0
+    assert (resolve(instructions["shortname"]) / "model.safetensors").is_file()
     assert list(on_disk["step_seconds"]) == list(QUICKSTART_STEPS)
     goals = {row["goal"] for row in on_disk["goals"]}
     assert "PoseText pose<->text mRecall" in goals and "PoseEmbroider ahead of the Aligner (mRecall)" in goals

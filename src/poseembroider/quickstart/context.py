@@ -75,6 +75,13 @@ class DownstreamSizes:
     hps_epochs: int = 8
     hps_batch_size: int = 64
     hps_lr: float = 1e-4
+    # InstructionGenerator from pose x̄ on the pool's pairs: the published architecture, a CPU decoder size
+    instruction_epochs: int = 3
+    instruction_batch_size: int = 32
+    instruction_lr: float = 5e-4
+    instruction_decoder_width: int = 128
+    instruction_heads: int = 4
+    instruction_layers: int = 2
     torch_threads: int = 1
 
 

@@ -63,8 +63,13 @@ GOALS: tuple[Goal, ...] = (
          ("hps_heads", "poseembroider", "images_gain_over_mean_pose_pct"), 25.0, False, unit="%"),
     Goal("HPS head on PoseEmbroider: images+texts - images, PA-MPJPE (95% interval's upper end)",
          ("hps_heads", "poseembroider", "images_texts_minus_images_pa_mpjpe_high"), 0.0, True, unit="mm"),
+    Goal("instructions from poses (P_A,P_B), greedy: R-precision R@1 vs half the GT control's",
+         ("instruction_generator", "poses_greedy_R@1"), ("instruction_generator", "half_gt_R@1"),
+         reference=("instruction_generator", "gt_R@1"), reference_label="GT texts"),
+    Goal("instructions from poses (P_A,P_B), greedy: R-precision R@1 vs 10x the random control's",
+         ("instruction_generator", "poses_greedy_R@1"), ("instruction_generator", "ten_times_random_R@1")),
 )  # fmt: skip
-"""Issue 13's goals (then the mesh-recovery issue's), on the quickstart's validation splits."""
+"""Issue 13's goals, then the mesh-recovery and instruction-generation ones, on the quickstart's validation splits."""
 
 
 def lookup(results: Mapping[str, Any], path: ResultPath) -> float | None:

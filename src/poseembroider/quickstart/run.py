@@ -10,7 +10,8 @@ what it produced and measured; the dicts are gathered in `<out>/summary.json`, w
 6.   the representation models (`core`): PoseEmbroider and the Aligner trained on the frozen features of
      those encoders, evaluated on the 9 query types, each registered under `<model>_model_synthscript`;
 7.   the downstream heads on their x̄ (`mesh_recovery`): an HPS head per representation model, evaluated for
-     every input set beside the mean pose and the image encoder's own regression.
+     every input set beside the mean pose and the image encoder's own regression; an InstructionGenerator on
+     PoseEmbroider's pose x̄ (`instructions`), evaluated for every input set beside the GT and random controls.
 
 Last, every result is set beside its trivial reference and its goal (`goals`), with each step's seconds:
 `summary.json` keys `goals` and `step_seconds`, and the same as Markdown tables in `<out>/results.md`.
@@ -34,6 +35,7 @@ from poseembroider.quickstart.context import (
 )
 from poseembroider.quickstart.core import CORE_STEPS
 from poseembroider.quickstart.goals import goal_rows, results_markdown, step_seconds
+from poseembroider.quickstart.instructions import INSTRUCTION_STEPS
 from poseembroider.quickstart.mesh_recovery import MESH_RECOVERY_STEPS
 from poseembroider.quickstart.real_poses import REAL_POSE_STEPS
 from poseembroider.quickstart.world import WORLD_STEPS
@@ -44,6 +46,7 @@ QUICKSTART_STEPS: dict[str, QuickstartStep] = {
     **REAL_POSE_STEPS,
     **CORE_STEPS,
     **MESH_RECOVERY_STEPS,
+    **INSTRUCTION_STEPS,
 }
 """Every step, in the order it runs."""
 
