@@ -32,9 +32,9 @@ feed-forward width and vocabulary size from the shapes; `text_decoder_name` = 't
 DistilBERT folder (the distilbert-base-uncased tokenizer: BOS [CLS], EOS [SEP], PAD [PAD], its vocabulary
 size must be the file's).
 
-Greedy decodes equal the original's with `generate(xbar_A, xbar_B, "greedy", **ORIGINAL_GREEDY)`: our decoding's
-default limits (`decoding.DEFAULT_MIN_LENGTH` 10, `DEFAULT_MAX_LENGTH` 200) count generated tokens without BOS,
-the original's with it, so each default is one above the original's.
+Greedy decodes equal the original's with the decoding's default limits (`decoding.DEFAULT_MIN_LENGTH` 9,
+`DEFAULT_MAX_LENGTH` 199: generated tokens, BOS excluded, the original's 10 and 200 counted with its BOS);
+`ORIGINAL_GREEDY` names them.
 
 Both files may hold a copy of their core model under `representation_wrapper.representation_model.`; the
 original's loader would put it in place, so such a copy must equal the core model's own release file (else
@@ -59,6 +59,7 @@ from poseembroider.compat.importers import (
 )
 from poseembroider.compat.release_files import ReleaseCheckpoint
 from poseembroider.compat.state_mapping import KeyRule
+from poseembroider.downstream.instruction_generation.decoding import DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH
 from poseembroider.downstream.instruction_generation.model_instruction_generation import (
     DECODER_PREFIX,
     InstructionGenerator,
@@ -76,7 +77,7 @@ __all__ = ["ORIGINAL_GREEDY", "ORIGINAL_HPS_ITERATIONS", "REPRESENTATION_PREFIX"
 
 ORIGINAL_HPS_ITERATIONS = 3
 """Residual iterations of the original's `IterativeRegressionHead` (a constant)."""
-ORIGINAL_GREEDY = {"min_length": 9, "max_length": 199}
+ORIGINAL_GREEDY = {"min_length": DEFAULT_MIN_LENGTH, "max_length": DEFAULT_MAX_LENGTH}
 """The original's greedy-decoding limits in the terms of `InstructionGenerator.generate` (generated tokens, BOS
 excluded): text2pose's `generate_greedy` forbids EOS while the text *with* its BOS is shorter than 10 tokens (so
 the 10th generated token may be EOS) and runs at most 199 steps (`range(1, 200)`). `generate(...,

@@ -139,13 +139,13 @@ def test_uploaded_pictures_make_a_pair_of_images_and_bad_ones_are_refused_naming
 def test_each_method_gets_the_options_its_registered_function_takes():
     greedy, beam, nucleus = (DecodingChoice(m, beam_size=3, top_p=0.5, seed=7, samples=4) for m in helpers.methods())
     assert helpers.methods()[:3] == ["greedy", "beam", "nucleus"]
-    assert greedy.call() == ("greedy", {"min_length": 10, "max_length": 200})
-    assert beam.call() == ("beam", {"min_length": 10, "max_length": 200, "beam_size": 3})
-    assert nucleus.call() == ("nucleus", {"min_length": 10, "max_length": 200, "top_p": 0.5, "seed": 7})
+    assert greedy.call() == ("greedy", {"min_length": 9, "max_length": 199})
+    assert beam.call() == ("beam", {"min_length": 9, "max_length": 199, "beam_size": 3})
+    assert nucleus.call() == ("nucleus", {"min_length": 9, "max_length": 199, "top_p": 0.5, "seed": 7})
     for choice in (greedy, beam, nucleus):
         assert set(choice.options) <= set(decoding_options(choice.method))
     assert (greedy.count, beam.count, nucleus.count) == (1, 1, 4)  # only a sampling method draws several
-    assert beam.describe() == "beam search, beam_size 3, 10 to 200 tokens"
+    assert beam.describe() == "beam search, beam_size 3, 9 to 199 tokens"
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,7 @@ def test_generation_follows_the_choice(world, models):
     assert greedy[0].text == expected[0]
     short, _ = load_generator(world["generator"])
     short.config.max_tokens = 8  # a generator whose texts are at most 7 tokens long
-    with pytest.raises(ValueError, match="min_length=10: this generator writes at most 7 tokens"):
+    with pytest.raises(ValueError, match="min_length=9: this generator writes at most 7 tokens"):
         generate(short, xbar_A, xbar_B, DecodingChoice("greedy"))
     assert len(generate(short, xbar_A, xbar_B, DecodingChoice("greedy", min_length=2))[0].text.split()) <= 7
 

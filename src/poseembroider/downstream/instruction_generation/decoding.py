@@ -53,10 +53,11 @@ __all__ = [
     "nucleus",
 ]
 
-DEFAULT_MAX_LENGTH = 200
-"""The original's maximal number of generated tokens."""
-DEFAULT_MIN_LENGTH = 10
-"""The original's length before which EOS is forbidden."""
+DEFAULT_MAX_LENGTH = 199
+"""Most generated tokens (BOS excluded), as the original's greedy decoding: at most 199 steps after BOS."""
+DEFAULT_MIN_LENGTH = 9
+"""Generated tokens (BOS excluded) before EOS may come, as the original's greedy decoding: it forbids EOS while
+the text with its BOS is shorter than 10 tokens, so EOS may be the 10th generated token."""
 
 
 class DecodingState(Protocol):
