@@ -54,3 +54,16 @@ def test_a_dataloader_passes_whole_batches_with_their_pool_sub_batch():
 def test_bad_pools_are_refused(pool, ratio, message):
     with pytest.raises(ValueError, match=message):
         WithPoolBatches(RowsDataset(4), pool, ratio)
+
+
+def test_the_pool_order_is_saved_and_restored_mid_permutation():
+    """What the Trainer checkpoints (`rng_state`): a rebuilt dataset given the state continues the same rows."""
+    dataset = WithPoolBatches(RowsDataset(8), RowsDataset(10, offset=100), ratio=1.5, seed=3)
+    _pool_rows(dataset, [[0, 1, 2, 3]])  # 6 of the 10 rows of the first permutation taken
+    state = dataset.rng_state()
+    expected = _pool_rows(dataset, [[0, 1, 2, 3], [4, 5]])
+    rebuilt = WithPoolBatches(RowsDataset(8), RowsDataset(10, offset=100), ratio=1.5, seed=3)
+    rebuilt.set_rng_state(state)
+    assert _pool_rows(rebuilt, [[0, 1, 2, 3], [4, 5]]) == expected
+    with pytest.raises(ValueError, match="outside the pool of 5"):
+        WithPoolBatches(RowsDataset(8), RowsDataset(5), seed=3).set_rng_state(state)

@@ -209,6 +209,15 @@ class _TriModalBase(Dataset):
         cam_rot = matrix_to_axis_angle(matrix)
         return flip_axis_angle(cam_rot) if flip else cam_rot
 
+    def rng_state(self) -> dict[str, Any]:
+        """The main process's caption and flip generator, for the Trainer's checkpoints (`training.state`): a
+        resumed run then draws the captions and flips an uninterrupted run does."""
+        return {"draws": self._rng.getstate()}  # a tuple of ints: loads with weights_only
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Inverse of `rng_state`."""
+        self._rng.setstate(tuple(state["draws"]))
+
     def _random(self) -> random.Random:
         """The generator of caption and flip draws. In a DataLoader worker, one seeded by the worker's seed
         (base seed of the epoch + worker id): each worker starts from a copy of the dataset, and copies

@@ -193,7 +193,9 @@ class CachedFeatureDataset(Dataset):
     drawn at random ('rand'), `data_id % count` ('deterministic-mix') or a fixed index), `data_ids`, `indices`.
 
     `__getitems__` reads a whole batch with one fancy-index per field (the DataLoader calls it with the
-    batch's indices); pass `collate_batched` as the DataLoader's collate_fn.
+    batch's indices); pass `collate_batched` as the DataLoader's collate_fn. The caption draws of the main
+    process run on across epochs: `rng_state()` / `set_rng_state()` let the Trainer checkpoint them
+    (`training.state`), so a resumed run draws the captions an uninterrupted one does.
     """
 
     def __init__(
@@ -216,6 +218,14 @@ class CachedFeatureDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.data_ids)
+
+    def rng_state(self) -> dict[str, Any]:
+        """The main process's caption generator (worker generators are re-seeded every epoch)."""
+        return {"captions": dict(self._rng.bit_generator.state)}
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Inverse of `rng_state`."""
+        self._rng.bit_generator.state = state["captions"]  # numpy refuses another bit generator's state
 
     def _generator(self) -> np.random.Generator:
         info = torch.utils.data.get_worker_info()
@@ -257,6 +267,8 @@ class WithPoolBatches(Dataset):
     The pool is read in a seeded random order without replacement, reshuffled when used up (per DataLoader
     worker, as `CachedFeatureDataset`'s caption draws), so a pool larger than `main` is seen a part per epoch.
     Read through `__getitems__` (whole batches): pass `collate_batched` as the DataLoader's collate_fn.
+    The main process's pool order (generator and rows left of the current permutation) is checkpointed by the
+    Trainer through `rng_state()` / `set_rng_state()`, as are `main`'s and `pool`'s own caption draws.
     """
 
     def __init__(self, main: CachedFeatureDataset, pool: CachedFeatureDataset, ratio: float = 1.0, seed: int = 0):
@@ -273,6 +285,18 @@ class WithPoolBatches(Dataset):
 
     def __len__(self) -> int:
         return len(self.main)
+
+    def rng_state(self) -> dict[str, Any]:
+        """The main process's pool order: `{"generator": state, "order": (R,) int64 rows left to take}`."""
+        return {"generator": dict(self._rng.bit_generator.state), "order": torch.from_numpy(self._order.copy())}
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Inverse of `rng_state`; rows of the order beyond the pool are refused (another pool was saved)."""
+        order = torch.as_tensor(state["order"], dtype=torch.int64).numpy().copy()
+        if order.size and (order.min() < 0 or order.max() >= len(self.pool)):
+            raise ValueError(f"the saved pool order holds rows outside the pool of {len(self.pool)} samples")
+        self._rng.bit_generator.state = state["generator"]
+        self._order = order
 
     def _next_pool_positions(self, count: int) -> np.ndarray:
         info = torch.utils.data.get_worker_info()

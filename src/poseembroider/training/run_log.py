@@ -2,7 +2,10 @@
 
 Lines have `"kind": "step"` (every `log_step` steps: step scalars, lr) or `"kind": "epoch"` (epoch means
 of the training outputs as `train/<name>`, validation metrics as `val/<name>`, lr, wall time). Only the
-main process writes; on resume new lines are appended.
+main process writes. A run started with `--resume` (`resume_step`: the step it resumes from, 0 without a
+checkpoint yet) first drops the lines past that point (those the interrupted run wrote after its last
+checkpoint, redone now) and has TensorBoard purge those events, so the log of a resumed run reads as the
+uninterrupted one's; a run without `--resume` appends.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import logging
 import math
 from pathlib import Path
 from typing import Any
+
+from poseembroider.atomic_io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -25,20 +30,47 @@ def _jsonable(value: Any) -> Any:
 class RunLog:
     """Appends JSON lines to `<output_dir>/log.jsonl` and scalars to `<output_dir>/tensorboard/`."""
 
-    def __init__(self, output_dir: str | Path, tensorboard: bool = True, enabled: bool = True) -> None:
+    def __init__(
+        self, output_dir: str | Path, tensorboard: bool = True, enabled: bool = True, resume_step: int | None = None
+    ) -> None:
         self.enabled = enabled
         self.path = Path(output_dir) / "log.jsonl"
         self._writer = None
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None:
+            self._drop_after(resume_step)
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
             except ImportError as err:  # tensorboard not installed: keep training, say so once
                 logger.warning("no TensorBoard logs (%s); install tensorboard or pass --no_tensorboard", err)
             else:
-                self._writer = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"))
+                purge = None if resume_step is None else resume_step + 1
+                self._writer = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"), purge_step=purge)
+
+    def _drop_after(self, step: int) -> None:
+        """Keep the lines of `log.jsonl` whose step is at most `step` (and unreadable whole lines; a cut last line
+        goes)."""
+        if not self.path.is_file():
+            return
+        lines = self.path.read_text().splitlines(keepends=True)
+        kept = []
+        for line in lines:
+            try:
+                record_step = json.loads(line).get("step")
+            except (json.JSONDecodeError, AttributeError):
+                if not line.endswith("\n"):
+                    continue  # the line the killed run was writing
+                record_step = None
+            if not (isinstance(record_step, int) and record_step > step):
+                kept.append(line if line.endswith("\n") else line + "\n")
+        if kept != lines:
+            logger.info(
+                "%s: dropped %d line(s) past the resume point (step %d)", self.path, len(lines) - len(kept), step
+            )
+            write_text_atomic(self.path, "".join(kept))
 
     def write(self, kind: str, step: int, values: dict[str, Any]) -> None:
         """One JSON line (`kind`, `step` and `values`); numeric values also go to TensorBoard at `step`."""

@@ -24,9 +24,13 @@ Outputs in `config.output_dir`: `best/` (weights of the best validation `best_me
 `epoch_<k>/` every `saving_ckpt_step` epochs, `log.jsonl`, `tensorboard/`, `trainer_config.json`.
 
 Reproducibility: the data order of epoch e is `DistributedSampler(seed=seed).set_epoch(e)` (also in a
-single process), the DataLoader generator is re-seeded from `(seed, e)`, and the RNG states of every
-rank are saved with the training state, so a run interrupted and resumed (`--resume`) ends with the
-same weights as an uninterrupted one (exactly so on CPU with `--deterministic`).
+single process), the DataLoader generator is re-seeded from `(seed, e)`, datasets with a `set_epoch` are
+told the epoch, and the global RNG states and the training set's own generators (`rng_state()`, see
+`training.state`) of every rank are saved with the training state, so a run interrupted and resumed
+(`--resume`) ends with the same weights as an uninterrupted one (bit for bit on CPU; with `--deterministic`
+on GPUs). The resume point is the end of the last finished epoch: a run killed in the middle of an epoch
+redoes that epoch from its start, drawing what the uninterrupted run drew (same sampler order, same
+dataset and dropout draws). The log lines the killed run wrote past that point are dropped (`RunLog`).
 """
 
 from __future__ import annotations
@@ -62,12 +66,16 @@ from poseembroider.training.schedules import build_scheduler
 from poseembroider.training.state import (
     STATE_FORMAT_VERSION,
     TRAINING_STATE_NAME,
+    capture_dataset_state,
     capture_rng_state,
     load_training_state,
+    restore_dataset_state,
     restore_rng_state,
     save_training_state,
     seed_everything,
     seed_worker,
+    set_dataset_epoch,
+    unsaved_generators,
 )
 
 logger = logging.getLogger(__name__)
@@ -190,6 +198,13 @@ class Trainer:
             generator=self.generator,
             pin_memory=self.device.type == "cuda",
         )
+        unsaved = unsaved_generators(train_dataset)
+        if unsaved and self.is_main:
+            logger.warning(
+                "the training set holds random generators that are neither saved (rng_state) nor re-seeded per "
+                "epoch (set_epoch): %s; a run resumed with --resume will not draw what an uninterrupted one does",
+                ", ".join(unsaved),
+            )
         if len(self.train_loader) == 0:
             raise ValueError(
                 f"the training set ({len(train_dataset)} samples over {self.info.world_size} process(es)) gives "
@@ -241,10 +256,13 @@ class Trainer:
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-        self._log = RunLog(self.output_dir, tensorboard=cfg.tensorboard, enabled=self.is_main)
+        self._log = None
         try:
-            if not self._resume():
+            resumed = self._resume()
+            if not resumed:
                 seed_everything(cfg.seed + self.info.rank)
+            resume_step = self.global_step if cfg.resume else None  # --resume: the log rewinds to the start point
+            self._log = RunLog(self.output_dir, cfg.tensorboard, enabled=self.is_main, resume_step=resume_step)
             if self.is_main:
                 write_json_atomic(self.output_dir / "trainer_config.json", dataclasses.asdict(cfg))
             self._step_module = ddp.wrap_ddp(_TrainingStep(self.model), self.device, cfg.find_unused_parameters)
@@ -255,7 +273,8 @@ class Trainer:
             self._step_module = None  # the DDP wrapper goes before the process group (see destroy_distributed)
             torch.use_deterministic_algorithms(was_deterministic)
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn_flags
-            self._log.close()
+            if self._log is not None:
+                self._log.close()
         return {
             "epoch": self.epoch,
             "global_step": self.global_step,
@@ -300,6 +319,7 @@ class Trainer:
             self.model.on_train_epoch_start(epoch)
         self.sampler.set_epoch(epoch)
         self.generator.manual_seed(cfg.seed * 1_000_003 + epoch)
+        set_dataset_epoch(self.train_dataset, epoch)
         sums: dict[str, float] = {}
         count = 0
         bar = tqdm(
@@ -398,9 +418,7 @@ class Trainer:
     def _update_best(self, metrics: Mapping[str, float], epoch: int) -> bool:
         cfg = self.config
         if cfg.best_metric not in metrics:
-            raise KeyError(
-                f"--best_metric {cfg.best_metric!r} is not among the validation metrics {sorted(metrics)}"
-            )
+            raise KeyError(f"--best_metric {cfg.best_metric!r} is not among the validation metrics {sorted(metrics)}")
         score = float(metrics[cfg.best_metric])
         if not math.isfinite(score):
             return False
@@ -421,8 +439,13 @@ class Trainer:
         else:
             save_state_dict(self.model.state_dict(), folder / WEIGHTS_NAME)
 
-    def training_state(self, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
-        """Everything besides the weights that resuming needs (see `training.state`)."""
+    def training_state(
+        self, rng_states: list[dict[str, Any]], dataset_states: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Everything besides the weights that resuming needs (see `training.state`); `rng_states` and
+        `dataset_states` hold one entry per rank (default for the latter: this process's)."""
+        if dataset_states is None:
+            dataset_states = [capture_dataset_state(self.train_dataset)]
         return {
             "format_version": STATE_FORMAT_VERSION,
             "epoch": self.epoch,
@@ -433,12 +456,14 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": rng_states,
             "sampler": {"seed": self.config.seed, "epoch": self.epoch, "generator": self.generator.get_state()},
+            "datasets": dataset_states,
             "world_size": self.info.world_size,
             "config": dataclasses.asdict(self.config),
         }
 
     def _save_checkpoints(self, improved: bool) -> None:
-        rng_states = ddp.all_gather_objects(capture_rng_state())  # collective: every rank takes part
+        rng_states = ddp.all_gather_objects(capture_rng_state())  # collectives: every rank takes part
+        dataset_states = ddp.all_gather_objects(capture_dataset_state(self.train_dataset))
         if self.is_main:
             if improved:
                 with atomic_directory(self.output_dir / "best") as tmp:
@@ -450,7 +475,7 @@ class Trainer:
                     self._write_weights(tmp)
             with atomic_directory(self.output_dir / "last") as tmp:
                 self._write_weights(tmp)
-                save_training_state(self.training_state(rng_states), tmp / TRAINING_STATE_NAME)
+                save_training_state(self.training_state(rng_states, dataset_states), tmp / TRAINING_STATE_NAME)
         barrier()
 
     def _resume(self) -> bool:
@@ -475,10 +500,21 @@ class Trainer:
         if len(rng) != self.info.world_size and self.is_main:
             logger.warning(
                 "resuming %s written by %d process(es) with %d: RNG streams are reused, not continued exactly",
-                state_path, len(rng), self.info.world_size,
+                state_path,
+                len(rng),
+                self.info.world_size,
             )
         restore_rng_state(rng[self.info.rank % len(rng)])
         self.generator.set_state(state["sampler"]["generator"])
+        if "datasets" in state:
+            datasets = state["datasets"]
+            restore_dataset_state(self.train_dataset, datasets[self.info.rank % len(datasets)], state_path)
+        elif self.is_main and capture_dataset_state(self.train_dataset):
+            logger.warning(
+                "%s predates the saved dataset draws: captions / flips / pool rows drawn after the resume point "
+                "differ from an uninterrupted run's",
+                state_path,
+            )
         if self.is_main:
             logger.info("resumed from %s at epoch %d (step %d)", last, self.epoch, self.global_step)
         return True

@@ -166,8 +166,11 @@ class WeightedMix(Dataset):
     `min(sizes) x sum(weights)` items, the first `min x w_0` from dataset 0, the next `min x w_1` from dataset
     1, ...; each is an item of its dataset drawn uniformly with replacement.
 
-    The draw of index i depends on (seed, i, how many times i was asked for in this process): every epoch
-    draws anew (the Trainer shuffles the indices), and the same run gives the same draws."""
+    The draw of index i depends on (seed, i, epoch + how many times i was asked for before in this epoch and
+    process): every epoch draws anew (the Trainer shuffles the indices), and the same run gives the same draws.
+    The Trainer tells the epoch (`set_epoch`), so a run resumed at epoch e and DataLoader workers (which start
+    each epoch from a copy of the dataset) draw what one uninterrupted process does; without `set_epoch` the
+    count alone makes every request a new draw."""
 
     def __init__(self, datasets: Sequence[Dataset], weights: Sequence[float] | None = None, seed: int = 0) -> None:
         if not datasets:
@@ -182,7 +185,12 @@ class WeightedMix(Dataset):
         counts = [max(1, round(min(self.sizes) * w)) for w in weights]
         self.ends = list(np.cumsum(counts))
         self.seed = int(seed)
+        self._epoch = 0
         self._asked: dict[int, int] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draws of epoch `epoch` from now on (called by the Trainer before each epoch)."""
+        self._epoch, self._asked = int(epoch), {}
 
     def __len__(self) -> int:
         return int(self.ends[-1])
@@ -197,7 +205,7 @@ class WeightedMix(Dataset):
         source = self.source_of(index)
         count = self._asked.get(index, 0)
         self._asked[index] = count + 1
-        generator = np.random.default_rng([self.seed, index, count])
+        generator = np.random.default_rng([self.seed, index, self._epoch + count])
         return self.datasets[source][int(generator.integers(self.sizes[source]))]
 
 
