@@ -51,5 +51,18 @@ def test_errors_name_the_file_and_the_key(tmp_path):
         load_pose_file(_save(tmp_path / "obj.npz", poses=np.array([object()] * 3, dtype=object)))
     text = tmp_path / "text.npz"
     text.write_text("not a zip")
-    with pytest.raises(ValueError, match=r"text\.npz.*not a readable"):
+    with pytest.raises(ValueError, match=r"text\.npz.*not an \.npz archive") as err:
         load_pose_file(text)
+    assert "pickle" not in str(err.value)
+
+
+def test_empty_file_and_absurd_values_are_refused(tmp_path):
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.npz.*empty file"):
+        load_pose_file(empty)
+    with pytest.raises(ValueError, match=r"huge\.npz.*exceed"):
+        load_pose_file(_save(tmp_path / "huge.npz", poses=np.full((1, 22, 3), 1e30)))
+    with pytest.raises(ValueError, match=r"degrees\.npz.*radians"):
+        load_pose_file(_save(tmp_path / "degrees.npz", poses=np.full((1, 22, 3), 90.0)))
+    assert load_pose_file(_save(tmp_path / "ok.npz", poses=np.full((1, 22, 3), 1.5))).shape == (1, 22, 3)

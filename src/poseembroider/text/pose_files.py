@@ -8,7 +8,8 @@ Accepted contents (axis-angles, SMPL-X joint order, radians):
 - SMPL-X style (the `smplx` forward's keywords): `global_orient` (N, 3) + `body_pose` (N, 63) or (N, 21, 3)
   -> 22 joints.
 
-Files are opened with `allow_pickle=False`: a pose file never runs code.
+Files are opened with `allow_pickle=False`: a pose file never runs code. Values must be finite radians with
+every axis-angle's norm at most `MAX_AXIS_ANGLE_NORM` (4π): larger ones are degrees or garbage, not poses.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["load_pose_file", "poses_from_mapping"]
+__all__ = ["MAX_AXIS_ANGLE_NORM", "load_pose_file", "poses_from_mapping"]
 
 _JOINT_COUNTS = (22, 52, 55)
+MAX_AXIS_ANGLE_NORM = 4 * np.pi
+"""Largest accepted rotation angle (radians): any rotation is reachable below 2π, so a norm above 4π means the
+values are not axis-angles in radians (degrees, or corrupted numbers such as 1e30)."""
+_ZIP_MAGIC = b"PK\x03\x04"
+_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
 
 def _fail(path: Path | str, message: str) -> ValueError:
@@ -43,8 +49,9 @@ def _from_poses(array: np.ndarray, path: Path | str) -> np.ndarray:
     if array.ndim == 2 and array.shape[1] % 3 == 0 and array.shape[1] // 3 in _JOINT_COUNTS:
         array = array.reshape(array.shape[0], -1, 3)
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[1] not in _JOINT_COUNTS:
-        raise _fail(path, f"key 'poses' has shape {array.shape}, expected (N, 22|52|55, 3) axis-angles "
-                          "or flat (N, 66|156|165)")
+        raise _fail(
+            path, f"key 'poses' has shape {array.shape}, expected (N, 22|52|55, 3) axis-angles or flat (N, 66|156|165)"
+        )
     return array
 
 
@@ -54,8 +61,11 @@ def _from_amass(data, path: Path | str) -> np.ndarray:
     if root.ndim != 2 or root.shape[1] != 3:
         raise _fail(path, f"key 'root_orient' has shape {root.shape}, expected (N, 3)")
     if body.ndim != 2 or body.shape[1] != 63 or body.shape[0] != root.shape[0]:
-        raise _fail(path, f"key 'pose_body' has shape {body.shape}, expected ({root.shape[0]}, 63) "
-                          "(21 body joints, one row per 'root_orient' row)")
+        raise _fail(
+            path,
+            f"key 'pose_body' has shape {body.shape}, expected ({root.shape[0]}, 63) "
+            "(21 body joints, one row per 'root_orient' row)",
+        )
     parts = [root[:, None], body.reshape(-1, 21, 3)]
     if "pose_hand" in data:
         hands = _array(data, "pose_hand", path)
@@ -71,8 +81,11 @@ def _from_smplx(data, path: Path | str) -> np.ndarray:
     if body.ndim == 3 and body.shape[1:] == (21, 3):
         body = body.reshape(body.shape[0], 63)
     if body.ndim != 2 or body.shape != (root.shape[0], 63):
-        raise _fail(path, f"key 'body_pose' has shape {body.shape}, expected ({root.shape[0]}, 63) or "
-                          f"({root.shape[0]}, 21, 3) (one row per 'global_orient' row)")
+        raise _fail(
+            path,
+            f"key 'body_pose' has shape {body.shape}, expected ({root.shape[0]}, 63) or "
+            f"({root.shape[0]}, 21, 3) (one row per 'global_orient' row)",
+        )
     return np.concatenate([root[:, None], body.reshape(-1, 21, 3)], axis=1)
 
 
@@ -96,6 +109,14 @@ def poses_from_mapping(data, where: Path | str = "poses") -> np.ndarray:
     if not np.isfinite(poses).all():
         bad = np.argwhere(~np.isfinite(poses).all(axis=-1))[:3].tolist()
         raise _fail(where, f"contains NaN or inf values (first [pose, joint] entries: {bad})")
+    norms = np.linalg.norm(poses.astype(np.float64), axis=-1)
+    if (norms > MAX_AXIS_ANGLE_NORM).any():
+        bad = np.argwhere(norms > MAX_AXIS_ANGLE_NORM)[:3].tolist()
+        raise _fail(
+            where,
+            f"axis-angle norms up to {norms.max():.3g} rad exceed {MAX_AXIS_ANGLE_NORM:.3g} (4π): expected radians "
+            f"(first [pose, joint] entries: {bad})",
+        )
     return np.ascontiguousarray(poses, dtype=np.float32)
 
 
@@ -108,9 +129,16 @@ def load_pose_file(path: str | Path) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such pose file")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise _fail(path, "is an empty file, expected an .npz archive of pose arrays")
+    if head not in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC):
+        kind = "a plain .npy array" if head.startswith(b"\x93NUM") else f"starts with {head!r}"
+        raise _fail(path, f"is not an .npz archive (a zip of .npy arrays, made by numpy.savez): {kind}")
     try:
         data = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError) as err:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
         raise _fail(path, f"not a readable .npz file ({err})") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise _fail(path, "expected an .npz archive with key 'poses' or 'root_orient' + 'pose_body', got a plain .npy")
