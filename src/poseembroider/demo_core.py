@@ -41,6 +41,7 @@ from poseembroider.datasets.visualize.common import (
     occlusion_sliders,
 )
 from poseembroider.demo_core_helpers import (
+    MAX_TEXT_CHARS,
     occlude_patches,
     prepare_uploaded_image,
     query_batch,
@@ -210,6 +211,7 @@ def main() -> None:
             placeholder="The person is...",
             help="Starts from the chosen sample's caption; edit it and check **Use the input text!**",
             key=INPUT_TEXT_KEY,
+            max_chars=MAX_TEXT_CHARS,
         )
         submitted = st.form_submit_button("Process!", key="process")
 

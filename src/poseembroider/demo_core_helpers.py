@@ -24,6 +24,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from poseembroider.datasets.image_processing import IMAGE_HW, to_uint8_tensor
 from poseembroider.representation import crop_person
 
+MAX_TEXT_CHARS = 2000
+"""Longest description a demo reads (the captions are a few hundred characters; the text encoder keeps its first
+tokens anyway): a pasted megabyte is refused with a message, not tokenised."""
+
 PATCH_SIZE = 16
 """Side of the image encoder's patches in pixels: the occlusion moves and grows by whole patches."""
 

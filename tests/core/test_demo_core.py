@@ -21,6 +21,7 @@ from poseembroider.cli import main as cli_main
 from poseembroider.datasets.cache_format import cache_file_name, save_cache
 from poseembroider.datasets.registry import get_dataset, synth_image_root
 from poseembroider.demo_core_helpers import (
+    MAX_TEXT_CHARS,
     PATCH_GRID,
     occlude_patches,
     prepare_uploaded_image,
@@ -372,6 +373,7 @@ def test_the_query_text_follows_the_chosen_sample_and_keeps_the_users_edits(demo
     assert any(c.value == "query text: both arms are stretched out" for c in at.caption)
     at.slider(key="mask_size").set_value(2).run()  # a rerun with the same sample keeps the edit
     assert at.text_area(key="input_text").value == "both arms are stretched out"
+    assert at.text_area(key="input_text").proto.max_chars == MAX_TEXT_CHARS  # a pasted megabyte is cut at the box
 
     at.radio(key="select_by").set_value("data id").run()
     at.number_input(key="data_id").set_value(IDS[5]).run()  # another sample, by data id

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from poseembroider.demo_core_helpers import query_batch
+from poseembroider.demo_core_helpers import MAX_TEXT_CHARS, query_batch
 from poseembroider.devices import resolve_device
 from poseembroider.downstream.input_types import input_types_name
 from poseembroider.downstream.pose_estimation.evaluation import uses_betas
@@ -59,9 +59,6 @@ __all__ = [
 
 IMAGE_ONLY: tuple[str, ...] = ("images",)
 IMAGE_AND_TEXT: tuple[str, ...] = ("images", "texts")
-MAX_TEXT_CHARS = 2000
-"""Longest description read (the captions are a few hundred characters; the text encoder keeps its first
-tokens anyway): a pasted megabyte is refused with a message, not tokenised."""
 METRIC_LABELS: dict[str, str] = {
     "mpjpe_mm": "MPJPE (mm)",
     "pa_mpjpe_mm": "PA-MPJPE (mm)",
