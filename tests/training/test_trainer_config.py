@@ -89,6 +89,32 @@ def test_bad_values_are_refused_naming_the_flag(capsys):
         TrainerConfig(optimizer="SGD")
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_float_flags_are_refused_at_parse_time(capsys, value):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--lr", value])
+    assert "--lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [
+        ("lr", float("nan")),
+        ("lr", -1e-4),
+        ("lr", 0.0),
+        ("wd", float("nan")),
+        ("wd", -0.1),
+        ("lr_gamma", float("inf")),
+        ("lr_min_ratio", 1.5),
+        ("lr_min_ratio", float("nan")),
+        ("grad_clip", float("nan")),
+    ],
+)
+def test_trainer_config_refuses_out_of_range_floats(field_name, value):
+    with pytest.raises(ValueError, match=f"--{field_name} must be a finite number"):
+        TrainerConfig(**{field_name: value})
+
+
 def test_help_lists_fields_with_their_help():
     text = _parser().format_help()
     assert "--lr_scheduler {none,stepLR,multistepLR,cosine,linear}" in text

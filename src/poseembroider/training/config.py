@@ -5,7 +5,7 @@ original README commands parse unchanged (`--lr 0.0002 --lr_scheduler stepLR --l
 
 | field type | flag |
 | --- | --- |
-| `int`, `float`, `str`, `Path` | `--name VALUE` |
+| `int`, `float`, `str`, `Path` | `--name VALUE` (a float must be finite: `nan`, `inf` are refused) |
 | `bool`, default False | `--name` (store_true, like the original `--l2normalize`) |
 | `bool`, default True | `--no_name` (store_false, like the original `--no_img_augmentation`) |
 | `Literal[...]` or `metadata={"choices": ...}` | `--name VALUE` among the choices |
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -86,6 +87,32 @@ class TrainerConfig:
             raise ValueError(f"--lr_step must be >= 1 with stepLR, got {self.lr_step}")
         if self.grad_clip < 0 or self.warmup < 0:
             raise ValueError("--grad_clip and --warmup must be >= 0")
+        # NaN passes every `<` test above: each float is checked for finiteness and range explicitly.
+        for name, low, high, low_open in (
+            ("lr", 0.0, math.inf, True),
+            ("wd", 0.0, math.inf, False),
+            ("lr_gamma", 0.0, math.inf, True),
+            ("lr_min_ratio", 0.0, 1.0, False),
+            ("grad_clip", 0.0, math.inf, False),
+        ):
+            check_finite_range(name, getattr(self, name), low, high, low_open)
+
+
+def check_finite_range(name: str, value: float, low: float, high: float = math.inf, low_open: bool = False) -> None:
+    """Refuse a non-finite `value` of flag `--name`, or one outside [low, high] ((low, high] when `low_open`),
+    with a ValueError naming the flag."""
+    bound = f"{'>' if low_open else '>='} {low:g}" + (f" and <= {high:g}" if math.isfinite(high) else "")
+    if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+        raise ValueError(f"--{name} must be a finite number {bound}, got {value!r}")
+
+
+def finite_float(value: str) -> float:
+    """argparse `type` of every float flag made from a dataclass field: 'nan', 'inf' and '-inf' are refused at
+    parse time (argparse names the flag), since no setting of this toolkit means them."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value!r}")
+    return number
 
 
 # --------------------------------------------------------------------------- dataclass <-> argparse
@@ -108,7 +135,9 @@ def _field_default(f: dataclasses.Field) -> Any:
 
 
 def _scalar_parser(tp: Any) -> Any:
-    if tp in (int, float, str):
+    if tp is float:
+        return finite_float
+    if tp in (int, str):
         return tp
     if tp is Path:
         return Path
