@@ -131,3 +131,10 @@ def test_dataloader_workers_make_their_own_random_draws(tiny_synth_dataset):
     # copies of one generator would flip the same positions in both workers, whatever the loader seed
     assert any(first != second for first, second in patterns)
     assert len(set(map(str, patterns))) > 1  # and the draws follow the loader's seed
+
+
+@pytest.mark.parametrize("probability", [float("nan"), -0.1, 1.5, float("inf")])
+def test_lr_flip_probability_must_be_a_probability(tiny_synth_dataset, probability):
+    # NaN used to flip every item: `random() >= nan` is False.
+    with pytest.raises(ValueError, match="lr_flip_probability.*finite in \\[0, 1\\]"):
+        get_dataset(tiny_synth_dataset["script"], "train", item_format="p", lr_flip_probability=probability)

@@ -115,9 +115,12 @@ class _TriModalBase(Dataset):
             raise ValueError(f"caption_selection {caption_selection!r}: use 'rand', 'deterministic-mix' or an index")
         if num_body_joints not in (22, 52):
             raise ValueError(f"num_body_joints={num_body_joints}: use 22 (body) or 52 (body and hands)")
+        # `not 0 <= p <= 1` also catches NaN, which would otherwise flip every item (`random() >= nan` is False).
+        if not (isinstance(lr_flip_probability, (int, float)) and 0.0 <= lr_flip_probability <= 1.0):
+            raise ValueError(f"lr_flip_probability={lr_flip_probability!r}: a probability must be finite in [0, 1]")
         self.caption_selection = caption_selection
         self.num_body_joints = num_body_joints
-        self.lr_flip_probability = lr_flip_probability
+        self.lr_flip_probability = float(lr_flip_probability)
         self.tokenizer = tokenizer
         self.image_processing = get_image_processing(img_processing) if "i" in self.letters else None
         self.keypoints_2d = keypoints_2d
