@@ -472,6 +472,14 @@ def _posecodes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finite_float(value: str) -> float:
+    """argparse `type` of a float flag: 'nan' and 'inf' are refused at parse time (argparse names the flag)."""
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value!r}")
+    return number
+
+
 def _configure_instruct(p: argparse.ArgumentParser) -> None:
     for flag, which in (("--poses-a", "A (start)"), ("--poses-b", "B (target)")):
         p.add_argument(
@@ -484,7 +492,7 @@ def _configure_instruct(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=("default", "simplified", "short"), default="default")
     p.add_argument(
         "--rotation-change",
-        type=float,
+        type=_finite_float,
         default=None,
         metavar="DEG",
         help="heading change from A to B in degrees (positive: to the body's left), said first",

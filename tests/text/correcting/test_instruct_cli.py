@@ -63,3 +63,13 @@ def test_missing_and_bad_files_are_reported(tmp_path, capsys, procedural_model_f
     assert main(["instruct", "--poses-a", str(bad), "--poses-b", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.npz" in err and "(2, 7)" in err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_rotation_change_is_refused(pose_files, capsys, value):
+    # NaN used to drop the turn silently and answer "Keep the same pose."
+    a, b = pose_files
+    with pytest.raises(SystemExit) as exit_info:
+        main(["instruct", "--poses-a", str(a), "--poses-b", str(b), "--rotation-change", value])
+    assert exit_info.value.code == 2 and "--rotation-change" in capsys.readouterr().err
+
