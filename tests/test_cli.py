@@ -51,3 +51,18 @@ def test_config_lists_settings(capsys):
 def test_unknown_command_fails():
     with pytest.raises(SystemExit):
         main(["no-such-command"])
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    # `poseembroider config | head -0`: the reader is gone before the command writes. It used to end with a
+    # BrokenPipeError traceback.
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "poseembroider.cli", "config"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -805,6 +806,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command of `argv`; its exit status. Output piped into a reader that stops early (`| head`) ends
+    the command quietly with status 141 (128 + SIGPIPE), as standard command-line tools do."""
+    try:
+        status = _run(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe fails here, not in the interpreter's final flush
+        return status
+    except BrokenPipeError:
+        # Later writes (the interpreter's flush at exit) go to /dev/null instead of raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
