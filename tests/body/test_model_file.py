@@ -126,3 +126,28 @@ def test_outdated_procedural_file_is_rebuilt(tmp_path, procedural_model_file):
 def test_default_location_follows_config(procedural_model_file):
     """Without arguments the configured places are used (the isolated ones set by conftest)."""
     assert locate_model_file().path == model_file_in(config.PROCEDURAL_BODY_MODEL_PATH) == procedural_model_file
+
+
+def test_nan_vertex_is_refused_naming_the_key(tmp_path, procedural_model_file):
+    # A NaN vertex used to pass the checks; every caption then read "a neutral stance".
+    arrays = _arrays(procedural_model_file)
+    arrays["v_template"][123, 1] = np.nan
+    path = _write(tmp_path / "SMPLX_NEUTRAL.npz", arrays)
+    with pytest.raises(
+        BodyModelFileError, match=r"SMPLX_NEUTRAL\.npz: key 'v_template' holds 1 NaN or inf.*\[123, 1\]"
+    ):
+        check_model_file(path)
+
+
+def test_existing_folder_without_the_model_file_is_an_error(tmp_path, procedural_model_file):
+    # It used to fall back to the procedural body silently.
+    folder = tmp_path / "licensed"
+    folder.mkdir()
+    with pytest.raises(BodyModelFileError, match=r"licensed exists but holds no smplx/SMPLX_NEUTRAL\.npz"):
+        locate_model_file(smplx_dir=folder, procedural_dir=procedural_model_file.parent.parent)
+    _write(folder / "SMPLX_NEUTRAL.npz", _arrays(procedural_model_file))  # one level too high
+    with pytest.raises(BodyModelFileError, match=r"found .*licensed/SMPLX_NEUTRAL\.npz.*move it to"):
+        locate_model_file(smplx_dir=folder, procedural_dir=procedural_model_file.parent.parent)
+    # no folder at all (the default): the procedural body, as documented
+    found = locate_model_file(smplx_dir=tmp_path / "none", procedural_dir=procedural_model_file.parent.parent)
+    assert found.kind == "procedural"

@@ -48,6 +48,7 @@ REQUIRED_KEYS: dict[str, tuple] = {
     "lmk_bary_coords": (51, 3),
 }
 MIN_SHAPE_DIRECTIONS = 20  # 10 betas + 10 expression coefficients
+_FINITE_FILES: set[tuple[str, int, int]] = set()  # (resolved path, size, mtime_ns) found free of NaN / inf
 
 
 class BodyModelFileError(ValueError):
@@ -127,7 +128,31 @@ def check_model_file(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
             f"{path}: key 'shapedirs' has {headers['shapedirs'][0][2]} directions, "
             f"expected at least {MIN_SHAPE_DIRECTIONS} (10 betas + 10 expression)"
         )
+    _check_finite(path, headers)
     return headers
+
+
+def _check_finite(path: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """Refuse NaN / inf in the float members `smplx` reads: one NaN vertex makes every joint NaN, and every
+    caption then reads 'a neutral stance' with no error anywhere."""
+    stat = path.stat()
+    checked = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if checked in _FINITE_FILES:  # 0.15 s for a 10k-vertex file: once per file version and process
+        return
+    floats = [k for k in REQUIRED_KEYS if np.issubdtype(headers[k][1], np.floating)]
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for key in floats:
+                values = data[key]
+                if not np.isfinite(values).all():
+                    count = int((~np.isfinite(values)).sum())
+                    first = np.argwhere(~np.isfinite(values))[0].tolist()
+                    raise BodyModelFileError(
+                        f"{path}: key {key!r} holds {count} NaN or inf value(s) (first at index {first})"
+                    )
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise BodyModelFileError(f"{path}: not a readable .npz SMPL-X model file ({err})") from None
+    _FINITE_FILES.add(checked)
 
 
 def _sanitized_copy(path: Path, headers: dict, cache_dir: Path) -> Path:
@@ -170,7 +195,8 @@ def open_model_file(path: Path, cache_dir: Path | None = None) -> BodyModelFile:
 def locate_model_file(
     smplx_dir: Path | None = None, procedural_dir: Path | None = None, build_if_missing: bool = True
 ) -> BodyModelFile:
-    """The body model to use: the licensed SMPL-X file if present, else the procedural one.
+    """The body model to use: the licensed SMPL-X file if present, else (when `smplx_dir` does not exist) the
+    procedural one. An existing `smplx_dir` without the model file is an error, not a silent fallback.
     The procedural file is built (a few seconds, deterministic) when it does not exist yet and
     `build_if_missing` is set.
     """
@@ -179,6 +205,16 @@ def locate_model_file(
     licensed = model_file_in(smplx_dir)
     if licensed.exists():
         return open_model_file(licensed)
+    if smplx_dir.exists():
+        # A folder that exists was made for the licensed model: using the procedural body instead, silently,
+        # would give other numbers with no word said. Only a folder that does not exist (the default) falls back.
+        stray = sorted(str(p) for p in smplx_dir.rglob(MODEL_FILE_NAME))[:3] if smplx_dir.is_dir() else []
+        hint = f"; found {stray}: move it to {licensed}" if stray else ""
+        raise BodyModelFileError(
+            f"SMPLX_BODY_MODEL_PATH {smplx_dir} exists but holds no {licensed.relative_to(smplx_dir)} "
+            f"(looked for {licensed}){hint}. Remove the folder or unset POSEEMBROIDER_SMPLX_BODY_MODEL_PATH "
+            "to use the procedural body model"
+        )
 
     procedural = model_file_in(procedural_dir)
     found = open_model_file(procedural) if procedural.exists() else None
