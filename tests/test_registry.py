@@ -57,6 +57,9 @@ def test_register_writes_relative_paths_and_overrides_packaged(registry):
 def test_register_rejects_bad_names(registry):
     with pytest.raises(ValueError, match="invalid shortname"):
         register("a name/with slash", registry["models_root"], models_root=registry["models_root"])
+    for name in ("", "..", "x:y", "tab\tname", "-rf"):
+        with pytest.raises(ValueError, match="invalid shortname"):
+            register(name, registry["models_root"], models_root=registry["models_root"])
 
 
 def test_corrupt_registry_names_the_file(registry):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,13 +168,25 @@ def resolve(
     return entry.path
 
 
+_SHORTNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def check_shortname(shortname: str) -> str:
+    """`shortname` if it can be registered (letters, digits, '_', '-', '.', not starting with '.' or '-'), else a
+    ValueError saying why. Scripts call it on `--shortname` at parse time, before any training."""
+    if not isinstance(shortname, str) or not _SHORTNAME.fullmatch(shortname):
+        raise ValueError(
+            f"invalid shortname {shortname!r}: use letters, digits, '_', '-' and '.' (not first), e.g. my_model-v2"
+        )
+    return shortname
+
+
 def register(shortname: str, model_dir: str | os.PathLike, models_root: Path | None = None) -> Path:
     """Add or update `shortname` in the local registry (atomic write); returns the registry file.
 
     Paths under the models root are stored relative to it, so the folder can be moved.
     """
-    if not shortname or any(c in shortname for c in "/\\ "):
-        raise ValueError(f"invalid shortname {shortname!r}: use letters, digits, '_', '-' and '.'")
+    check_shortname(shortname)
     models_root = (config.MODELS_ROOT if models_root is None else models_root).resolve()
     target = Path(model_dir).expanduser().resolve()
     try:

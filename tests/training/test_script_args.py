@@ -171,6 +171,20 @@ def test_run_arguments_refuse_a_non_positive_data_size(capsys):
         parser.parse_args(["--model", "Other"])
 
 
+@pytest.mark.parametrize("name", ["a name", "a/b", "..", "-x", "é"])
+def test_a_bad_shortname_is_refused_at_parse_time(capsys, name):
+    # It used to be refused by `registry.register`, after the whole training run.
+    with pytest.raises(SystemExit):
+        _parser().parse_args([f"--shortname={name}"])
+    err = capsys.readouterr().err
+    assert "--shortname" in err and "invalid shortname" in err
+
+
+def test_good_shortnames_and_the_empty_one_pass():
+    for name in ("", "posevae_model_synthscript", "my.model-v2"):
+        assert _parser().parse_args(["--shortname", name]).shortname == name
+
+
 def test_configs_from_args_fill_the_output_dir_and_name_a_bad_value(tmp_path):
     args = _parser().parse_args(["--width", "4"])
     model_config, trainer_config = configs_from_args(args, TinyConfig, tmp_path / "run")

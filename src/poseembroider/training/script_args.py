@@ -32,7 +32,7 @@ from poseembroider import config
 from poseembroider.datasets.cache_format import CacheError
 from poseembroider.features.store import FeatureCacheError
 from poseembroider.models.pretrained import CheckpointError, UnknownModelError
-from poseembroider.registry import UnknownShortnameError
+from poseembroider.registry import UnknownShortnameError, check_shortname
 from poseembroider.text.tokenization import TextModelNotFoundError
 from poseembroider.training.config import TrainerConfig, add_dataclass_arguments, dataclass_from_args
 
@@ -135,6 +135,17 @@ def text_encoder_errors(name: str) -> contextlib.AbstractContextManager[None]:
     return as_usage_error(TextModelNotFoundError, KeyError, flag=f"--text_encoder_name {name}", hint=hint)
 
 
+def _shortname_flag(value: str) -> str:
+    """argparse `type` of `--shortname`: '' (do not register) or a name `registry.register` accepts, checked at
+    parse time so that a bad name is refused before training, not after it."""
+    if value == "":
+        return value
+    try:
+        return check_shortname(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def positive_int(value: str) -> int:
     """argparse `type` of the counts that must be >= 1 (`--data_size`, `--batch_size`)."""
     number = int(value)
@@ -176,6 +187,7 @@ def add_run_arguments(
         )
     group.add_argument(
         "--shortname",
+        type=_shortname_flag,
         default=None,
         help="register the best model under this shortname "
         f"(default: {'<model>' if models else model.lower()}_model_<dataset family>; '' to skip)",
