@@ -8,7 +8,8 @@ and renamed when complete):
 - `write_text_atomic(path, text)` and `write_json_atomic(path, data)`: the common cases of `atomic_file`;
 - `atomic_directory(path)`: a folder the caller owns entirely (trainer checkpoints), swapped in whole;
 - `atomic_files_into(directory)`: files written together into a folder that holds other files too
-  (a tokenizer saved beside a backbone's weights); each file lands by one rename.
+  (a tokenizer saved beside a backbone's weights); each file lands by one rename;
+- `ensure_writable_dir(path)`: an output folder proven writable before the work that fills it starts.
 
 Temporary names are hidden siblings (`.<name>.<pid>.<random>.tmp`): on the same filesystem as the target,
 so the rename is atomic, and unique per process and call, so concurrent writers never share one. On any
@@ -32,6 +33,24 @@ from pathlib import Path
 from typing import Any
 
 TEMPORARY_SUFFIX = ".tmp"
+
+
+class FolderNotWritableError(OSError):
+    """An output folder that cannot be created or written: found before the work that would fill it."""
+
+
+def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create `path` (and parents) and prove it writable by creating and removing a temporary file there;
+    returns it. Called before expensive work (rendering, training) so that an unwritable output folder is
+    reported first, not after hours. Raises `FolderNotWritableError` naming `what` and the path."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write_check.", suffix=TEMPORARY_SUFFIX):
+            pass
+    except OSError as err:
+        raise FolderNotWritableError(err.errno, f"{what} {path} is not writable: {err.strerror or err}") from None
+    return path
 
 
 def temporary_sibling(path: str | os.PathLike) -> Path:

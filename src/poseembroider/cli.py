@@ -188,7 +188,13 @@ def _data_synth(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    stats = generate_synth(cfg)
+    from poseembroider.atomic_io import FolderNotWritableError
+
+    try:
+        stats = generate_synth(cfg)
+    except FolderNotWritableError as err:  # found before any rendering
+        print(f"error: {err.strerror}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(stats, indent=2))
     else:
