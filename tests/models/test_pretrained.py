@@ -231,6 +231,25 @@ def test_unknown_config_field(tmp_path):
         TinyModel.from_pretrained(folder)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("input_dim", "3", r"key 'input_dim': expected int, got str '3'"),
+        ("input_dim", True, r"key 'input_dim': expected int, got bool"),
+        ("tie", 1, r"key 'tie': expected bool, got int"),
+        ("block", {"width": 4.5}, r"key 'block': key 'width': expected int, got float"),
+    ],
+)
+def test_config_value_of_the_wrong_type_names_the_file_and_key(tmp_path, key, value, message):
+    # It used to be a TypeError from inside the model's constructor, naming neither key nor file.
+    folder = _trained().save_pretrained(tmp_path / "tiny")
+    data = json.loads((folder / CONFIG_NAME).read_text())
+    data["config"][key] = value
+    (folder / CONFIG_NAME).write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=rf"config\.json: {message}"):
+        TinyModel.from_pretrained(folder)
+
+
 def test_config_of_another_class_is_refused(tmp_path):
     other = OtherModel(TinyConfig()).save_pretrained(tmp_path / "other")
     with pytest.raises(CheckpointError, match="describes a 'OtherModel' model, not a 'TinyTestModel'"):

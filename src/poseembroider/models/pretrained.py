@@ -198,7 +198,22 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return float(value)
     if tp is Path and isinstance(value, str):
         return Path(value)
+    _check_scalar(tp, value, where)
     return value
+
+
+_SCALAR_TYPES: dict[Any, tuple[type, ...]] = {bool: (bool,), int: (int,), float: (float,), str: (str,), Path: (str,)}
+
+
+def _check_scalar(tp: Any, value: Any, where: str) -> None:
+    """A JSON value of the wrong type for a scalar field (a string for an int, a bool for a float...) is a
+    CheckpointError naming the file and key, not a TypeError from deep inside the model's constructor."""
+    expected = _SCALAR_TYPES.get(tp)
+    if expected is None:
+        return
+    wrong = not isinstance(value, expected) or (tp is not bool and isinstance(value, bool))
+    if wrong:
+        raise CheckpointError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
 
 
 def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str = "config") -> T:
@@ -217,8 +232,11 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str = "confi
             "Was it written by another version of the model?"
         )
     hints = dataclass_field_types(cls)
-    kwargs = {k: _coerce(hints.get(k, Any), v, source) for k, v in data.items()}
-    return cls(**kwargs)  # type: ignore[call-arg]
+    kwargs = {k: _coerce(hints.get(k, Any), v, f"{source}: key {k!r}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)  # type: ignore[call-arg]
+    except (ValueError, TypeError) as err:  # the config's own checks (__post_init__) refusing a value
+        raise CheckpointError(f"{source}: {cls.__name__}: {err}") from None
 
 
 # --------------------------------------------------------------------------- state dict <-> safetensors
