@@ -47,7 +47,7 @@ from poseembroider.features.frozen import (
     compute_frozen_features,
 )
 from poseembroider.model import REPRESENTATION_MODELS, CoreConfig, RepresentationModel, encoder_fields
-from poseembroider.training.config import TrainerConfig, dataclass_from_args
+from poseembroider.training.config import TrainerConfig, dataclass_from_args, finite_float
 from poseembroider.training.run_results import fit_and_publish, print_report, run_report
 from poseembroider.training.script_args import (
     UsageError,
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--pose_text_pool_ratio",
-        type=float,
+        type=finite_float,
         default=1.0,
         help="size of the pose-text sub-batch, relative to --batch_size",
     )

@@ -67,3 +67,10 @@ def test_the_pool_order_is_saved_and_restored_mid_permutation():
     assert _pool_rows(rebuilt, [[0, 1, 2, 3], [4, 5]]) == expected
     with pytest.raises(ValueError, match="outside the pool of 5"):
         WithPoolBatches(RowsDataset(8), RowsDataset(5), seed=3).set_rng_state(state)
+
+
+@pytest.mark.parametrize("ratio", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_ratio_that_is_not_a_finite_positive_number_is_refused(ratio):
+    # NaN passed the old `ratio <= 0` check.
+    with pytest.raises(ValueError, match="pool batch ratio .*finite number > 0"):
+        WithPoolBatches(RowsDataset(4), RowsDataset(10), ratio=ratio)

@@ -272,8 +272,8 @@ class WithPoolBatches(Dataset):
     """
 
     def __init__(self, main: CachedFeatureDataset, pool: CachedFeatureDataset, ratio: float = 1.0, seed: int = 0):
-        if ratio <= 0:
-            raise ValueError(f"pool batch ratio {ratio}: must be > 0")
+        if not 0 < ratio < float("inf"):  # also refuses NaN, which `ratio <= 0` let through
+            raise ValueError(f"pool batch ratio {ratio}: must be a finite number > 0")
         if len(pool) == 0:
             raise ValueError("the pool dataset is empty")
         self.main, self.pool, self.ratio = main, pool, ratio
