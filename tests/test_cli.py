@@ -66,3 +66,16 @@ def test_output_into_a_closed_pipe_ends_quietly():
     stderr = process.stderr.read().decode()
     assert process.wait() == 141
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["data", "synth", "--name", "x", "--n-train", "2", "--n-val", "1"],
+        ["data", "pools", "--script-dataset", "x", "--n-train", "2"],
+    ],
+)
+def test_non_finite_float_flags_are_refused_naming_the_flag(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--pool-factor", "nan"])
+    assert exit_info.value.code == 2 and "--pool-factor" in capsys.readouterr().err

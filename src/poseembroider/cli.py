@@ -164,7 +164,7 @@ def _configure_data_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-val", type=int, required=True, help="poses kept in the val split (after FPS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="rendering processes")
-    p.add_argument("--pool-factor", type=float, default=3.0, help="candidates per kept pose before FPS")
+    p.add_argument("--pool-factor", type=_finite_float, default=3.0, help="candidates per kept pose before FPS")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
 
@@ -217,7 +217,9 @@ def _configure_data_pools(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-train", type=int, required=True, help="poses in the train split of the pose pool")
     p.add_argument("--captions-per-pose", type=int, default=3, help="captions per pose (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pool (default: %(default)s)")
-    p.add_argument("--pool-factor", type=float, default=3.0, help="candidates per kept pose before FPS, per chunk")
+    p.add_argument(
+        "--pool-factor", type=_finite_float, default=3.0, help="candidates per kept pose before FPS, per chunk"
+    )
     p.add_argument("--chunk-size", type=int, default=2048, help="poses per chunk (each chunk FPS'd on its own)")
     p.add_argument("--no-pairs", dest="pairs", action="store_false", help="make the pose pool only (no synthpairs)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
