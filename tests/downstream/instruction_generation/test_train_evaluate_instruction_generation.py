@@ -187,8 +187,11 @@ def test_weighted_mix_draws_each_dataset_its_share_anew_every_epoch():
     second = [mix[i] for i in range(30)]
     assert first != second  # with replacement, drawn again
     assert first == [WeightedMix([a, b], [1.0, 2.0], seed=3)[i] for i in range(30)]  # reproducible
-    with pytest.raises(ValueError, match="one positive weight per dataset"):
+    with pytest.raises(ValueError, match="one finite positive weight per dataset"):
         WeightedMix([a, b], [1.0])
+    for bad in (float("nan"), float("inf"), 0.0):  # NaN used to pass, then fail as a raw 'cannot convert' error
+        with pytest.raises(ValueError, match="one finite positive weight per dataset"):
+            WeightedMix([a, b], [1.0, bad])
 
 
 def test_flag_helpers():

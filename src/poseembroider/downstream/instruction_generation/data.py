@@ -176,8 +176,8 @@ class WeightedMix(Dataset):
         if not datasets:
             raise ValueError("WeightedMix: no dataset")
         weights = [1.0] * len(datasets) if weights is None else [float(w) for w in weights]
-        if len(weights) != len(datasets) or any(w <= 0 for w in weights):
-            raise ValueError(f"WeightedMix: one positive weight per dataset, got {weights} for {len(datasets)}")
+        if len(weights) != len(datasets) or not all(0 < w < float("inf") for w in weights):  # NaN fails too
+            raise ValueError(f"WeightedMix: one finite positive weight per dataset, got {weights} for {len(datasets)}")
         self.datasets = list(datasets)
         self.sizes = [len(d) for d in self.datasets]  # type: ignore[arg-type]
         if min(self.sizes) == 0:

@@ -41,6 +41,7 @@ from poseembroider.evaluation.result_files import result_path, reusable_result, 
 from poseembroider.features.intermodality import compute_intermodality_features
 from poseembroider.models.pretrained import resolve_model_dir
 from poseembroider.representation import load_representation_model
+from poseembroider.training.config import finite_float
 from poseembroider.training.script_args import add_evaluation_arguments, as_usage_error, script_main
 
 
@@ -52,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input_sets", nargs="+", default=None, help="default: every one the dataset offers")
     parser.add_argument("--decodings", nargs="+", default=["greedy", "beam"], help="(default: %(default)s)")
     parser.add_argument("--beam_size", type=int, default=4, help="(default: %(default)s)")
-    parser.add_argument("--length_penalty", type=float, default=1.0, help="beam: sum / length^p (default: 1)")
-    parser.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling (default: %(default)s)")
+    parser.add_argument("--length_penalty", type=finite_float, default=1.0, help="beam: sum / length^p (default: 1)")
+    parser.add_argument("--top_p", type=finite_float, default=0.9, help="nucleus sampling (default: %(default)s)")
     parser.add_argument("--max_length", type=int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
     parser.add_argument("--min_length", type=int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)")
     parser.add_argument("--pretrained_representation_model", default=None, help="default: the generator's")

@@ -61,6 +61,7 @@ from poseembroider.models.pretrained import (
     resolve_model_dir,
 )
 from poseembroider.representation import load_representation_model
+from poseembroider.training.config import finite_float
 from poseembroider.training.run_results import fit_and_publish, print_report, run_report
 from poseembroider.training.script_args import (
     add_config_arguments,
@@ -96,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = add_run_arguments(parser, "InstructionGenerator", DEFAULT_DATASET, lr_flip=False)
     data.add_argument("--datasets", nargs="+", default=None, help="several pair datasets, mixed (replaces --dataset)")
     data.add_argument("--pair_kinds", nargs="+", default=None, help="in / out / any, one for all or one per dataset")
-    data.add_argument("--dataset_weights", nargs="+", type=float, default=None, help="mix weights (default: 1 each)")
+    data.add_argument(
+        "--dataset_weights", nargs="+", type=finite_float, default=None, help="mix weights (default: 1 each)"
+    )
     data.add_argument("--pretrained", default=None, help="initialise from a trained InstructionGenerator")
     data.add_argument(
         "--cached_embeddings_file",
