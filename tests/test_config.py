@@ -155,3 +155,19 @@ def test_detection_can_be_patched_and_describe_names_the_root(monkeypatch, tmp_p
     assert first == f"# default paths under {tmp_path / 'poseembroider'}: user folder (not in a source checkout)"
     monkeypatch.undo()
     assert config.describe().splitlines()[0] == f"# default paths under {config.MAIN_DIR}: source checkout"
+
+
+def test_nan_override_of_a_float_setting_is_refused():
+    with pytest.raises(ValueError, match="POSEEMBROIDER_IMAGENET_DEFAULT_MEAN='nan,0.4,0.4'"):
+        config.read_settings({"POSEEMBROIDER_IMAGENET_DEFAULT_MEAN": "nan,0.4,0.4"})
+
+
+def test_finite_float_is_the_flag_parser_of_every_float():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--x", type=config.finite_float)
+    assert parser.parse_args(["--x", "1e-4"]).x == 1e-4
+    for bad in ("nan", "inf", "-inf", "NaN"):
+        with pytest.raises(ValueError, match="finite"):
+            config.finite_float(bad)

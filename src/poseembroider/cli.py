@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from poseembroider.config import finite_float
+
 
 @dataclass(frozen=True)
 class Command:
@@ -164,7 +166,7 @@ def _configure_data_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-val", type=int, required=True, help="poses kept in the val split (after FPS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="rendering processes")
-    p.add_argument("--pool-factor", type=_finite_float, default=3.0, help="candidates per kept pose before FPS")
+    p.add_argument("--pool-factor", type=finite_float, default=3.0, help="candidates per kept pose before FPS")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
 
@@ -218,7 +220,7 @@ def _configure_data_pools(p: argparse.ArgumentParser) -> None:
     p.add_argument("--captions-per-pose", type=int, default=3, help="captions per pose (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pool (default: %(default)s)")
     p.add_argument(
-        "--pool-factor", type=_finite_float, default=3.0, help="candidates per kept pose before FPS, per chunk"
+        "--pool-factor", type=finite_float, default=3.0, help="candidates per kept pose before FPS, per chunk"
     )
     p.add_argument("--chunk-size", type=int, default=2048, help="poses per chunk (each chunk FPS'd on its own)")
     p.add_argument("--no-pairs", dest="pairs", action="store_false", help="make the pose pool only (no synthpairs)")
@@ -481,14 +483,6 @@ def _posecodes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finite_float(value: str) -> float:
-    """argparse `type` of a float flag: 'nan' and 'inf' are refused at parse time (argparse names the flag)."""
-    number = float(value)
-    if number != number or number in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {value!r}")
-    return number
-
-
 def _configure_instruct(p: argparse.ArgumentParser) -> None:
     for flag, which in (("--poses-a", "A (start)"), ("--poses-b", "B (target)")):
         p.add_argument(
@@ -501,7 +495,7 @@ def _configure_instruct(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=("default", "simplified", "short"), default="default")
     p.add_argument(
         "--rotation-change",
-        type=_finite_float,
+        type=finite_float,
         default=None,
         metavar="DEG",
         help="heading change from A to B in degrees (positive: to the body's left), said first",

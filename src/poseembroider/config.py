@@ -21,6 +21,8 @@ environment calls `read_settings()`.
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -113,6 +115,22 @@ _CONSTANTS: dict[str, Any] = {
 }
 
 
+class NonFiniteValueError(argparse.ArgumentTypeError, ValueError):
+    """'nan' or 'inf' given where a number is expected: argparse reports it with the flag's name, other callers
+    catch it as a ValueError."""
+
+
+def finite_float(value: str) -> float:
+    """`float(value)`, refusing 'nan', 'inf' and '-inf' (`NonFiniteValueError`): no setting of this toolkit
+    means them, and NaN passes every `x < 0` check. The argparse `type` of every float flag (scripts, CLI,
+    dataclass fields) and the parser of float environment overrides; one copy for all, here because this
+    module imports nothing heavy."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise NonFiniteValueError(f"must be a finite number, got {value!r}")
+    return number
+
+
 def _parse_like(name: str, raw: str, default: Any) -> Any:
     """Parse an environment override with the type of the default value."""
     try:
@@ -125,10 +143,11 @@ def _parse_like(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, int):
             return int(raw)
         if isinstance(default, float):
-            return float(raw)
+            return finite_float(raw)
         if isinstance(default, tuple):
             kind = type(default[0]) if default else float
-            return tuple(kind(x) for x in raw.replace(" ", "").split(",") if x)
+            parse = finite_float if kind is float else kind
+            return tuple(parse(x) for x in raw.replace(" ", "").split(",") if x)
     except ValueError:
         raise ValueError(
             f"environment variable {ENV_PREFIX}{name}={raw!r} cannot be read as {type(default).__name__} "

@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from poseembroider.config import finite_float
 from poseembroider.models.config_fields import config_field
 from poseembroider.models.pretrained import dataclass_field_types
+
+__all__ = ["TrainerConfig", "add_dataclass_arguments", "check_finite_range", "dataclass_from_args", "finite_float"]
 
 T = TypeVar("T")
 
@@ -106,13 +109,6 @@ def check_finite_range(name: str, value: float, low: float, high: float = math.i
         raise ValueError(f"--{name} must be a finite number {bound}, got {value!r}")
 
 
-def finite_float(value: str) -> float:
-    """argparse `type` of every float flag made from a dataclass field: 'nan', 'inf' and '-inf' are refused at
-    parse time (argparse names the flag), since no setting of this toolkit means them."""
-    number = float(value)
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {value!r}")
-    return number
 
 
 # --------------------------------------------------------------------------- dataclass <-> argparse
