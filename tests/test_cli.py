@@ -79,3 +79,19 @@ def test_non_finite_float_flags_are_refused_naming_the_flag(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--pool-factor", "nan"])
     assert exit_info.value.code == 2 and "--pool-factor" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["data", "import-amass", "--amass-root", ".", "--name", "x"], "--fps"),
+        (["data", "import-amass", "--amass-root", ".", "--name", "x"], "--val-share"),
+        (["data", "process-bedlam"], "--overlap"),
+        (["data", "process-bedlam"], "--scale-factor"),
+        (["data", "process-3dpw"], "--scale-factor"),
+    ],
+)
+def test_dataset_processing_float_flags_refuse_nan(command, flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, flag, "nan"])
+    assert exit_info.value.code == 2 and f"argument {flag}: must be a finite number" in capsys.readouterr().err

@@ -220,7 +220,9 @@ def instruction_parser() -> argparse.ArgumentParser:
     _add_dataset_flags(parser)
     parser.add_argument("--decoding", default="greedy", help="greedy, beam or nucleus (default: %(default)s)")
     parser.add_argument("--beam_size", type=int, default=4, help="(default: %(default)s)")
-    parser.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling (default: %(default)s)")
+    parser.add_argument(
+        "--top_p", type=config.finite_float, default=0.9, help="nucleus sampling (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampled poses and nucleus sampling (default: 0)")
     parser.add_argument("--min_length", type=int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)")
     parser.add_argument("--max_length", type=int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")

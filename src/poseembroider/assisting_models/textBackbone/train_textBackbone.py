@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TEXT_BACKBONE_PRESETS: base 4x256 (3.4 M), small 4x128 (0.9 M), tiny 2x64 (0.16 M)")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr", type=paths.finite_float, default=5e-4)
     p.add_argument("--val-every", type=int, default=None, help="held-out evaluation every N steps (and at the end)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on shared cores)")

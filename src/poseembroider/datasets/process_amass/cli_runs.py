@@ -7,14 +7,20 @@ import json
 import sys
 from pathlib import Path
 
+from poseembroider.config import finite_float
+
 __all__ = ["add_import_amass_arguments", "run_import_amass"]
 
 
 def add_import_amass_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--amass-root", type=Path, required=True, help="folder searched recursively for motion .npz files")
     p.add_argument("--name", required=True, help="dataset name part (lower-case letters, digits, '_')")
-    p.add_argument("--fps", type=float, default=10.0, help="frames kept per second of motion (default: %(default)s)")
-    p.add_argument("--val-share", type=float, default=0.1, help="share of the sequences in val (default: %(default)s)")
+    p.add_argument(
+        "--fps", type=finite_float, default=10.0, help="frames kept per second of motion (default: %(default)s)"
+    )
+    p.add_argument(
+        "--val-share", type=finite_float, default=0.1, help="share of the sequences in val (default: %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the text writers and pair draws")
     p.add_argument("--no-pairs", dest="pairs", action="store_false", help="poses and captions only")
     p.add_argument("--in-sequence-only", action="store_true", help="no out-of-sequence pairs (O(N^2) mining)")

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from poseembroider.assisting_models.poseText.model_poseText import PoseText
+from poseembroider.config import finite_float
 from poseembroider.datasets.process_bedlam.layout import BedlamInputError
 from poseembroider.datasets.process_bedlam.pipeline import (
     STEPS,
@@ -58,10 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="PoseText (shortname or folder) whose pose embeddings the out-of-sequence similarity window reads, "
         "as the original (default: mean-removed canonical joints)",
     )
-    p.add_argument("--overlap", type=float, default=0.3, help="max fraction of the box covered by a nearer person")
+    p.add_argument(
+        "--overlap", type=finite_float, default=0.3, help="max fraction of the box covered by a nearer person"
+    )
     p.add_argument("--resolution", type=int, default=224, help="min longer side of the crop box (pixels)")
     p.add_argument("--visible-joints", type=int, default=16, help="min body joints inside the frame (of 22)")
-    p.add_argument("--scale-factor", type=float, default=1.1, help="crop box = tight box enlarged by this factor")
+    p.add_argument(
+        "--scale-factor", type=finite_float, default=1.1, help="crop box = tight box enlarged by this factor"
+    )
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
     return p
 

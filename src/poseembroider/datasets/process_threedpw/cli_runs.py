@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from poseembroider.config import finite_float
+
 __all__ = ["add_process_3dpw_arguments", "run_process_3dpw"]
 
 
@@ -16,7 +18,7 @@ def add_process_3dpw_arguments(p: argparse.ArgumentParser) -> None:
         "(default: THREEDPW_DIR)"
     )  # fmt: skip
     p.add_argument("--split", nargs="+", default=["train", "val", "test"], help="among train, val, test (default: all)")
-    p.add_argument("--scale-factor", type=float, default=1.3, help="crop = 2D-keypoint box x this (named: sf13)")
+    p.add_argument("--scale-factor", type=finite_float, default=1.3, help="crop = 2D-keypoint box x this (named: sf13)")
     p.add_argument(
         "--box-keypoints", default="both", choices=("both", "projected", "detected"),
         help="keypoints of the tight box: projected SMPL joints, detections of poses2d, or both (default)",
