@@ -95,3 +95,12 @@ def test_dataset_processing_float_flags_refuse_nan(command, flag, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, flag, "nan"])
     assert exit_info.value.code == 2 and f"argument {flag}: must be a finite number" in capsys.readouterr().err
+
+
+def test_an_unusable_body_model_folder_is_one_error_line(tmp_path, monkeypatch, capsys):
+    from poseembroider import config
+
+    monkeypatch.setattr(config, "SMPLX_BODY_MODEL_PATH", tmp_path)  # exists, holds no smplx/SMPLX_NEUTRAL.npz
+    assert main(["body", "info"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: SMPLX_BODY_MODEL_PATH") and "smplx/SMPLX_NEUTRAL.npz" in err

@@ -819,6 +819,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except ValueError as err:
+        # A body model folder or file the user configured that cannot be used is found by whichever command
+        # first builds the body model: one line naming the folder / file / key, not a traceback.
+        from poseembroider.body.model_file import BodyModelFileError  # lazy: only on an error
+
+        if not isinstance(err, BodyModelFileError):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 def _run(argv: Sequence[str] | None) -> int:
