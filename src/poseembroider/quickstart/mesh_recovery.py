@@ -75,8 +75,6 @@ def step_hps_heads(ctx: QuickstartContext) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, result in heads.items():
         means = paper_means(result)
-        comparisons = result.get("comparisons", {})
-        image_text = comparisons.get("images+texts - images", {}).get(PAPER_PROTOCOL, {}).get("pa_mpjpe_mm")
         results[name] = {
             "shortname": result["shortname"],
             "best_epoch": result["best_epoch"],
@@ -85,9 +83,7 @@ def step_hps_heads(ctx: QuickstartContext) -> dict[str, Any]:
             "images_gain_over_mean_pose_pct": round(
                 100 * (1 - means["images"]["pa_mpjpe_mm"] / means["mean_pose"]["pa_mpjpe_mm"]), 2
             ),
-            "images_texts_minus_images_pa_mpjpe": image_text,
-            "images_texts_minus_images_pa_mpjpe_high": None if image_text is None else image_text["difference"]["high"],
-            "comparisons": comparisons,
+            "comparisons": result.get("comparisons", {}),
         }
     per_sample = {
         name: load_per_sample(per_sample_path(result["model_dir"], "val", dataset)) for name, result in heads.items()
