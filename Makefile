@@ -11,7 +11,7 @@ STAMP := $(VENV)/.poseembroider-installed
 # pip.conf of some machines lists local indexes that print one warning per package: keep the log readable
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install test test-slow quickstart bench lint clean-venv
+.PHONY: install test test-slow reliability quickstart bench lint clean-venv
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ test: install
 
 test-slow: install
 	$(VPY) -m pytest -q -m slow
+
+reliability: install
+	$(VPY) tools/reliability_report.py
 
 quickstart: install
 	$(VENV)/bin/poseembroider quickstart
