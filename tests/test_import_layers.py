@@ -39,6 +39,7 @@ FLOOR_BY_PREFIX: tuple[tuple[str, float], ...] = (
     ("config", 1),
     ("modalities", 1),
     ("atomic_io", 1),
+    ("npz_files", 1),
     ("devices", 1),
     ("geometry", 1),
     ("evaluation", 1),

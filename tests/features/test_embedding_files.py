@@ -163,7 +163,7 @@ def test_the_command_writes_the_file(files, tmp_path, capsys):
     ("flags", "message"),
     [
         (["--texts", "{dir}/missing.txt"], r"--texts .*missing\.txt: no such file"),
-        (["--poses", "{dir}/texts.txt"], r"--poses .*texts\.txt: is not an \.npz archive"),
+        (["--poses", "{dir}/texts.txt"], r"--poses .*texts\.txt is not a pose file: not an \.npz archive"),
         (["--images", "{dir}/no_such_folder"], r"--images .*no_such_folder: neither a folder nor a glob"),
         (["--images", "{dir}/*.jpg"], r"no image file"),
         ([], r"give at least one of --images, --poses, --texts"),

@@ -30,17 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from poseembroider.atomic_io import atomic_file, write_json_atomic
+from poseembroider.atomic_io import atomic_file, exclusive_lock, write_json_atomic
 from poseembroider.encoders import weights_fingerprint
 from poseembroider.modalities import MODALITIES
+from poseembroider.npz_files import read_npz
 from poseembroider.representation import Representation
-from poseembroider.text.pose_files import load_pose_file
+from poseembroider.text.pose_files import poses_from_mapping
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MANIFEST = "manifest.json"
@@ -89,11 +89,11 @@ def image_paths(folder_or_glob: str | Path) -> tuple[list[Path], list[str]]:
 def pose_items(path: str | Path) -> tuple[torch.Tensor, list[str]]:
     """(poses (N, J, 3), ids) of an `.npz` pose file; ids from its `ids` array when present."""
     path = Path(path)
-    poses = load_pose_file(path)
-    with np.load(path, allow_pickle=False) as data:
-        if "ids" not in data.files:
-            return poses, [str(i) for i in range(poses.shape[0])]
-        ids = [str(v) for v in np.asarray(data["ids"]).reshape(-1).tolist()]
+    data = read_npz(path, "pose file")
+    poses = torch.from_numpy(poses_from_mapping(data, path))
+    if "ids" not in data:
+        return poses, [str(i) for i in range(poses.shape[0])]
+    ids = [str(v) for v in data["ids"].reshape(-1).tolist()]
     if len(ids) != poses.shape[0] or len(set(ids)) != len(ids):
         raise EmbeddingJobError(f"{path}: key 'ids' must hold {poses.shape[0]} distinct ids, one per pose")
     return poses, ids
@@ -131,8 +131,9 @@ def read_inputs(images: str | None = None, poses: str | None = None, texts: str 
     return inputs
 
 
-def _job_manifest(rep: Representation, model_name: str, inputs: EmbeddingInputs, combine: bool, chunk: int,
-                  normalization: str) -> dict[str, Any]:
+def _job_manifest(
+    rep: Representation, model_name: str, inputs: EmbeddingInputs, combine: bool, chunk: int, normalization: str
+) -> dict[str, Any]:
     ids_digest = hashlib.sha256(json.dumps(inputs.ids, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "format_version": FORMAT_VERSION,
@@ -147,8 +148,9 @@ def _job_manifest(rep: Representation, model_name: str, inputs: EmbeddingInputs,
     }
 
 
-def _chunk_outputs(rep: Representation, inputs: EmbeddingInputs, part: slice, combine: bool,
-                   normalization: str) -> dict[str, torch.Tensor]:
+def _chunk_outputs(
+    rep: Representation, inputs: EmbeddingInputs, part: slice, combine: bool, normalization: str
+) -> dict[str, torch.Tensor]:
     tokens = {
         m: rep.embed(m, inputs.items[m][part], normalization=normalization)
         for m in inputs.modalities
@@ -188,8 +190,27 @@ def embed_to_file(
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Run the job (module doc) and return the output file; finished chunks of an interrupted run are reused."""
+    """Run the job (module doc) and return the output file; finished chunks of an interrupted run are reused.
+
+    One process writes an output at a time: another job on the same `out` is refused at once
+    (`OutputLockedError`, naming the file and the pid writing it)."""
     out = check_output(out, overwrite, chunk_size)
+    with exclusive_lock(out, "embedding file"):
+        check_output(out, overwrite, chunk_size)  # again under the lock: the other job may have just finished
+        return _embed_to_file(rep, model_name, inputs, out, combine, chunk_size, normalization, overwrite, progress)
+
+
+def _embed_to_file(
+    rep: Representation,
+    model_name: str,
+    inputs: EmbeddingInputs,
+    out: Path,
+    combine: bool,
+    chunk_size: int,
+    normalization: str,
+    overwrite: bool,
+    progress: bool,
+) -> Path:
     counts = {m: inputs.count(m) for m in inputs.modalities}
     if combine and len(set(counts.values())) > 1:
         raise EmbeddingJobError(f"--combine needs as many items of each input, got {counts}")

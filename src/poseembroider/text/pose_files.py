@@ -14,11 +14,12 @@ every axis-angle's norm at most `MAX_AXIS_ANGLE_NORM` (4π): larger ones are deg
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from poseembroider.npz_files import read_npz
 
 __all__ = ["MAX_AXIS_ANGLE_NORM", "load_pose_file", "poses_from_mapping"]
 
@@ -26,8 +27,6 @@ _JOINT_COUNTS = (22, 52, 55)
 MAX_AXIS_ANGLE_NORM = 4 * np.pi
 """Largest accepted rotation angle (radians): any rotation is reachable below 2π, so a norm above 4π means the
 values are not axis-angles in radians (degrees, or corrupted numbers such as 1e30)."""
-_ZIP_MAGIC = b"PK\x03\x04"
-_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
 
 def _fail(path: Path | str, message: str) -> ValueError:
@@ -42,7 +41,8 @@ def _array(data, key: str, path: Path | str) -> np.ndarray:
         raise _fail(path, f"key {key!r} cannot be read without pickle ({err}); save plain float arrays") from None
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise _fail(path, f"key {key!r} has dtype {array.dtype}, expected real numbers (axis-angles)")
-    return array.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e300 becomes inf: refused below, naming the file
+        return array.astype(np.float32)
 
 
 def _from_poses(array: np.ndarray, path: Path | str) -> np.ndarray:
@@ -76,7 +76,10 @@ def _from_amass(data, path: Path | str) -> np.ndarray:
 
 
 def _from_smplx(data, path: Path | str) -> np.ndarray:
-    root = _array(data, "global_orient", path).reshape(-1, 3)
+    root = _array(data, "global_orient", path)
+    if root.ndim not in (1, 2, 3) or root.shape[-1] != 3 or root.ndim == 3 and root.shape[1] != 1:
+        raise _fail(path, f"key 'global_orient' has shape {root.shape}, expected (N, 3), (N, 1, 3) or (3,)")
+    root = root.reshape(-1, 3)
     body = _array(data, "body_pose", path)
     if body.ndim == 3 and body.shape[1:] == (21, 3):
         body = body.reshape(body.shape[0], 63)
@@ -124,23 +127,6 @@ def load_pose_file(path: str | Path) -> torch.Tensor:
     """Axis-angle poses (N, 22 | 52 | 55, 3) float32 from an `.npz` file (formats in the module doc).
 
     Raises FileNotFoundError for a missing file and ValueError naming the file and the key or shape
-    at fault for anything else.
+    at fault for anything else (a damaged archive included: `npz_files.read_npz`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such pose file")
-    with path.open("rb") as handle:
-        head = handle.read(4)
-    if not head:
-        raise _fail(path, "is an empty file, expected an .npz archive of pose arrays")
-    if head not in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC):
-        kind = "a plain .npy array" if head.startswith(b"\x93NUM") else f"starts with {head!r}"
-        raise _fail(path, f"is not an .npz archive (a zip of .npy arrays, made by numpy.savez): {kind}")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
-        raise _fail(path, f"not a readable .npz file ({err})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise _fail(path, "expected an .npz archive with key 'poses' or 'root_orient' + 'pose_body', got a plain .npy")
-    with data:
-        return torch.from_numpy(poses_from_mapping(data, path))
+    return torch.from_numpy(poses_from_mapping(read_npz(path, "pose file"), Path(path)))

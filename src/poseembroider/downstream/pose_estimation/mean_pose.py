@@ -25,6 +25,7 @@ from poseembroider import config
 from poseembroider.atomic_io import atomic_file
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.geometry import chordal_mean_axis_angle
+from poseembroider.npz_files import read_npz
 
 __all__ = [
     "MeanPose",
@@ -78,19 +79,34 @@ def save_mean_pose(path: str | os.PathLike, mean: MeanPose) -> Path:
 
 
 def load_mean_pose(path: str | os.PathLike) -> MeanPose:
-    """Read a file of `save_mean_pose` (no pickle); a missing key or a bad shape is an error naming the file."""
+    """Read a file of `save_mean_pose` (no pickle); a damaged file, a missing key, a bad shape or dtype, or a
+    non-finite value is an error naming the file and the key."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            pose, betas = np.asarray(data["pose"], np.float32), np.asarray(data["betas"], np.float32)
-            count, source = int(data["count"]), str(data["source"])
+        data = read_npz(path, "mean pose file")
     except FileNotFoundError:
         raise FileNotFoundError(f"mean pose file {path} not found (compute_mean_smplx_pose writes it)") from None
-    except (KeyError, ValueError, OSError) as err:
-        raise ValueError(f"{path} is not a mean pose file (pose, betas, count, source): {err}") from err
-    if pose.ndim != 2 or pose.shape[1] != 3 or betas.ndim != 1:
-        raise ValueError(f"{path}: pose {pose.shape} / betas {betas.shape}, expected (J, 3) / (B,)")
-    return MeanPose(torch.from_numpy(pose), torch.from_numpy(betas), count, source)
+    missing = [key for key in ("pose", "betas", "count", "source") if key not in data]
+    if missing:
+        raise ValueError(f"{path} is not a mean pose file: missing key(s) {missing} (has {sorted(data)})")
+    arrays = {}
+    for key, ndim in (("pose", 2), ("betas", 1)):
+        value = data[key]
+        if value.dtype.kind not in "fiu" or value.ndim != ndim or (key == "pose" and value.shape[1] != 3):
+            wanted = "(J, 3)" if key == "pose" else "(B,)"
+            raise ValueError(f"{path}: key {key!r} is {value.shape} {value.dtype}, expected {wanted} real numbers")
+        with np.errstate(over="ignore", invalid="ignore"):
+            arrays[key] = value.astype(np.float32)
+        if not np.isfinite(arrays[key]).all():
+            raise ValueError(f"{path}: key {key!r} holds NaN or inf values")
+    if arrays["pose"].shape[0] == 0:
+        raise ValueError(f"{path}: key 'pose' holds no joint")
+    count, source = data["count"], data["source"]
+    if count.shape != () or count.dtype.kind not in "iu" or int(count) < 1:
+        raise ValueError(f"{path}: key 'count' is {count!r}, expected one int >= 1")
+    if source.shape != () or source.dtype.kind != "U":
+        raise ValueError(f"{path}: key 'source' is {source.dtype} {source.shape}, expected one string")
+    return MeanPose(torch.from_numpy(arrays["pose"]), torch.from_numpy(arrays["betas"]), int(count), str(source))
 
 
 def mean_pose_file(dataset: str, split: str = "train") -> Path:
