@@ -311,6 +311,22 @@ def load_state_dict_file(path: str | os.PathLike, device: str | torch.device = "
     return state
 
 
+def _dtype_kind(dtype: torch.dtype) -> str:
+    """'float', 'complex', 'bool' or 'int': tensors of one kind load into each other (float16 -> float32)."""
+    if dtype.is_floating_point:
+        return "float"
+    if dtype.is_complex:
+        return "complex"
+    return "bool" if dtype == torch.bool else "int"
+
+
+def _check_finite(state: Mapping[str, torch.Tensor], source: str | os.PathLike) -> None:
+    """Refuse NaN / inf weights: every output of such a model is NaN, with no error anywhere."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{source}: NaN or inf values in {len(bad)} tensor(s): {_limited(sorted(bad))}")
+
+
 def load_state_dict_checked(
     module: nn.Module,
     state: Mapping[str, torch.Tensor],
@@ -331,6 +347,14 @@ def load_state_dict_checked(
     ]
     if mismatched:
         raise CheckpointError(f"{source}: shape mismatch for {len(mismatched)} key(s): {_limited(mismatched)}")
+    # load_state_dict casts silently: a bool or int tensor would become 0/1 weights, a float count a wrong count
+    retyped = [
+        f"{k}: checkpoint {v.dtype} vs model {expected[k].dtype}"
+        for k, v in state.items()
+        if k in expected and _dtype_kind(v.dtype) != _dtype_kind(expected[k].dtype)
+    ]
+    if retyped:
+        raise CheckpointError(f"{source}: dtype mismatch for {len(retyped)} key(s): {_limited(retyped)}")
     missing = sorted(k for k in expected if k not in state and not k.startswith(allow_missing_prefixes))
     unexpected = sorted(k for k in state if k not in expected)
     if strict and (missing or unexpected):
@@ -364,11 +388,24 @@ def read_model_config(directory: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or not {"model_class", "config"} <= set(data):
         raise CheckpointError(f"{path} lacks 'model_class' and 'config': not written by save_pretrained")
     version = data.get("format_version", 1)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has format_version {version!r}; this toolkit reads up to {FORMAT_VERSION}. Update poseembroider."
         )
+    for key in ("model_class", "model_module", "config_class"):
+        if key in data and not (isinstance(data[key], str) and data[key]):
+            raise CheckpointError(f"{path}: key {key!r} is {data[key]!r}, expected the name of a class or module")
+    if not isinstance(data["config"], dict):
+        raise CheckpointError(f"{path}: key 'config' is a {type(data['config']).__name__}, expected a JSON object")
     return data
+
+
+def _model_class_of(data: dict[str, Any], directory: Path) -> type[nn.Module]:
+    """The registered class a config.json names; an unknown one is an error naming the file."""
+    try:
+        return get_model_class(data["model_class"], data.get("model_module"))
+    except UnknownModelError as err:
+        raise UnknownModelError(f"{directory / CONFIG_NAME}: {err}") from None
 
 
 def _resolve_dir(name_or_path: str | os.PathLike) -> Path:
@@ -391,17 +428,38 @@ def resolve_model_dir(model_path: str | os.PathLike, checkpoint: str = "best") -
     )
 
 
+_BUILD_ERRORS = (RuntimeError, TypeError, ValueError, OverflowError, MemoryError, IndexError, ZeroDivisionError)
+"""What a module's constructor raises for sizes it cannot build: torch's 'Overflow when unpacking long' (a
+size past int64), 'can't allocate memory' (one the allocator refuses at once), negative dimensions..."""
+
+
+def _build_from_config(cls: type[M], config: Any, source: Path) -> M:
+    """`cls(config)`; a config whose values the constructor cannot build (a width of 2**70, a negative
+    size) is a CheckpointError naming the config file, not a raw torch error. The toolkit's own errors (a
+    missing text backbone folder, a config check) pass unchanged: they already name what is at fault."""
+    try:
+        return cls(config)
+    except _BUILD_ERRORS as err:
+        if type(err).__module__.split(".")[0] == "poseembroider":
+            raise
+        raise CheckpointError(
+            f"{source}: its config cannot build a {cls.__name__} ({type(err).__name__}: {str(err)[:300]}); "
+            "the file is damaged or was edited by hand"
+        ) from err
+
+
 def _build_and_load(
     cls: type[nn.Module], directory: Path, data: dict[str, Any], strict: bool, map_location: str | torch.device
 ) -> nn.Module:
     config = config_from_dict(cls.config_class, data["config"], source=str(directory / CONFIG_NAME))  # type: ignore[attr-defined]
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
-        raise FileNotFoundError(f"weight file {WEIGHTS_NAME} not found in {directory} (its {CONFIG_NAME} is there)")
-    model = cls(config)
+        raise FileNotFoundError(f"weight file {weights} not found (the folder's {CONFIG_NAME} is there)")
+    model = _build_from_config(cls, config, directory / CONFIG_NAME)
     device = torch.device(map_location)
     model.to(device)
     state = load_state_dict_file(weights, device=device)
+    _check_finite(state, weights)
     prefixes = tuple(getattr(cls, "unsaved_prefixes", ()))
     load_state_dict_checked(model, state, weights, strict=strict, allow_missing_prefixes=prefixes)
     return model.eval()
@@ -416,8 +474,7 @@ def load_pretrained(
     """
     directory = _resolve_dir(name_or_path)
     data = read_model_config(directory)
-    cls = get_model_class(data["model_class"], data.get("model_module"))
-    return _build_and_load(cls, directory, data, strict, map_location)
+    return _build_and_load(_model_class_of(data, directory), directory, data, strict, map_location)
 
 
 class PretrainedModel:
