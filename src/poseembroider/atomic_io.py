@@ -9,7 +9,11 @@ and renamed when complete):
 - `atomic_directory(path)`: a folder the caller owns entirely (trainer checkpoints), swapped in whole;
 - `atomic_files_into(directory)`: files written together into a folder that holds other files too
   (a tokenizer saved beside a backbone's weights); each file lands by one rename;
-- `ensure_writable_dir(path)`: an output folder proven writable before the work that fills it starts.
+- `ensure_writable_dir(path)`: an output folder proven writable before the work that fills it starts;
+- `DiskFullError`, `disk_full_named(path)`: a write that fails because its filesystem is full becomes one
+  error naming the output (the atomic helpers above do it for their blocks), whichever library wrote;
+- `exclusive_lock(path)`: one writer of an output at a time, across processes (`OutputLockedError` names the
+  holder's pid and the lock file).
 
 Temporary names are hidden siblings (`.<name>.<pid>.<random>.tmp`): on the same filesystem as the target,
 so the rename is atomic, and unique per process and call, so concurrent writers never share one. On any
@@ -22,10 +26,15 @@ This module imports nothing from the package (import floor 1).
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import shutil
+import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +46,92 @@ TEMPORARY_SUFFIX = ".tmp"
 
 class FolderNotWritableError(OSError):
     """An output folder that cannot be created or written: found before the work that would fill it."""
+
+
+# --------------------------------------------------------------------------- full disks
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""`errno`s of a write refused for want of space: no space left on the device, disk quota exceeded."""
+
+_DISK_FULL_MARKERS = ("No space left on device", "os error 28", "Disk quota exceeded", "os error 122")
+"""How the libraries that write files themselves say it when they keep no `errno` (safetensors' Rust writer)."""
+
+_PROBE_BYTES = 4096  # one page / block: a full filesystem refuses it
+
+
+class DiskFullError(OSError):
+    """A write that failed because the filesystem of `filename` is full (ENOSPC) or the quota used up (EDQUOT).
+
+    `strerror` is one line naming the output; `filename` is the output (file or folder). Raised by the atomic
+    helpers of this module and `disk_full_named` blocks, whatever library wrote (Python files, numpy, PIL,
+    `torch.save`, safetensors), with the library's own error as `__cause__`. The output is left as before the
+    write (absent or the previous version), so running the command again once space is freed completes it.
+    """
+
+
+def _no_room(folder: Path) -> bool:
+    """Whether `folder`'s filesystem refuses one more page: a probe file is written there and removed.
+
+    For the libraries whose write errors say nothing of the cause: `torch.save` on a full disk raises
+    `RuntimeError('... unexpected pos ...')`, `np.save` `OSError('N requested and M written')` without errno.
+    The probe uses the built-in `open`, as the failed write did.
+    """
+    probe = temporary_sibling(folder / "space_check")
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * _PROBE_BYTES)
+            handle.flush()
+    except OSError as err:
+        return err.errno in DISK_FULL_ERRNOS
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return False
+
+
+def is_disk_full(err: BaseException, folder: str | os.PathLike | None = None) -> bool:
+    """Whether `err` (raised by a write into `folder`) was caused by a full filesystem or an exhausted quota.
+
+    True for an `OSError` with errno ENOSPC / EDQUOT, an error whose message carries the system's words for
+    it, or, when `folder` is given, an `OSError` / `RuntimeError` / library error raised while `folder`'s
+    filesystem has no page left (`_no_room`: the writers that lose the errno)."""
+    if isinstance(err, DiskFullError):
+        return True
+    if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
+        return True
+    if not isinstance(err, Exception):  # KeyboardInterrupt, SystemExit
+        return False
+    if any(marker in str(err) for marker in _DISK_FULL_MARKERS):
+        return True
+    writer_error = isinstance(err, (OSError, RuntimeError)) or "Error" in type(err).__name__
+    return folder is not None and writer_error and Path(folder).is_dir() and _no_room(Path(folder))
+
+
+def disk_full_message(path: str | os.PathLike, detail: str = "") -> str:
+    """The one line of a `DiskFullError`: the output that could not be written, and what to do."""
+    detail = f" ({detail})" if detail else ""
+    return (
+        f"no space left on the device to write {path}{detail}: nothing there looks complete; free some space "
+        "and run the command again"
+    )
+
+
+@contextmanager
+def disk_full_named(path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Iterator[None]:
+    """Inside the block, an error caused by a full filesystem (`is_disk_full`, probing `folder`, default the
+    parent of `path`) becomes a `DiskFullError` naming `path`; other errors pass unchanged."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as err:
+        if not is_disk_full(err, Path(path).parent if folder is None else folder):
+            raise
+        inner = getattr(err, "filename", None)
+        detail = f"writing {Path(inner).name}" if inner and Path(inner).name != Path(path).name else ""
+        raise DiskFullError(errno.ENOSPC, disk_full_message(path, detail), str(path)) from err
 
 
 def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
@@ -67,11 +162,13 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     suffix (PIL, matplotlib) need an explicit `format=`, and `np.savez` an open file (it appends `.npz` to names).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with disk_full_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with disk_full_named(path):  # checked while the temporary file still holds its pages
+            yield tmp
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -101,8 +198,9 @@ def write_json_atomic(
 
 
 def _temporary_directory(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent))
+    with disk_full_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private (0o700); the published folder should read like any other
     return tmp
 
@@ -117,7 +215,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     tmp = _temporary_directory(path)
     try:
-        yield tmp
+        with disk_full_named(path, path.parent):
+            yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -141,19 +240,157 @@ def atomic_files_into(directory: str | os.PathLike) -> Iterator[Path]:
     directory = Path(directory)
     tmp = _temporary_directory(directory)
     try:
-        yield tmp
-        directory.mkdir(parents=True, exist_ok=True)
+        with disk_full_named(directory, directory.parent):
+            yield tmp
+            directory.mkdir(parents=True, exist_ok=True)
         for entry in sorted(tmp.iterdir()):
             os.replace(entry, directory / entry.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------- one writer at a time
+
+LOCK_SUFFIX = ".lock"
+
+
+class OutputLockedError(RuntimeError):
+    """An output another live process is writing: `exclusive_lock` without waiting. The message names the
+    output, the lock file and the holder's pid."""
+
+    def __init__(self, message: str, lock_file: Path, holder_pid: int | None) -> None:
+        super().__init__(message)
+        self.lock_file = lock_file
+        self.holder_pid = holder_pid
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file of an output: the hidden sibling `.<name>.lock` (beside it, so on its filesystem)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{LOCK_SUFFIX}")
+
+
+def _holder_pid(lock_file: Path) -> int | None:
+    """The pid its holder wrote in `lock_file` (None while it is being written, once removed, or unreadable)."""
+    try:
+        text = lock_file.read_text()[:64].split()
+        return int(text[0]) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+_HELD: dict[str, list] = {}  # lock file -> [open handle, depth]: this process's locks (re-entrant)
+_HELD_GUARD = threading.Lock()
+
+
+@contextmanager
+def exclusive_lock(
+    path: str | os.PathLike, what: str = "output", wait: bool | float = False, poll_s: float = 0.2
+) -> Iterator[Path]:
+    """Hold the exclusive lock of the output `path` (a file or folder, existing or not) for the block.
+
+    The lock is an advisory `fcntl.flock` on `lock_path(path)` (`.<name>.lock` beside the output), whose holder
+    writes its pid there and removes it when done, still holding the lock; a process that locked a file since
+    removed sees it (the inode changed) and tries again, so two holders never coexist. Only writers that take
+    this lock are kept out: every writer of the toolkit's shared outputs (feature stores, model folders, dataset
+    caches and work folders, embedding files, the model registry) takes it at its entry.
+
+    - `wait=False`: another process holding it raises `OutputLockedError` at once, naming `what`, `path`, the
+      lock file and the holder's pid; `wait=True` waits for it (saying once on stderr whom it waits for);
+      a number waits at most that many seconds, then raises.
+    - A holder that dies (killed, crashed, machine restarted) releases the lock: the kernel drops a flock with
+      the last open descriptor of its process, so the lock file it leaves never blocks anyone (the next holder
+      takes it over and removes it).
+    - Re-entrant within a process (a nested block on the same output passes). The descriptor is not inherited
+      by programs this process executes; forked children (DataLoader workers) share it until they exit.
+    - Local filesystems and NFS (Linux maps flock onto NFS byte-range locks); not on filesystems without locks.
+    """
+    path = Path(path)
+    lock_file = lock_path(path)
+    key = str(lock_file.absolute())
+    with _HELD_GUARD:
+        held = _HELD.get(key)
+        if held is not None:
+            held[1] += 1
+    if held is not None:
+        try:
+            yield lock_file
+        finally:
+            with _HELD_GUARD:
+                held[1] -= 1
+        return
+    with disk_full_named(lock_file):
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+    handle = _acquire(what, path, lock_file, wait, poll_s)
+    try:
+        with _HELD_GUARD:
+            _HELD[key] = [handle, 1]
+        try:
+            yield lock_file
+        finally:
+            with _HELD_GUARD:
+                _HELD.pop(key, None)
+            lock_file.unlink(missing_ok=True)  # while still holding it: a waiter on this inode will retry
+    finally:
+        handle.close()  # releases the flock
+
+
+def _acquire(what: str, path: Path, lock_file: Path, wait: bool | float, poll_s: float):
+    """The open lock file, flocked by this process, with this pid written in it (see `exclusive_lock`)."""
+    deadline = None if wait is True or wait is False else time.monotonic() + float(wait)
+    told = False
+    while True:
+        with disk_full_named(lock_file):
+            handle = open(lock_file, "a+")  # noqa: SIM115 - returned open: the flock lives as long as it
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+        else:
+            try:
+                current = os.stat(lock_file).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(handle.fileno()).st_ino:  # not removed by a holder that just finished
+                with disk_full_named(lock_file):
+                    handle.truncate(0)
+                    handle.write(f"{os.getpid()}\n")
+                    handle.flush()
+                return handle
+            handle.close()
+            continue
+        pid = _holder_pid(lock_file)
+        holder = f"process {pid}" if pid is not None else "another process"
+        if wait is False or (deadline is not None and time.monotonic() >= deadline):
+            waited = "" if wait is False else f" (waited {float(wait):g} s)"
+            raise OutputLockedError(
+                f"{what} {path} is being written by {holder} (lock file {lock_file}){waited}: wait for it to finish "
+                "and run this again, or stop that process; a lock is released when its process ends",
+                lock_file,
+                pid,
+            )
+        if not told:
+            print(f"waiting for {holder}, which is writing {what} {path} (lock file {lock_file})", file=sys.stderr)
+            told = True
+        time.sleep(poll_s)
+
+
 __all__ = [
+    "DISK_FULL_ERRNOS",
+    "LOCK_SUFFIX",
     "TEMPORARY_SUFFIX",
+    "DiskFullError",
+    "FolderNotWritableError",
+    "OutputLockedError",
     "atomic_directory",
     "atomic_file",
     "atomic_files_into",
+    "disk_full_message",
+    "disk_full_named",
+    "ensure_writable_dir",
+    "exclusive_lock",
+    "is_disk_full",
+    "lock_path",
     "temporary_sibling",
     "write_json_atomic",
     "write_text_atomic",

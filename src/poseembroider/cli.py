@@ -809,7 +809,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command of `argv`; its exit status. Output piped into a reader that stops early (`| head`) ends
-    the command quietly with status 141 (128 + SIGPIPE), as standard command-line tools do."""
+    the command quietly with status 141 (128 + SIGPIPE), as standard command-line tools do; a full disk or an
+    output locked by another process ends it with one `error:` line and status 2."""
     try:
         status = _run(argv)
         sys.stdout.flush()  # inside the try: a closed pipe fails here, not in the interpreter's final flush
@@ -819,6 +820,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as err:
+        # A full disk (or quota) met by any command: one line naming the output, not a traceback (from a worker
+        # pool, a library's writer ...); the outputs are atomic, so running the command again completes them.
+        from poseembroider.atomic_io import DISK_FULL_ERRNOS, DiskFullError, disk_full_message
+
+        if isinstance(err, DiskFullError):
+            print(f"error: {err.strerror}", file=sys.stderr)
+        elif err.errno in DISK_FULL_ERRNOS:
+            print(f"error: {disk_full_message(err.filename or 'an output file', err.strerror or '')}", file=sys.stderr)
+        else:
+            raise
+        return 2
+    except RuntimeError as err:
+        from poseembroider.atomic_io import OutputLockedError  # another process writes the same output
+
+        if not isinstance(err, OutputLockedError):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except ValueError as err:
         # A body model folder or file the user configured that cannot be used is found by whichever command
         # first builds the body model: one line naming the folder / file / key, not a traceback.

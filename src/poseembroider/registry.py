@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from poseembroider import config
-from poseembroider.atomic_io import write_json_atomic
+from poseembroider.atomic_io import exclusive_lock, write_json_atomic
 
 LOCAL_REGISTRY_NAME = "shortname_2_model_path.json"
 
@@ -182,7 +182,9 @@ def check_shortname(shortname: str) -> str:
 
 
 def register(shortname: str, model_dir: str | os.PathLike, models_root: Path | None = None) -> Path:
-    """Add or update `shortname` in the local registry (atomic write); returns the registry file.
+    """Add or update `shortname` in the local registry (atomic write, under `exclusive_lock`: concurrent
+    registrations are all kept; the same shortname registered twice points at the last one); returns the
+    registry file.
 
     Paths under the models root are stored relative to it, so the folder can be moved.
     """
@@ -199,6 +201,8 @@ def register(shortname: str, model_dir: str | os.PathLike, models_root: Path | N
             f"refusing to write the model registry {registry_file} inside the package folder "
             f"{config.PACKAGE_DIR}: set {config.ENV_PREFIX}MODELS_ROOT to a writable folder"
         )
-    data = _read_registry_file(registry_file)
-    data[shortname] = stored
-    return write_json_atomic(registry_file, data, sort_keys=True)
+    # read-modify-write under the registry's lock: two trainings registering at once keep both entries
+    with exclusive_lock(registry_file, "model registry", wait=True):
+        data = _read_registry_file(registry_file)
+        data[shortname] = stored
+        return write_json_atomic(registry_file, data, sort_keys=True)

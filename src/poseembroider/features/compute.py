@@ -18,6 +18,7 @@ stopped; a complete store with the same fingerprint, fields and ids is returned 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from poseembroider.atomic_io import exclusive_lock
 from poseembroider.features.store import META_NAME, FeatureCacheError, FeatureStore, FeatureStoreWriter, FieldSpec
 
 Encoder = Callable[[Any], torch.Tensor]  # batch -> (B, *field.shape)
@@ -67,6 +69,34 @@ def cache_features(
     directory = Path(directory)
     fields = list(fields)
     _check_arguments(dataset, encoders, fields, data_ids)
+    # One job writes a store at a time: another one (rank 0 of another run) waits here, then reuses the store.
+    # Its other ranks follow rank 0 through the barriers.
+    lock = exclusive_lock(directory, "feature store", wait=True) if rank == 0 else contextlib.nullcontext()
+    with lock:
+        return _cache_features(
+            dataset, encoders, fields, directory, fingerprint, data_ids, batch_size, num_workers, collate_fn,
+            chunk_size, rank, world_size, barrier, progress, overwrite,
+        )  # fmt: skip
+
+
+def _cache_features(
+    dataset: Dataset,
+    encoders: Mapping[str, Encoder],
+    fields: list[FieldSpec],
+    directory: Path,
+    fingerprint: Mapping[str, str],
+    data_ids: Sequence[int] | np.ndarray,
+    batch_size: int,
+    num_workers: int,
+    collate_fn: Callable[[list[Any]], Any] | None,
+    chunk_size: int,
+    rank: int,
+    world_size: int,
+    barrier: Callable[[], None],
+    progress: bool,
+    overwrite: bool,
+) -> FeatureStore:
+    """`cache_features` once its arguments are checked and rank 0 holds the store's lock."""
     if (directory / META_NAME).is_file():
         store = FeatureStore.open(directory)
         differences = store.differences(fields, fingerprint, data_ids)

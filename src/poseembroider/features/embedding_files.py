@@ -35,7 +35,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from poseembroider.atomic_io import atomic_file, write_json_atomic
+from poseembroider.atomic_io import atomic_file, exclusive_lock, write_json_atomic
 from poseembroider.encoders import weights_fingerprint
 from poseembroider.modalities import MODALITIES
 from poseembroider.npz_files import read_npz
@@ -190,8 +190,27 @@ def embed_to_file(
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Run the job (module doc) and return the output file; finished chunks of an interrupted run are reused."""
+    """Run the job (module doc) and return the output file; finished chunks of an interrupted run are reused.
+
+    One process writes an output at a time: another job on the same `out` is refused at once
+    (`OutputLockedError`, naming the file and the pid writing it)."""
     out = check_output(out, overwrite, chunk_size)
+    with exclusive_lock(out, "embedding file"):
+        check_output(out, overwrite, chunk_size)  # again under the lock: the other job may have just finished
+        return _embed_to_file(rep, model_name, inputs, out, combine, chunk_size, normalization, overwrite, progress)
+
+
+def _embed_to_file(
+    rep: Representation,
+    model_name: str,
+    inputs: EmbeddingInputs,
+    out: Path,
+    combine: bool,
+    chunk_size: int,
+    normalization: str,
+    overwrite: bool,
+    progress: bool,
+) -> Path:
     counts = {m: inputs.count(m) for m in inputs.modalities}
     if combine and len(set(counts.values())) > 1:
         raise EmbeddingJobError(f"--combine needs as many items of each input, got {counts}")

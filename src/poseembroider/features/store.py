@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from poseembroider.atomic_io import write_json_atomic
+from poseembroider.atomic_io import disk_full_named, write_json_atomic
 
 FORMAT_VERSION = 1
 META_NAME = "meta.json"
@@ -370,15 +370,16 @@ class FeatureStoreWriter:
 
     def _create(self) -> None:
         partial, n = self.partial_directory, len(self.data_ids)
-        (partial / DONE_DIR).mkdir(parents=True)
-        np.save(partial / IDS_NAME, np.asarray(self.data_ids))
-        for spec in self.fields.values():
-            # A sparse file of full size: nothing is held in memory, rows are written in place later.
-            array = np.lib.format.open_memmap(
-                partial / f"{spec.name}.npy", "w+", np.dtype(spec.dtype), (n, *spec.shape)
-            )
-            del array
-        write_json_atomic(partial / META_NAME, self._meta())  # last: its presence says the folder is whole
+        with disk_full_named(partial):  # a full disk here leaves no meta.json: the next run starts it again
+            (partial / DONE_DIR).mkdir(parents=True)
+            np.save(partial / IDS_NAME, np.asarray(self.data_ids))
+            for spec in self.fields.values():
+                # A sparse file of full size: nothing is held in memory, rows are written in place later.
+                array = np.lib.format.open_memmap(
+                    partial / f"{spec.name}.npy", "w+", np.dtype(spec.dtype), (n, *spec.shape)
+                )
+                del array
+            write_json_atomic(partial / META_NAME, self._meta())  # last: its presence says the folder is whole
 
     # ----------------------------------------------------------------- writing
 
@@ -450,7 +451,9 @@ class FeatureStoreWriter:
     def _write_rows(self, name: str, start: int, rows: np.ndarray) -> None:
         """Positioned write of `rows` at row `start` of `<name>.npy`, synced before returning."""
         offset = self._data_offsets[name] + start * self.fields[name].row_bytes
-        with open(self.partial_directory / f"{name}.npy", "r+b") as f:
+        path = self.partial_directory / f"{name}.npy"
+        # The file is sparse: rows take their pages now, so a full disk shows here (the chunk stays unmarked).
+        with disk_full_named(path), open(path, "r+b") as f:
             f.seek(offset)
             f.write(rows.data)
             f.flush()

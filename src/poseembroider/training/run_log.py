@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from poseembroider.atomic_io import write_text_atomic
+from poseembroider.atomic_io import disk_full_named, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class RunLog:
         if not self.enabled:
             return
         record = {"kind": kind, "step": step, **{k: _jsonable(v) for k, v in values.items()}}
-        with self.path.open("a") as f:
+        with disk_full_named(self.path), self.path.open("a") as f:  # a line cut by a full disk goes on --resume
             f.write(json.dumps(record) + "\n")
         if self._writer is not None:
             prefix = "step/" if kind == "step" else ""

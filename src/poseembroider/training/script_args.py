@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from poseembroider import config
+from poseembroider.atomic_io import DiskFullError, OutputLockedError
 from poseembroider.datasets.cache_format import CacheError
 from poseembroider.features.store import FeatureCacheError
 from poseembroider.models.pretrained import CheckpointError, UnknownModelError
@@ -79,8 +80,11 @@ SCRIPT_ERRORS: tuple[type[Exception], ...] = (
     UnknownModelError,  # a config.json naming a model class that does not exist
     TextModelNotFoundError,  # a tokenizer or text backbone folder that is missing
     FileNotFoundError,  # a model folder without config.json, a missing input file
+    DiskFullError,  # an output that could not be written for want of space (named; a rerun completes it)
+    OutputLockedError,  # an output folder another live process is writing (named, with its pid)
 )
-"""The errors a user causes with a flag or a missing file: one line and exit status 2, no traceback."""
+"""The errors a user causes with a flag or a missing file, or meets in the machine (a full disk, another run
+writing the same output): one line and exit status 2, no traceback."""
 
 
 def error_line(err: BaseException) -> str:

@@ -35,6 +35,7 @@ dataset and dropout draws). The log lines the killed run wrote past that point a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -50,7 +51,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from poseembroider.atomic_io import atomic_directory, write_json_atomic
+from poseembroider.atomic_io import atomic_directory, exclusive_lock, write_json_atomic
 from poseembroider.devices import barrier
 from poseembroider.models.losses import local_only
 from poseembroider.models.pretrained import (
@@ -247,7 +248,16 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train up to `config.epochs` (resuming first with `--resume`); returns a summary
-        `{epoch, global_step, best_metric, best_score, best_epoch, last_metrics}`."""
+        `{epoch, global_step, best_metric, best_score, best_epoch, last_metrics}`.
+
+        The main process holds the lock of `output_dir` (`atomic_io.exclusive_lock`) while it trains: a second
+        run into the same folder is refused at once (`OutputLockedError` naming the folder and the pid training
+        there) instead of interleaving its checkpoints with this run's."""
+        lock = exclusive_lock(self.output_dir, "training output folder") if self.is_main else contextlib.nullcontext()
+        with lock:
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
         cfg = self.config
         was_deterministic = torch.are_deterministic_algorithms_enabled()
         cudnn_flags = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)

@@ -34,6 +34,7 @@ pipelines run on blocks of fixed size.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -49,7 +50,7 @@ import torch
 from tqdm import tqdm
 
 from poseembroider import config
-from poseembroider.atomic_io import write_json_atomic
+from poseembroider.atomic_io import exclusive_lock, write_json_atomic
 from poseembroider.datasets.cache_format import save_cache
 from poseembroider.datasets.cache_writers import (
     CacheDestination,
@@ -635,10 +636,22 @@ def process_bedlam(
 ) -> dict[str, Any]:
     """Run `steps` (all by default) of one split; returns the statistics (also in the work folder's
     `summary.json`). Ranks other than 0 return after step `people`. `similarity_features`: the pose features
-    of `cfg.similarity_model` (see `PoseFeatures`)."""
+    of `cfg.similarity_model` (see `PoseFeatures`). Rank 0 holds the split's lock (`exclusive_lock` on its work
+    folder) throughout: another run of the same split waits for it, then finds its work done."""
     wanted = _requested(steps)
     if {"pairs", "instructions", "caches"} & set(wanted):
         _check_similarity_features(cfg, similarity_features)  # before any work
+    lock = exclusive_lock(cfg.split_dir, "BEDLAM processing work folder", wait=True)
+    with lock if get_rank() == 0 else contextlib.nullcontext():
+        return _process_bedlam(cfg, wanted, stop_after_units, similarity_features)
+
+
+def _process_bedlam(
+    cfg: BedlamConfig,
+    wanted: list[str],
+    stop_after_units: int | None,
+    similarity_features: PoseFeatures | None,
+) -> dict[str, Any]:
     stats: dict[str, Any] = {"split": cfg.split, "script_dataset": cfg.script_name, "fix_dataset": cfg.fix_name}
     seconds: dict[str, float] = {}
     if "people" in wanted:

@@ -45,7 +45,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from poseembroider import config
-from poseembroider.atomic_io import atomic_file, ensure_writable_dir, write_json_atomic
+from poseembroider.atomic_io import atomic_file, ensure_writable_dir, exclusive_lock, write_json_atomic
 from poseembroider.body.body_model import BodyModel
 from poseembroider.body.model_file import locate_model_file
 from poseembroider.datasets.cache_format import load_cache, save_cache
@@ -699,10 +699,18 @@ def generate_split(
 
 
 def generate_synth(cfg: SynthConfig, stop_after_chunks: int | None = None) -> dict[str, Any]:
-    """Generate every split; returns {dataset names, per-split statistics, samples/s}."""
+    """Generate every split; returns {dataset names, per-split statistics, samples/s}.
+
+    One process generates a dataset at a time (`exclusive_lock` on its image folder): a second one with the
+    same `--name` waits for it, then finds every chunk done and writes the same caches again."""
     # both output folders are checked before any pose is sampled or image rendered (FolderNotWritableError)
     ensure_writable_dir(cfg.cache_dir, "dataset cache folder (DATA_CACHE_DIR)")
     ensure_writable_dir(image_root(cfg), "synthetic image folder (SYNTH_DATA_DIR)")
+    with exclusive_lock(image_root(cfg), "synthetic dataset", wait=True):
+        return _generate_synth(cfg, stop_after_chunks)
+
+
+def _generate_synth(cfg: SynthConfig, stop_after_chunks: int | None) -> dict[str, Any]:
     if cfg.body_model_file is None:  # pin the model file so that the workers use the same one
         cfg = replace(cfg, body_model_file=locate_model_file().path)
     start = time.perf_counter()

@@ -45,7 +45,7 @@ import torch
 from tqdm import tqdm
 
 from poseembroider import config
-from poseembroider.atomic_io import atomic_files_into
+from poseembroider.atomic_io import atomic_files_into, exclusive_lock
 from poseembroider.body.body_model import BodyModel
 from poseembroider.datasets.cache_format import CacheError, cache_file_name, load_cache
 from poseembroider.datasets.cache_writers import (
@@ -379,8 +379,14 @@ def generate_pools(cfg: PosePoolConfig, body_model: BodyModel | None = None, pro
     """Make (or reuse) `synthposes-<script version>` and, with `cfg.pairs`, `synthpairs-<fix version>`.
 
     Returns {poses_dataset, pairs_dataset (or None), n_train, n_pairs, reused, seconds: {...}}.
-    Deterministic: the same settings give the same files whatever was made before.
+    Deterministic: the same settings give the same files whatever was made before. One process makes a pool at
+    a time (`exclusive_lock` on `DATA_CACHE_DIR/.synthposes-<version>.lock`): a second one waits, then reuses it.
     """
+    with exclusive_lock(Path(cfg.cache_dir) / cfg.poses_name, "pose pool", wait=True):
+        return _generate_pools(cfg, body_model, progress)
+
+
+def _generate_pools(cfg: PosePoolConfig, body_model: BodyModel | None, progress: bool) -> dict[str, Any]:
     start = time.perf_counter()
     seconds: dict[str, float] = {}
     cache_dir = Path(cfg.cache_dir)
