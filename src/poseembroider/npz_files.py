@@ -13,21 +13,22 @@ member by member in `body/model_file.py` instead). This module imports nothing f
 from __future__ import annotations
 
 import os
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NpzReadError", "read_npz"]
+__all__ = ["NUMPY_READ_ERRORS", "NpzReadError", "read_npz"]
 
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 NPY_MAGIC = b"\x93NUMPY"
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError, TypeError, OverflowError,
-                NotImplementedError, MemoryError, SyntaxError)  # fmt: skip
-"""What numpy and zipfile raise on a damaged archive or member (a corrupt .npy header is parsed with
-`ast.literal_eval`: SyntaxError; an absurd shape in it: MemoryError, ValueError)."""
+NUMPY_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError, TypeError, OverflowError,
+                NotImplementedError, MemoryError, SyntaxError, tokenize.TokenError)  # fmt: skip
+"""What numpy and zipfile raise on a damaged archive or member (a corrupt .npy header is tokenized and parsed with
+`ast.literal_eval`: TokenError, SyntaxError; an absurd shape in it: MemoryError, ValueError)."""
 
 
 class NpzReadError(ValueError):
@@ -61,7 +62,7 @@ def read_npz(path: str | os.PathLike, what: str = ".npz file") -> dict[str, np.n
         with np.load(path, allow_pickle=False) as data:
             for member in data.files:
                 arrays[member] = np.asarray(data[member])
-    except _READ_ERRORS as err:
+    except NUMPY_READ_ERRORS as err:
         where = f"member {member!r}" if member is not None else "the archive"
         reason = (
             "holds pickled objects (object arrays), which are never loaded"

@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from poseembroider.atomic_io import disk_full_named, write_json_atomic
+from poseembroider.npz_files import NUMPY_READ_ERRORS
 
 FORMAT_VERSION = 1
 META_NAME = "meta.json"
@@ -104,7 +105,7 @@ class FieldSpec:
         if any(d <= 0 for d in shape):
             raise FeatureCacheError(f"field {self.name!r}: shape {shape} has a dimension <= 0")
         object.__setattr__(self, "shape", shape)
-        if self.dtype not in TORCH_DTYPES:
+        if not isinstance(self.dtype, str) or self.dtype not in TORCH_DTYPES:
             raise FeatureCacheError(f"field {self.name!r}: dtype {self.dtype!r} is not one of {sorted(TORCH_DTYPES)}")
 
     @property
@@ -212,13 +213,43 @@ def _read_meta(directory: Path) -> dict[str, Any]:
         meta = json.loads(path.read_text())
     except FileNotFoundError:
         raise FeatureCacheError(f"no feature store at {directory}: {META_NAME} is missing") from None
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise FeatureCacheError(f"{path} is unreadable: {err}") from err
     version = meta.get("format_version") if isinstance(meta, dict) else None
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION or isinstance(version, bool):
         raise FeatureCacheError(
             f"{path}: format_version {version!r}, this code reads {FORMAT_VERSION}; delete the folder or recompute"
         )
+    return _checked_meta(meta, path)
+
+
+def _checked_meta(meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The content of `meta.json` checked key by key (an edited or damaged file names its key, not a raw
+    KeyError / TypeError later): `num_items` an int >= 1, `fields` a non-empty list of distinct
+    {name, shape (list of ints), dtype} entries `FieldSpec` accepts, `fingerprint` a str -> str object."""
+    num_items = meta.get("num_items")
+    if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 1:
+        raise FeatureCacheError(f"{path}: key 'num_items' is {num_items!r}, expected an int >= 1")
+    fields = meta.get("fields")
+    if not isinstance(fields, list) or not fields:
+        raise FeatureCacheError(f"{path}: key 'fields' is {str(fields)[:80]}, expected a non-empty list of fields")
+    names = set()
+    for entry in fields:
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
+            raise FeatureCacheError(
+                f"{path}: field entry {str(entry)[:80]} is not {{'name', 'shape': [ints], 'dtype'}}"
+            )
+        try:
+            spec = FieldSpec.from_json(entry)
+        except (KeyError, FeatureCacheError) as err:
+            raise FeatureCacheError(f"{path}: field entry {str(entry)[:80]}: {err}") from None
+        if spec.name in names:
+            raise FeatureCacheError(f"{path}: field {spec.name!r} is listed twice")
+        names.add(spec.name)
+    fingerprint = meta.get("fingerprint")
+    if not isinstance(fingerprint, dict) or not all(isinstance(v, str) for v in fingerprint.values()):
+        raise FeatureCacheError(f"{path}: key 'fingerprint' is {str(fingerprint)[:80]}, expected a str -> str object")
     return meta
 
 
@@ -226,8 +257,8 @@ def _load_ids(directory: Path, num_items: int) -> np.ndarray:
     path = directory / IDS_NAME
     try:
         ids = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise FeatureCacheError(f"{path} is unreadable: {err}") from err
+    except NUMPY_READ_ERRORS as err:  # an empty or truncated file: EOFError, a damaged header: SyntaxError...
+        raise FeatureCacheError(f"{path} is unreadable: {type(err).__name__}: {err}") from err
     if ids.shape != (num_items,) or ids.dtype != np.int64:
         raise FeatureCacheError(f"{path} holds {ids.shape} {ids.dtype}, ({num_items},) int64 expected by {META_NAME}")
     ids.setflags(write=False)
@@ -239,8 +270,8 @@ def _open_array(directory: Path, spec: FieldSpec, num_items: int, mode: str = "r
     path = directory / f"{spec.name}.npy"
     try:
         array = np.load(path, mmap_mode=mode, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise FeatureCacheError(f"field {spec.name!r}: {path} is unreadable: {err}") from err
+    except NUMPY_READ_ERRORS as err:
+        raise FeatureCacheError(f"field {spec.name!r}: {path} is unreadable: {type(err).__name__}: {err}") from err
     expected = (num_items, *spec.shape)
     if array.shape != expected or array.dtype != np.dtype(spec.dtype):
         raise FeatureCacheError(
