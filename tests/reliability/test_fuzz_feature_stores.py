@@ -21,6 +21,7 @@ from reliability_strategies import (
     JUNK_JSON_TEXT,
     damaged,
     expect_clear_error,
+    fuzz,
     odd_arrays,
 )
 
@@ -165,5 +166,59 @@ def test_store_files_many(store_dir, tmp_path, cases):
     @given(edit=_files(store_dir))
     def run(edit):
         _fuzz_file(store_dir, tmp_path, cases, edit)
+
+    run()
+
+
+# --------------------------------------------------------------------------- x̄ caches
+
+XBAR_FIELD_NAMES = st.sampled_from(["xbar", "A", "B", "pose", "xbar_A"])
+xbar_layouts = st.lists(
+    st.tuples(XBAR_FIELD_NAMES, st.lists(st.integers(1, 4), min_size=1, max_size=2).map(tuple)),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda field: field[0],
+)
+
+
+def _fuzz_xbar(tmp_path, cases, layout, count):
+    """A store of any fields read as an x̄ cache (`IntermodalityFeatures`, what `open_intermodality_features`
+    returns once the fingerprint matches): refused naming the folder, or served with consistent shapes."""
+    from poseembroider.features.intermodality import IntermodalityFeatures
+
+    cases.tried()
+    directory = tmp_path / f"xbar_{cases.count}"
+    fields = [FieldSpec(name, shape) for name, shape in layout]
+    writer = FeatureStoreWriter(directory, np.arange(count), fields, {"model": "m@1"}, chunk_size=count)
+    writer.write_chunk(0, count, {f.name: np.zeros((count, *f.shape)) for f in fields})
+    store = FeatureStore.open(writer.finalize())
+
+    def call():
+        features = IntermodalityFeatures(store, "synthscript-x", "val", ("poses",))
+        for side in features.sides or (None,):
+            assert tuple(features.features(side).shape) == (count, features.dim)
+            assert tuple(features.rows(np.arange(count)[::-1], side).shape) == (count, features.dim)
+        return features
+
+    expect_clear_error(call, [str(directory)], "IntermodalityFeatures")
+
+
+@pytest.mark.reliability(area="bad_inputs", subject="x̄ caches (fields and shapes)")
+def test_xbar_cache_fields(tmp_path, cases):
+    @fuzz(12)  # each example writes a store (fsync per chunk): 0.25 s
+    @given(layout=xbar_layouts, count=st.integers(1, 3))
+    def run(layout, count):
+        _fuzz_xbar(tmp_path, cases, layout, count)
+
+    run()
+
+
+@pytest.mark.slow
+@pytest.mark.reliability(area="bad_inputs", subject="x̄ caches (fields and shapes)")
+def test_xbar_cache_fields_many(tmp_path, cases):
+    @FUZZ_SLOW
+    @given(layout=xbar_layouts, count=st.integers(1, 3))
+    def run(layout, count):
+        _fuzz_xbar(tmp_path, cases, layout, count)
 
     run()

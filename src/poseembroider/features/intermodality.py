@@ -146,6 +146,19 @@ class IntermodalityFeatures:
     split: str
     input_types: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        """A store of other fields (a hand-made or damaged cache with a matching fingerprint) is refused here,
+        naming the folder, instead of failing later with a KeyError on 'xbar' or a shape error in a head."""
+        fields = self.store.fields
+        layouts = ({SINGLE_FIELD}, set(PAIR_SIDES))
+        widths = {spec.shape for spec in fields.values()}
+        if set(fields) not in layouts or len(widths) != 1 or len(next(iter(widths))) != 1:
+            found = ", ".join(f"{s.name} {s.shape}" for s in fields.values())
+            raise FeatureCacheError(
+                f"{self.store.directory} is not an x̄ cache: it holds {found}; expected '{SINGLE_FIELD}' (D,) for "
+                f"single elements or {' and '.join(repr(s) for s in PAIR_SIDES)} (D,) for pairs"
+            )
+
     @property
     def data_ids(self) -> np.ndarray:
         """(N,) int64 data ids (pair ids for pair datasets), read-only."""
@@ -235,7 +248,13 @@ def open_intermodality_features(
             f"the x̄ cache {directory} was made for other settings: {'; '.join(differences)}; recompute it "
             "(cache-intermodality-features --overwrite) or point at the right cache"
         )
-    return IntermodalityFeatures(store, dataset, split, types)
+    features = IntermodalityFeatures(store, dataset, split, types)
+    if features.dim != loaded.config.latentD:
+        raise FeatureCacheError(
+            f"the x̄ cache {directory} holds {features.dim}-d rows, the model's x̄ has {loaded.config.latentD}: "
+            "recompute it (cache-intermodality-features --overwrite)"
+        )
+    return features
 
 
 class WithIntermodalityFeatures(Dataset):
