@@ -20,6 +20,7 @@ cache file can never run code. Synthetic datasets add optional tables (e.g. `fra
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,57 @@ def save_cache(data: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def load_cache(path: Path, kind: str | None = None) -> dict[str, Any]:
-    """Read a cache without unpickling code; check the tables of `kind` are present.
+def unsafe_load_reason(err: BaseException) -> str:
+    """One line saying why `torch.load(weights_only=True)` failed: the pickled globals or opcodes it refused, or
+    the first line of any other error. Torch's own message begins by advising `weights_only=False`, which would
+    run whatever the file carries: that advice is not passed on."""
+    text = str(err)
+    names = sorted(set(re.findall(r"GLOBAL ([\w.]+)", text)))
+    if names:
+        return f"it carries pickled code or objects ({', '.join(names)}), which are never unpickled"
+    detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    if detail:
+        return f"it is not plain tensors and containers ({detail.group(1).strip()[:200]}): refused"
+    first = text.strip().splitlines()[0][:300] if text.strip() else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def check_image_entries(images: Any, path: Path) -> None:
+    """Refuse an `images` table (data id -> path relative to the image root) with an entry that is not a
+    relative path inside the root: not a string, empty, absolute, or climbing with `..` (a cache pointing at
+    `../../etc/passwd` would have the loaders read, and the demos show, any file). `CacheError` naming the
+    cache file, the data id and the entry. Symlinks are checked when an image is opened (`image_file`)."""
+    if not isinstance(images, dict):
+        raise CacheError(f"{path}: table 'images' is a {type(images).__name__}, expected {{data id: relative path}}")
+    for data_id, entry in images.items():
+        if not isinstance(entry, str) or not entry or "\0" in entry:
+            raise CacheError(f"{path}: images[{data_id!r}] is {entry!r}, expected a path relative to the image root")
+        if entry.startswith("/") or ".." in entry.split("/"):
+            raise CacheError(
+                f"{path}: images[{data_id!r}] is {entry!r}, which leaves the image root (absolute or '..'): refused"
+            )
+
+
+def image_file(image_root: Path, entry: str, cache: Path | str, data_id: Any) -> Path:
+    """The file of the `images` entry `entry` (of data id `data_id`) under `image_root`, refused with a
+    `CacheError` naming the cache file, the data id and the entry when it resolves outside the root: an
+    absolute path, a `..`, or a symlink inside the root that points elsewhere."""
+    root = Path(image_root)
+    file = root / entry
+    real_root, real = root.resolve(), file.resolve()
+    if entry.startswith("/") or not real.is_relative_to(real_root):
+        raise CacheError(
+            f"{cache}: images[{data_id!r}] = {entry!r} resolves to {real}, outside the image root {real_root}: "
+            "refused (a symlink or '..' leaving the root)"
+        )
+    return file
+
+
+def load_cache(path: Path, kind: str | None = None, *, mmap: bool = False) -> dict[str, Any]:
+    """Read a cache without unpickling code; check the tables of `kind` are present. `mmap`: tensors stay
+    memory-mapped (`torch.load(mmap=True)`) until used. Every `torch.save` table of the package (caches, the
+    work tables of `data synth` and BEDLAM processing) is read here, so a hostile or corrupt one is refused
+    the same way.
 
     Raises `CacheError` naming the file, and the missing table if any.
     """
@@ -73,9 +123,9 @@ def load_cache(path: Path, kind: str | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise CacheError(f"cache file not found: {path}")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # noqa: BLE001 - torch raises many types for corrupt or unsafe files
-        raise CacheError(f"{path}: cannot be read as a safe cache file ({type(err).__name__}: {err})") from None
+        raise CacheError(f"{path}: cannot be read as a safe cache file ({unsafe_load_reason(err)})") from None
     if not isinstance(data, dict):
         raise CacheError(f"{path}: expected a dict of tables, got {type(data).__name__}")
     required = REQUIRED_TABLES.get(kind, ()) if kind else ()
@@ -84,4 +134,6 @@ def load_cache(path: Path, kind: str | None = None) -> dict[str, Any]:
     missing = [table for table in required if table not in data]
     if missing:
         raise CacheError(f"{path}: missing key(s) {missing} for a '{kind}' cache (has {sorted(data)})")
+    if kind == "images":
+        check_image_entries(data["images"], path)
     return data

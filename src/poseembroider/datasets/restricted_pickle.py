@@ -48,6 +48,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from poseembroider.datasets.cache_format import unsafe_load_reason
+
 __all__ = ["PickleReadError", "UnsafePickleError", "allowed_globals", "load_restricted_pickle", "loads_restricted"]
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -144,15 +146,24 @@ def loads_restricted(data: bytes, where: str, *, encoding: str = "ASCII", torch_
         try:
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError) as err:
-            raise PickleReadError(f"{where}: a torch.save archive that cannot be read safely ({err})") from None
+            raise PickleReadError(
+                f"{where}: a torch.save archive that cannot be read safely ({unsafe_load_reason(err)})"
+            ) from None
+    stream = io.BytesIO(data)
     try:
-        return RestrictedUnpickler(io.BytesIO(data), where, encoding=encoding, torch_tensors=torch_tensors).load()
+        value = RestrictedUnpickler(stream, where, encoding=encoding, torch_tensors=torch_tensors).load()
     except UnsafePickleError:
         raise
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, IndexError, KeyError, AttributeError,
             UnicodeDecodeError, RuntimeError, OverflowError, MemoryError) as err:  # fmt: skip
         kind = "truncated" if isinstance(err, EOFError) or "truncated" in str(err) else "corrupt or not a pickle"
         raise PickleReadError(f"{where}: {kind} ({type(err).__name__}: {err})") from None
+    if stream.tell() != len(data):  # a legacy torch.save file is several pickles: its first is a magic number
+        raise PickleReadError(
+            f"{where}: {len(data) - stream.tell()} bytes follow the first pickle (a legacy torch.save file, or "
+            "several pickles in one file); expected one pickle"
+        )
+    return value
 
 
 def load_restricted_pickle(

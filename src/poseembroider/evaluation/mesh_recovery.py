@@ -278,6 +278,9 @@ def load_h36m_regressor(path: str | os.PathLike | None = None) -> torch.Tensor:
     try:
         if file.suffix == ".npy":
             array = np.load(file, allow_pickle=False)
+            if not isinstance(array, np.ndarray):  # a zip archive (an .npz, a torch.save file) under a .npy name
+                array.close()
+                raise ValueError(f"{file}: a zip archive, not a .npy array")
         else:
             with np.load(file, allow_pickle=False) as archive:
                 keys = list(archive.keys())

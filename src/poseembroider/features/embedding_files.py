@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from poseembroider.atomic_io import atomic_file, exclusive_lock, write_json_atomic
 from poseembroider.encoders import weights_fingerprint
 from poseembroider.modalities import MODALITIES
+from poseembroider.models.pretrained import CheckpointError, read_safetensors_file
 from poseembroider.npz_files import read_npz
 from poseembroider.representation import Representation
 from poseembroider.text.pose_files import poses_from_mapping
@@ -257,9 +257,13 @@ def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> str:
 def _assemble(partial: Path, n_chunks: int, out: Path, manifest: dict[str, Any], inputs: EmbeddingInputs) -> None:
     parts: dict[str, list[torch.Tensor]] = {}
     for index in range(n_chunks):
-        with safe_open(str(partial / f"chunk_{index:06d}.safetensors"), framework="pt") as f:
-            for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
-                parts.setdefault(key, []).append(f.get_tensor(key))
+        chunk = partial / f"chunk_{index:06d}.safetensors"
+        try:
+            tensors, _ = read_safetensors_file(chunk)
+        except CheckpointError as err:  # written atomically: damaged since, or not ours
+            raise EmbeddingJobError(f"{err} Delete {partial} to redo the job from its start.") from None
+        for key, tensor in tensors.items():
+            parts.setdefault(key, []).append(tensor)
     tensors = {key: torch.cat(chunks) for key, chunks in parts.items()}
     metadata = {key: json.dumps(value) for key, value in manifest.items()}
     metadata["ids"] = json.dumps(inputs.ids)
@@ -281,10 +285,16 @@ def read_embeddings(path: str | Path) -> Embeddings:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such embedding file")
-    with safe_open(str(path), framework="pt") as f:
-        raw = dict(f.metadata() or {})
-        tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+    tensors, raw = read_safetensors_file(path)  # a lying header or corrupt data: CheckpointError naming the file
     if "ids" not in raw:
         raise EmbeddingJobError(f"{path}: not an embedding file of `poseembroider embed` (no 'ids' metadata)")
-    metadata = {key: json.loads(value) for key, value in raw.items() if key != "ids"}
-    return Embeddings(tensors, json.loads(raw["ids"]), metadata)
+    metadata: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            metadata[key] = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise EmbeddingJobError(f"{path}: metadata {key!r} is not JSON ({err})") from None
+    ids = metadata.pop("ids")
+    if not (isinstance(ids, dict) and all(isinstance(v, list) for v in ids.values())):
+        raise EmbeddingJobError(f"{path}: metadata 'ids' must map each modality to a list of ids")
+    return Embeddings(tensors, {m: [str(i) for i in v] for m, v in ids.items()}, metadata)

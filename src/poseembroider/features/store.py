@@ -256,9 +256,13 @@ def _checked_meta(meta: dict[str, Any], path: Path) -> dict[str, Any]:
 def _load_ids(directory: Path, num_items: int) -> np.ndarray:
     path = directory / IDS_NAME
     try:
-        ids = np.load(path, allow_pickle=False)
+        ids = np.load(path, mmap_mode="r", allow_pickle=False)  # mapped: a header promising more than the file fails
     except NUMPY_READ_ERRORS as err:  # an empty or truncated file: EOFError, a damaged header: SyntaxError...
         raise FeatureCacheError(f"{path} is unreadable: {type(err).__name__}: {err}") from err
+    if not isinstance(ids, np.ndarray):  # a zip archive (an .npz, a torch.save file) under the .npy name
+        ids.close()
+        raise FeatureCacheError(f"{path} is a zip archive, not a .npy array")
+    ids = np.array(ids)  # a copy in memory: the ids are small, and sorted / searched on every lookup
     if ids.shape != (num_items,) or ids.dtype != np.int64:
         raise FeatureCacheError(f"{path} holds {ids.shape} {ids.dtype}, ({num_items},) int64 expected by {META_NAME}")
     ids.setflags(write=False)
@@ -272,6 +276,9 @@ def _open_array(directory: Path, spec: FieldSpec, num_items: int, mode: str = "r
         array = np.load(path, mmap_mode=mode, allow_pickle=False)
     except NUMPY_READ_ERRORS as err:
         raise FeatureCacheError(f"field {spec.name!r}: {path} is unreadable: {type(err).__name__}: {err}") from err
+    if not isinstance(array, np.ndarray):  # a zip archive (an .npz, a torch.save file) under the .npy name
+        array.close()
+        raise FeatureCacheError(f"field {spec.name!r}: {path} is a zip archive, not a .npy array")
     expected = (num_items, *spec.shape)
     if array.shape != expected or array.dtype != np.dtype(spec.dtype):
         raise FeatureCacheError(

@@ -287,26 +287,47 @@ def save_state_dict(
     return path
 
 
+def read_safetensors_file(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; the one reader of safetensors files in the package.
+
+    Never unpickles anything. A header that lies (a length past the file or over safetensors' 100 MB cap,
+    offsets beyond the data or overlapping, a dtype or shape that disagrees with the byte count, a header
+    that is not JSON) is refused by safetensors before anything is allocated; every error is a
+    `CheckpointError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"safetensors file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device=str(torch.device(device))) as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open is not a mapping
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({type(err).__name__}: {str(err)[:300]}). "
+            "It may be truncated or corrupt; re-save or re-download it."
+        ) from None
+    return tensors, metadata
+
+
 def load_state_dict_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Read a safetensors state dict (tied names re-linked). Never unpickles anything."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weight file not found: {path}")
+    state, metadata = read_safetensors_file(path, device)
     try:
-        state: dict[str, torch.Tensor] = {}
-        with safe_open(str(path), framework="pt", device=str(torch.device(device))) as f:
-            metadata = f.metadata() or {}
-            for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
-                state[key] = f.get_tensor(key)
         tied = json.loads(metadata.get(_TIED_KEY, "{}"))
-    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
-        raise CheckpointError(
-            f"{path} is not a readable safetensors file ({type(err).__name__}: {err}). "
-            "It may be truncated or corrupt; re-save or re-download it."
-        ) from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: metadata {_TIED_KEY!r} is not JSON ({err})") from None
+    if not isinstance(tied, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tied.items()):
+        raise CheckpointError(f"{path}: metadata {_TIED_KEY!r} must map names to names, got {str(tied)[:100]}")
     for alias, canonical in tied.items():
         if canonical not in state:
             raise CheckpointError(f"{path}: tied weight {alias!r} points to {canonical!r}, which is not in the file")
+        if alias in state:
+            raise CheckpointError(f"{path}: tied weight {alias!r} is also stored as a tensor of its own")
         state[alias] = state[canonical]
     return state
 
@@ -561,6 +582,7 @@ __all__ = [
     "dataclass_field_types",
     "save_state_dict",
     "load_state_dict_file",
+    "read_safetensors_file",
     "load_state_dict_checked",
     "read_model_config",
 ]

@@ -47,6 +47,7 @@ import torch
 from torch.utils.data import Dataset
 
 from poseembroider.atomic_io import atomic_file
+from poseembroider.datasets.cache_format import unsafe_load_reason
 from poseembroider.models.pretrained import CheckpointError
 
 TRAINING_STATE_NAME = "training_state.pt"
@@ -195,10 +196,9 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - UnpicklingError, RuntimeError (bad zip), EOFError ...
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
             f"refusing to load {path}: it is not a plain training state that loads with weights_only=True "
-            f"(it may carry pickled code, or be corrupt): {type(err).__name__}: {first_line}"
+            f"(it may carry pickled code, or be corrupt): {unsafe_load_reason(err)}"
         ) from None
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(f"{path} is not a training state written by the poseembroider Trainer")

@@ -133,6 +133,7 @@ def load_distilbert(folder: str | os.PathLike, name: str | None = None, cls_name
     if model_type != "distilbert":
         raise ValueError(f"{folder / 'config.json'}: model_type {model_type!r}, expected 'distilbert'")
     cls = getattr(transformers, cls_name)
+    _check_safetensors_header(folder / "model.safetensors")
     with quiet_transformers():
         try:
             model, info = cls.from_pretrained(
@@ -149,6 +150,21 @@ def load_distilbert(folder: str | os.PathLike, name: str | None = None, cls_name
     if mismatched:
         raise ValueError(f"{folder / 'model.safetensors'}: weights of the wrong shape: {mismatched[:8]}")
     return model
+
+
+def _check_safetensors_header(path: Path) -> None:
+    """Refuse, naming the file, a safetensors file whose header lies (a length past the file or over the 100 MB
+    cap, offsets past the data or overlapping, a dtype or shape that disagrees with the bytes, not JSON):
+    safetensors checks the whole header against the file size when it opens it, before reading any tensor.
+    transformers would otherwise raise its `SafetensorError`, which names no file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error type
+        detail = f"{type(err).__name__}: {str(err)[:300]}"
+        raise ValueError(f"{path} is not a readable safetensors file ({detail})") from None
 
 
 def _shape_mismatches(folder: Path, cls: Any) -> list[str]:

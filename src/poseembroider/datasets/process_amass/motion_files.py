@@ -92,6 +92,9 @@ def read_motion_file(path: str | Path) -> AmassMotion | None:
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise MotionFileError(f"{path}: a plain .npy array, expected an .npz archive with 'poses', 'trans', ...")
     with archive as data:
+        others = [name for name in data.zip.namelist() if not name.endswith(".npy")]
+        if others:  # e.g. a torch.save archive: without this check, "no poses" would call it a shape-only file
+            raise MotionFileError(f"{path}: a zip archive of other files ({others[:3]}), not an .npz of arrays")
         try:
             keys = set(data.files)
             if "poses" not in keys:

@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from poseembroider import config
 from poseembroider.atomic_io import exclusive_lock, write_json_atomic
-from poseembroider.datasets.cache_format import save_cache
+from poseembroider.datasets.cache_format import CacheError, load_cache, save_cache
 from poseembroider.datasets.cache_writers import (
     CacheDestination,
     images_cache,
@@ -232,13 +232,18 @@ def _check_settings(cfg: BedlamConfig, step: str) -> Path:
 
 
 def _load(path: Path, mmap: bool = False) -> Any:
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    """A work table (`load_cache`: never unpickles code, errors name the file)."""
+    return load_cache(path, mmap=mmap)
 
 
 def _cached(path: Path, compute: Callable[[], Any]) -> Any:
     """Load a work table, or compute and save it (atomically) first."""
     if path.exists():
-        return _load(path)["value"]
+        table = _load(path)
+        if "value" not in table:
+            found = sorted(map(str, table))
+            raise CacheError(f"{path}: not a work table of BEDLAM processing (no 'value'; has {found})")
+        return table["value"]
     value = compute()
     save_cache({"value": value}, path)
     return value

@@ -48,7 +48,7 @@ from poseembroider import config
 from poseembroider.atomic_io import atomic_file, ensure_writable_dir, exclusive_lock, write_json_atomic
 from poseembroider.body.body_model import BodyModel
 from poseembroider.body.model_file import locate_model_file
-from poseembroider.datasets.cache_format import load_cache, save_cache
+from poseembroider.datasets.cache_format import CacheError, load_cache, save_cache
 from poseembroider.datasets.cache_writers import (
     CacheDestination,
     images_cache,
@@ -432,10 +432,16 @@ def render_split(
 TextHook = Callable[..., Any]
 
 
+def _work_value(table: dict[str, Any], path: Path) -> Any:
+    if "value" not in table:
+        raise CacheError(f"{path}: not a work table of `data synth` (no 'value'; has {sorted(map(str, table))})")
+    return table["value"]
+
+
 def _cached(path: Path, compute: Callable[[], Any]) -> Any:
     """Load a work-folder table, or compute and save it (atomically) first."""
     if path.exists():
-        return torch.load(path, weights_only=True)["value"]
+        return _work_value(load_cache(path), path)
     value = compute()
     save_cache({"value": value}, path)
     return value

@@ -15,6 +15,7 @@ two heads (PoseEmbroider vs the Aligner) are compared sample by sample afterward
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -80,9 +81,26 @@ def save_per_sample(path: str | os.PathLike, data_ids: np.ndarray, errors: Mappi
 
 
 def load_per_sample(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of `save_per_sample` (no pickle)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    """The arrays of `save_per_sample` (no pickle); `ValueError` naming the file for anything else (a pickle, a
+    zip of other members such as a `torch.save` file, an object array, no `data_ids`)."""
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"per-sample file not found: {path}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not a per-sample .npz of save_per_sample ({err})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a plain .npy array, expected the .npz of save_per_sample")
+    with data:
+        others = [name for name in data.zip.namelist() if not name.endswith(".npy")]
+        if others or "data_ids" not in data.files:
+            found = others[:3] or sorted(data.files)[:8]
+            raise ValueError(f"{path}: not a per-sample .npz of save_per_sample (holds {found}, no 'data_ids' array)")
+        try:
+            return {key: data[key] for key in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path}: a member cannot be read as a plain array ({err})") from None
 
 
 def compare_per_sample(
