@@ -25,7 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from poseembroider.body.joints import NUM_BODY_JOINTS, joint_names_for_count, left_right_permutation
-from poseembroider.datasets.cache_format import CacheError, cache_file_name, load_cache
+from poseembroider.datasets.cache_format import CacheError, cache_file_name, image_file, load_cache
 from poseembroider.datasets.image_processing import (
     IMAGE_HW,
     crop_box,
@@ -133,7 +133,12 @@ class _TriModalBase(Dataset):
         self._worker_rng: tuple[int, random.Random] | None = None  # (worker seed, its generator)
         family, version = source.script_family or source.family, source.script_version or source.version
         need_images_cache = "i" in self.letters or keypoints_2d
-        self._images = self._load(split, "images", family, version) if need_images_cache else None
+        self._images_cache: Path | None = None  # the images cache file, named in errors about its entries
+        if need_images_cache:
+            self._images_cache = self.source.cache_path(split, "images", family, version)
+            self._images = load_cache(self._images_cache, "images")
+        else:
+            self._images = None
         if keypoints_2d and "joints_2d" not in self._images:
             raise CacheError(f"keypoints_2d: the images cache of {family}-{version} has no 'joints_2d' table")
         self._image_hw: dict[int, tuple[int, int]] = {}  # image file sizes, read from the headers once
@@ -148,13 +153,17 @@ class _TriModalBase(Dataset):
 
     def _image(self, data_id: int, flip: bool) -> torch.Tensor:
         assert self._images is not None and self.image_processing is not None
-        path = self.source.image_root / self._images["images"][data_id]
-        image = load_image(path, self._rotation(data_id))
+        image = load_image(self._image_file(data_id), self._rotation(data_id))
         image = crop_box(to_uint8_tensor(image), self._images["bboxes"][data_id])
         image = pad_resize(image)
         if flip:
             image = image.flip(-1)
         return self.image_processing(image)
+
+    def _image_file(self, data_id: int) -> Path:
+        """The image file of `data_id`, refused (naming the cache file and the entry) outside the image root."""
+        assert self._images is not None and self._images_cache is not None
+        return image_file(self.source.image_root, self._images["images"][data_id], self._images_cache, data_id)
 
     def _rotation(self, data_id: int) -> int:
         """Degrees clockwise the stored image is turned before use (the optional `image_rotation` table:
@@ -166,7 +175,7 @@ class _TriModalBase(Dataset):
         """(22, 2) body joints in pixels of the 256x192 model crop (`crop_keypoints` of the cached joints)."""
         assert self._images is not None
         if data_id not in self._image_hw:
-            with Image.open(self.source.image_root / self._images["images"][data_id]) as image:  # header only
+            with Image.open(self._image_file(data_id)) as image:  # header only
                 turned = self._rotation(data_id) in (90, 270)
                 self._image_hw[data_id] = (image.width, image.height) if turned else (image.height, image.width)
         points = torch.as_tensor(self._images["joints_2d"][data_id], dtype=torch.float32)[:NUM_BODY_JOINTS]

@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from poseembroider.datasets.base_dataset import TriModalDatasetFix
-from poseembroider.datasets.cache_format import load_cache
+from poseembroider.datasets.cache_format import image_file, load_cache
 from poseembroider.datasets.registry import get_dataset, parse_dataset_name
 from poseembroider.downstream.input_types import check_input_types, input_types_name
 from poseembroider.text.tokenization import Tokenizer
@@ -276,9 +276,8 @@ def check_pair_images(dataset: str, split: str, pair_ids: Sequence[int] | np.nda
     the images cache, or a missing image file. The error names the pair, the element, its data id and the file."""
     _, source = parse_dataset_name(dataset)
     pairs = load_cache(source.cache_path(split, "pairs"), "pairs")["pair_2_dataid"]
-    images = load_cache(source.cache_path(split, "images", source.script_family, source.script_version), "images")[
-        "images"
-    ]
+    images_cache = source.cache_path(split, "images", source.script_family, source.script_version)
+    images = load_cache(images_cache, "images")["images"]
     for pair_id in np.asarray(pair_ids).tolist():
         if pair_id not in pairs:
             raise PairDataError(f"{dataset} {split}: pair {pair_id} is not in the pairs cache")
@@ -286,6 +285,6 @@ def check_pair_images(dataset: str, split: str, pair_ids: Sequence[int] | np.nda
             where = f"{dataset} {split}, pair {pair_id}: element {side} (data id {int(data_id)})"
             if int(data_id) not in images:
                 raise PairDataError(f"{where} has no image in the images cache of {source.script_family}")
-            path = Path(source.image_root) / images[int(data_id)]
+            path = image_file(Path(source.image_root), images[int(data_id)], images_cache, int(data_id))
             if not path.is_file():
                 raise PairDataError(f"{where}: image file {path} is missing")
