@@ -20,7 +20,9 @@ cache file can never run code. Synthetic datasets add optional tables (e.g. `fra
 
 from __future__ import annotations
 
+import collections
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +60,37 @@ def cache_file_name(family: str, version: str, split: str, kind: str, reduced_si
 
 
 def save_cache(data: dict[str, Any], path: Path) -> Path:
-    """Write a cache atomically (temporary file in the same folder, then rename)."""
+    """Write a cache atomically (temporary file in the same folder, then rename), with `save_torch_file`."""
+    return save_torch_file(data, path)
+
+
+def save_torch_file(data: Any, path: str | Path) -> Path:
+    """`torch.save(data)` to `path` atomically, the same bytes for the same content whichever process wrote it.
+
+    The one writer of the toolkit's `.pt` files (caches, training states). `torch.save` to a path names the
+    archive's inner folder after the file, here a temporary name random per call; pickle writes a string once
+    and then refers back to it only where it is the same object, so equal strings of other origins (a table
+    read back from a work file, an optimizer state loaded on resume) change the bytes. So the file is written
+    through an open handle (inner folder `archive/`) and the containers are rebuilt with every string
+    interned first (`_canonical`): a resumed job writes byte for byte what an uninterrupted one does."""
     path = Path(path)
-    with atomic_file(path) as tmp:
-        torch.save(data, tmp)
+    with atomic_file(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(_canonical(data), handle)
     return path
+
+
+def _canonical(value: Any) -> Any:
+    """`value` with its dicts, lists and tuples rebuilt and every string interned (see `save_torch_file`);
+    tensors and other leaves are kept as they are."""
+    if isinstance(value, str):
+        return sys.intern(value) if type(value) is str else value
+    if type(value) in (dict, collections.OrderedDict):
+        return type(value)((_canonical(k), _canonical(v)) for k, v in value.items())
+    if type(value) is list:
+        return [_canonical(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_canonical(v) for v in value)
+    return value
 
 
 def unsafe_load_reason(err: BaseException) -> str:

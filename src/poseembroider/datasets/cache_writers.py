@@ -64,7 +64,7 @@ import torch
 
 from poseembroider.atomic_io import atomic_files_into
 from poseembroider.body.joints import NUM_BODY_JOINTS
-from poseembroider.datasets.cache_format import REQUIRED_TABLES, cache_file_name, tokenized_kind
+from poseembroider.datasets.cache_format import REQUIRED_TABLES, cache_file_name, save_torch_file, tokenized_kind
 
 __all__ = [
     "CacheDestination",
@@ -545,7 +545,7 @@ def write_caches(destination: CacheDestination, caches: Iterable[ProcessedCache]
     paths = [destination.path(cache.kind) for cache in caches]
     with atomic_files_into(destination.cache_dir) as staging:
         for cache, path in zip(caches, paths, strict=True):
-            torch.save(cache.tables, staging / path.name)
+            save_torch_file(cache.tables, staging / path.name)  # the same bytes whichever run wrote them
     return paths
 
 

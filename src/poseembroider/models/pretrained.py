@@ -33,6 +33,7 @@ import enum
 import importlib
 import json
 import os
+import struct
 import types
 import typing
 from collections.abc import Mapping
@@ -282,9 +283,37 @@ def save_state_dict(
     meta = {"format": "pt", **(metadata or {})}
     if tied:
         meta[_TIED_KEY] = json.dumps(tied, sort_keys=True)
+    return write_safetensors(kept, path, meta)
+
+
+def write_safetensors(
+    tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> Path:
+    """`safetensors.torch.save_file`, atomically and with the same bytes for the same tensors and metadata.
+
+    safetensors keeps the metadata in a hash map serialised in a random order (per process, and per call
+    within one): two saves of the same weights differed in their header, so a training run killed and
+    resumed never ended byte-identical to an uninterrupted one. The header is rewritten in place with the
+    metadata keys sorted (same JSON text otherwise, so the same length; the data is not touched)."""
+    path = Path(path)
     with atomic_file(path) as tmp:
-        save_file(kept, str(tmp), metadata=meta)
+        save_file(dict(tensors), str(tmp), metadata=dict(metadata) if metadata else None)
+        if metadata and len(metadata) > 1:
+            _sort_safetensors_metadata(tmp)
     return path
+
+
+def _sort_safetensors_metadata(path: Path) -> None:
+    """Sort the `__metadata__` keys of a safetensors header in place (see `write_safetensors`)."""
+    with open(path, "r+b") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size))
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))  # keeps its place in the header
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > size:  # not the JSON text safetensors writes: leave the (valid) file as it is
+            return
+        f.seek(8)
+        f.write(text + b" " * (size - len(text)))  # safetensors pads its header with spaces
 
 
 def read_safetensors_file(

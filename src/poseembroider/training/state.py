@@ -46,8 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from poseembroider.atomic_io import atomic_file
-from poseembroider.datasets.cache_format import unsafe_load_reason
+from poseembroider.datasets.cache_format import save_torch_file, unsafe_load_reason
 from poseembroider.models.pretrained import CheckpointError
 
 TRAINING_STATE_NAME = "training_state.pt"
@@ -181,11 +180,9 @@ def unsaved_generators(dataset: Any) -> list[str]:
 
 
 def save_training_state(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """`torch.save` to a temporary name, then rename."""
-    path = Path(path)
-    with atomic_file(path) as tmp:
-        torch.save(state, tmp)
-    return path
+    """`torch.save` to a temporary name, then rename (`save_torch_file`: a resumed run writes the bytes an
+    uninterrupted one does)."""
+    return save_torch_file(state, path)
 
 
 def load_training_state(path: str | os.PathLike) -> dict[str, Any]:

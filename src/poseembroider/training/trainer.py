@@ -310,10 +310,10 @@ class Trainer:
                 improved = self._update_best(metrics, epoch + 1)
                 record.update({f"val/{k}": v for k, v in metrics.items()})
         self.epoch = epoch + 1
-        self._save_checkpoints(improved)
         record["time_s"] = round(time.time() - start, 3)
-        if self._log is not None:
+        if self._log is not None:  # before the checkpoint: a run killed in between redoes the epoch, line and all
             self._log.write("epoch", self.global_step, record)
+        self._save_checkpoints(improved)
         if self.is_main:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if isinstance(v, float) and k != "time_s")
             logger.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, shown)
