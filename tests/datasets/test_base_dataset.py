@@ -24,6 +24,14 @@ def test_item_format_limits_what_is_loaded(tiny_synth_dataset):
     assert "poses" in item and "images" not in item and "raw_texts" not in item
 
 
+def test_cam_rot_comes_from_the_images_cache_whatever_the_item_format(tiny_synth_dataset):
+    name = tiny_synth_dataset["script"]
+    with_images, poses_only = get_dataset(name, "train", item_format="ip"), get_dataset(name, "train", item_format="p")
+    for index in range(3):
+        assert poses_only[index]["cam_rot"].abs().sum() > 0  # a real camera, not the identity
+        torch.testing.assert_close(poses_only[index]["cam_rot"], with_images[index]["cam_rot"], rtol=0, atol=0)
+
+
 def test_poses_are_normalised_to_the_z_up_frame(tiny_synth_dataset):
     ds = get_dataset(tiny_synth_dataset["script"], "train", item_format="p")
     stored = torch.as_tensor(tiny_synth_dataset["poses"][2])

@@ -5,11 +5,12 @@ Items are dicts. Single elements: `data_ids` (int), `indices` (int), and by `ite
 'i' -> `images` (3, 256, 192) float in [0, 1]; 'p' -> `poses` (J, 3) float32 axis-angles in the models'
 z-up frame (J = `num_body_joints`, 22 by default) and `shapes` (10,) betas; 't' -> `raw_texts` (str)
 and, when a tokenizer is given, `texts_tokens` (L,) int64 and `texts_lengths` (int). Always `cam_rot`
-(3,) (camera-view rotation of the normalised pose) and `flipped` (bool). With `keypoints_2d=True` (single
-elements), also `joints_2d_crop` (22, 2) float32: the body joints' (x, y) in pixels of the 256x192 crop
-(mirrored with the image when flipped; from the images cache's `joints_2d`). Pairs carry the same keys
-with `_A` / `_B` suffixes plus `pair_ids`, `sequence_kind` ('in' / 'out') and the instruction as
-`raw_texts` / `texts_tokens` / `texts_lengths`.
+(3,) (camera-view rotation of the normalised pose, read from the images cache whatever `item_format`; zeros,
+the identity, for datasets without a camera such as the pose-only pools) and `flipped` (bool). With
+`keypoints_2d=True` (single elements), also `joints_2d_crop` (22, 2) float32: the body joints' (x, y) in
+pixels of the 256x192 crop (mirrored with the image when flipped; from the images cache's `joints_2d`).
+Pairs carry the same keys with `_A` / `_B` suffixes plus `pair_ids`, `sequence_kind` ('in' / 'out') and the
+instruction as `raw_texts` / `texts_tokens` / `texts_lengths`.
 """
 
 from __future__ import annotations
@@ -133,8 +134,10 @@ class _TriModalBase(Dataset):
         self._worker_rng: tuple[int, random.Random] | None = None  # (worker seed, its generator)
         family, version = source.script_family or source.family, source.script_version or source.version
         need_images_cache = "i" in self.letters or keypoints_2d
+        # without images in the items, the images cache is still read where it exists: it holds the camera
+        # of `cam_rot`; datasets without a camera (pose-only pools) have none and their `cam_rot` is zeros
         self._images_cache: Path | None = None  # the images cache file, named in errors about its entries
-        if need_images_cache:
+        if need_images_cache or self._has_cache(split, "images", family, version):
             self._images_cache = self.source.cache_path(split, "images", family, version)
             self._images = load_cache(self._images_cache, "images")
         else:
@@ -145,6 +148,12 @@ class _TriModalBase(Dataset):
         # poses are also needed for cam_rot and the in-sequence pair re-normalisation
         self._poses = self._load(split, "poses", family, version)
         self._normalized_poses: dict[int, torch.Tensor] | None = None  # filled on first use
+
+    def _has_cache(self, split: str, kind: str, family: str, version: str) -> bool:
+        try:
+            return self.source.cache_path(split, kind, family, version).is_file()
+        except CacheError:
+            return False
 
     def _load(self, split: str, kind: str, family: str | None = None, version: str | None = None) -> dict[str, Any]:
         return load_cache(self.source.cache_path(split, kind, family, version), kind)
