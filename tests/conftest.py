@@ -12,12 +12,12 @@ pytest_plugins = ("text_fixtures",)  # caption corpus, WordPiece tokenizer, fake
 
 
 @pytest.fixture(scope="session", autouse=True)
-def isolated_config(tmp_path_factory) -> dict[str, Path]:
+def isolated_config(tmp_path_factory) -> dict[str, Path | None]:
     """Point every writable path of the configuration at a temporary folder, so tests never write
     into the project (experiments/, cache/, tools/) nor pick up a licensed SMPL-X file by accident."""
     root = tmp_path_factory.mktemp("poseembroider_home")
     paths = {
-        "SMPLX_BODY_MODEL_PATH": root / "smplx_models",
+        "SMPLX_BODY_MODEL_PATH": None,  # the procedural body, chosen explicitly (no licensed file, no warning)
         "PROCEDURAL_BODY_MODEL_PATH": root / "procedural_smplx",
         "DATA_CACHE_DIR": root / "cache",
         "SYNTH_DATA_DIR": root / "synthetic",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from poseembroider.config import finite_float
+from poseembroider.config import finite_float, non_negative_int, positive_int, seed_int
 
 
 @dataclass(frozen=True)
@@ -162,10 +162,10 @@ def _config(args: argparse.Namespace) -> int:
 
 def _configure_data_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="dataset name part (lower-case letters, digits, '_')")
-    p.add_argument("--n-train", type=int, required=True, help="poses kept in the train split (after FPS)")
-    p.add_argument("--n-val", type=int, required=True, help="poses kept in the val split (after FPS)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2, help="rendering processes")
+    p.add_argument("--n-train", type=positive_int, required=True, help="poses kept in the train split (after FPS)")
+    p.add_argument("--n-val", type=positive_int, required=True, help="poses kept in the val split (after FPS)")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--workers", type=non_negative_int, default=2, help="rendering processes")
     p.add_argument("--pool-factor", type=finite_float, default=3.0, help="candidates per kept pose before FPS")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
@@ -216,13 +216,15 @@ def _configure_data_pools(p: argparse.ArgumentParser) -> None:
         required=True,
         help="script dataset whose val split the pools share, e.g. synthscript-quickstart_overlap30_res224_j16_sf11",
     )
-    p.add_argument("--n-train", type=int, required=True, help="poses in the train split of the pose pool")
-    p.add_argument("--captions-per-pose", type=int, default=3, help="captions per pose (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pool (default: %(default)s)")
+    p.add_argument("--n-train", type=positive_int, required=True, help="poses in the train split of the pose pool")
+    p.add_argument("--captions-per-pose", type=positive_int, default=3, help="captions per pose (default: %(default)s)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the pool (default: %(default)s)")
     p.add_argument(
         "--pool-factor", type=finite_float, default=3.0, help="candidates per kept pose before FPS, per chunk"
     )
-    p.add_argument("--chunk-size", type=int, default=2048, help="poses per chunk (each chunk FPS'd on its own)")
+    p.add_argument(
+        "--chunk-size", type=positive_int, default=2048, help="poses per chunk (each chunk FPS'd on its own)"
+    )
     p.add_argument("--no-pairs", dest="pairs", action="store_false", help="make the pose pool only (no synthpairs)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
@@ -330,11 +332,13 @@ def _data_import_amass(args: argparse.Namespace) -> int:
 def _configure_quickstart(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: experiments/quickstart)")
     # defaults: run_quickstart's (QuickstartContext's), passed on only when given
-    p.add_argument("--n-poses", type=int, default=None, help="number of poses on the contact sheet (16)")
-    p.add_argument("--n-train", type=int, default=None, help="size of the synthetic train split (2048)")
-    p.add_argument("--n-val", type=int, default=None, help="size of the synthetic val split (512)")
-    p.add_argument("--n-pool", type=int, default=None, help="captioned sampled poses of the pose-only pools (16384)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the whole run (0)")
+    p.add_argument("--n-poses", type=positive_int, default=None, help="number of poses on the contact sheet (16)")
+    p.add_argument("--n-train", type=positive_int, default=None, help="size of the synthetic train split (2048)")
+    p.add_argument("--n-val", type=positive_int, default=None, help="size of the synthetic val split (512)")
+    p.add_argument(
+        "--n-pool", type=positive_int, default=None, help="captioned sampled poses of the pose-only pools (16384)"
+    )
+    p.add_argument("--seed", type=seed_int, default=None, help="seed of the whole run (0)")
 
 
 @command("quickstart", "run the main job on the offline world and write experiments/quickstart/", _configure_quickstart)
@@ -369,8 +373,12 @@ def _configure_embed(p: argparse.ArgumentParser) -> None:
         choices=("bedlam", "amass", "none"),
         help="frame of the poses: y-up SMPL-X camera frame (bedlam), z-up AMASS (amass), the models' (none)",
     )
-    p.add_argument("--batch-size", type=int, default=64, help="items per encoder forward (default: %(default)s)")
-    p.add_argument("--chunk-size", type=int, default=1024, help="items per resumable chunk (default: %(default)s)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=64, help="items per encoder forward (default: %(default)s)"
+    )
+    p.add_argument(
+        "--chunk-size", type=positive_int, default=1024, help="items per resumable chunk (default: %(default)s)"
+    )
     p.add_argument("--device", default="cpu", help="'auto', 'cpu', 'cuda', 'cuda:<i>' (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace the output file and any stale partial folder")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -426,7 +434,7 @@ def _configure_caption(p: argparse.ArgumentParser) -> None:
         default=None,
         help="(required) npz with 'poses' (N,22|52|55,3 or flat) or AMASS 'root_orient' + 'pose_body'",
     )
-    p.add_argument("--seed", type=int, default=0, help="same seed, same captions")
+    p.add_argument("--seed", type=seed_int, default=0, help="same seed, same captions")
     p.add_argument("--variant", choices=("default", "simplified", "ripple"), default="default")
     p.add_argument("--json", action="store_true", help="print a JSON list of {index, caption}")
 
@@ -455,7 +463,7 @@ def _configure_posecodes(p: argparse.ArgumentParser) -> None:
         default=None,
         help="(required) npz with 'poses' (N,22|52|55,3 or flat) or AMASS 'root_orient' + 'pose_body'",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (as `caption --seed`)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the noise (as `caption --seed`)")
     p.add_argument(
         "--variant",
         choices=("default", "simplified", "ripple"),
@@ -491,7 +499,7 @@ def _configure_instruct(p: argparse.ArgumentParser) -> None:
             default=None,
             help=f"(required) npz with the poses {which}, one per pair, same format as `caption --poses`",
         )
-    p.add_argument("--seed", type=int, default=0, help="same seed, same instructions")
+    p.add_argument("--seed", type=seed_int, default=0, help="same seed, same instructions")
     p.add_argument("--variant", choices=("default", "simplified", "short"), default="default")
     p.add_argument(
         "--rotation-change",
@@ -714,9 +722,11 @@ def _add_corpus_flags(p: argparse.ArgumentParser, n_poses: int, n_pairs: int) ->
         default=None,
         help="text file, one text per line (default: generate captions + instructions)",
     )
-    p.add_argument("--n-poses", type=int, default=n_poses, help="sampled poses to caption (3 captions each)")
-    p.add_argument("--n-pairs", type=int, default=n_pairs, help="sampled pose pairs to instruct (3 instructions each)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the corpus (and of the training)")
+    p.add_argument("--n-poses", type=positive_int, default=n_poses, help="sampled poses to caption (3 captions each)")
+    p.add_argument(
+        "--n-pairs", type=positive_int, default=n_pairs, help="sampled pose pairs to instruct (3 instructions each)"
+    )
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the corpus (and of the training)")
 
 
 def _text_corpus(args: argparse.Namespace) -> list[str] | None:
@@ -747,10 +757,15 @@ def _configure_text_train_tokenizer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder receiving tokenizer.json, vocab.txt, ...")
     _add_corpus_flags(p, n_poses=3000, n_pairs=3000)
     p.add_argument(
-        "--vocab-size", type=int, default=3000, help="largest vocabulary (fewer when the corpus has fewer pieces)"
+        "--vocab-size",
+        type=positive_int,
+        default=3000,
+        help="largest vocabulary (fewer when the corpus has fewer pieces)",
     )
-    p.add_argument("--min-frequency", type=int, default=2, help="pieces seen fewer times are not merged")
-    p.add_argument("--max-length", type=int, default=256, help="truncation length in tokens, [CLS] and [SEP] included")
+    p.add_argument("--min-frequency", type=positive_int, default=2, help="pieces seen fewer times are not merged")
+    p.add_argument(
+        "--max-length", type=positive_int, default=256, help="truncation length in tokens, [CLS] and [SEP] included"
+    )
     p.add_argument("--save-corpus", type=Path, default=None, help="also write the corpus there, one text per line")
 
 

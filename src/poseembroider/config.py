@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,48 @@ def finite_float(value: str) -> float:
     return number
 
 
+INT64_MAX = 2**63 - 1
+"""Largest int a flag accepts unless it says otherwise: torch and numpy refuse larger ones, deep inside."""
+SEED_MAX = 2**32 - 1
+"""Largest seed: numpy's `RandomState` / `default_rng` legacy seeding refuses larger ones."""
+
+
+class IntRangeError(argparse.ArgumentTypeError, ValueError):
+    """Not an integer, or one outside the range of its flag: argparse reports it with the flag's name, other
+    callers catch it as a ValueError."""
+
+
+def checked_int(low: int = 0, high: int = INT64_MAX) -> Callable[[str], int]:
+    """The argparse `type` of an int flag: `int(value)` in [low, high], else `IntRangeError` (at parse time, so
+    `--epochs -1` or `--batch_size 0` is refused naming the flag before any work, not deep inside a DataLoader
+    or a seed call). Every int flag of the toolkit uses one (the int twin of `finite_float`); the returned
+    function carries `low` and `high` for the flag's help and the tests."""
+    if low > high:
+        raise ValueError(f"checked_int: low {low} > high {high}")
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise IntRangeError(f"must be an integer, got {value!r}") from None
+        if not low <= number <= high:
+            bound = f">= {low}" if high == INT64_MAX and number < low else f"in [{low}, {high}]"
+            raise IntRangeError(f"must be an integer {bound}, got {number}")
+        return number
+
+    parse.__name__ = f"int_{low}_{'max' if high == INT64_MAX else high}"  # argparse names the type by it
+    parse.low, parse.high = low, high  # type: ignore[attr-defined]
+    return parse
+
+
+positive_int = checked_int(1)
+"""`checked_int(1)`: counts and sizes (`--batch_size`, `--epochs`, `--n-train`...)."""
+non_negative_int = checked_int(0)
+"""`checked_int(0)`: counts where 0 means none or 'default' (`--num_workers`, `--warmup`, `--threads 0`)."""
+seed_int = checked_int(0, SEED_MAX)
+"""`checked_int(0, 2**32 - 1)`: seeds."""
+
+
 def _parse_like(name: str, raw: str, default: Any) -> Any:
     """Parse an environment override with the type of the default value."""
     try:
@@ -140,13 +182,13 @@ def _parse_like(name: str, raw: str, default: Any) -> Any:
             if raw.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(raw)
-        if isinstance(default, int):
-            return int(raw)
+        if isinstance(default, int):  # the int constants are counts and sizes
+            return positive_int(raw)
         if isinstance(default, float):
             return finite_float(raw)
         if isinstance(default, tuple):
             kind = type(default[0]) if default else float
-            parse = finite_float if kind is float else kind
+            parse = {float: finite_float, int: positive_int}.get(kind, kind)
             return tuple(parse(x) for x in raw.replace(" ", "").split(",") if x)
     except ValueError:
         raise ValueError(

@@ -192,7 +192,10 @@ def core_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
     parser.add_argument(
-        "--n_retrieve", type=int, default=DEFAULT_N_RETRIEVE, help="items shown per modality (default: %(default)s)"
+        "--n_retrieve",
+        type=config.positive_int,
+        default=DEFAULT_N_RETRIEVE,
+        help="items shown per modality (default: %(default)s)",
     )
     _add_dataset_flags(parser)
     parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:<i>' (default: %(default)s)")
@@ -219,13 +222,19 @@ def instruction_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
     _add_dataset_flags(parser)
     parser.add_argument("--decoding", default="greedy", help="greedy, beam or nucleus (default: %(default)s)")
-    parser.add_argument("--beam_size", type=int, default=4, help="(default: %(default)s)")
+    parser.add_argument("--beam_size", type=config.positive_int, default=4, help="(default: %(default)s)")
     parser.add_argument(
         "--top_p", type=config.finite_float, default=0.9, help="nucleus sampling (default: %(default)s)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="sampled poses and nucleus sampling (default: 0)")
-    parser.add_argument("--min_length", type=int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)")
-    parser.add_argument("--max_length", type=int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
+    parser.add_argument(
+        "--seed", type=config.seed_int, default=0, help="sampled poses and nucleus sampling (default: 0)"
+    )
+    parser.add_argument(
+        "--min_length", type=config.non_negative_int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max_length", type=config.positive_int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)"
+    )
     parser.add_argument(
         "--input_set", default=None, help="e.g. P_A,P_B (default: the one the generator was trained on)"
     )

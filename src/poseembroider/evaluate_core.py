@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--chunk_size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="queries per matmul")
     parser.add_argument("--feature_cache_dir", default=None, help="root of the frozen-feature caches")
-    parser.add_argument("--feature_batch_size", type=int, default=32, help="batch size when caching features")
+    parser.add_argument("--feature_batch_size", type=positive_int, default=32, help="batch size when caching features")
     return parser
 
 

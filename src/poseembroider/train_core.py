@@ -37,6 +37,7 @@ from typing import Any
 from torch.utils.data import Dataset, Subset
 
 from poseembroider.assisting_models.poseText.data import text_collate_fn
+from poseembroider.config import non_negative_int, positive_int
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.devices import torch_threads
 from poseembroider.encoders import FrozenEncoders
@@ -123,10 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="root of the frozen-feature caches (default: DATA_CACHE_DIR/frozen_features)",
     )
-    data.add_argument("--feature_batch_size", type=int, default=32, help="batch size when caching features")
+    data.add_argument("--feature_batch_size", type=positive_int, default=32, help="batch size when caching features")
     data.add_argument(
         "--torch_threads",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="torch intra-op threads (0: torch's default); 1 is faster on a CPU shared with other jobs",
     )

@@ -171,7 +171,6 @@ def test_the_command_writes_the_file(files, tmp_path, capsys):
             ["--texts", "{dir}/texts.txt", "--out", "{dir}/out.npz"],
             r"--out .*out\.npz: the output file must end in \.safetensors",
         ),
-        (["--texts", "{dir}/texts.txt", "--chunk-size", "0"], r"--batch-size and --chunk-size must be >= 1"),
     ],
 )
 def test_bad_input_is_refused_before_the_model_loads(files, capsys, monkeypatch, flags, message):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,8 @@ REQUIRED_KEYS: dict[str, tuple] = {
 }
 MIN_SHAPE_DIRECTIONS = 20  # 10 betas + 10 expression coefficients
 _FINITE_FILES: set[tuple[str, int, int]] = set()  # (resolved path, size, mtime_ns) found free of NaN / inf
+_WARNED_MISSING: set[str] = set()  # configured SMPLX_BODY_MODEL_PATH folders already reported missing
+SMPLX_PATH_VARIABLE = config.ENV_PREFIX + "SMPLX_BODY_MODEL_PATH"
 
 
 class BodyModelFileError(ValueError):
@@ -192,20 +195,53 @@ def open_model_file(path: Path, cache_dir: Path | None = None) -> BodyModelFile:
     )
 
 
+def _default_smplx_dir() -> Path | None:
+    """SMPLX_BODY_MODEL_PATH as it is when nobody sets it (`<MAIN_DIR>/tools/smplx_models`)."""
+    environ = {k: v for k, v in os.environ.items() if k != SMPLX_PATH_VARIABLE}
+    return config.read_settings(environ)["SMPLX_BODY_MODEL_PATH"]
+
+
+def _say_missing_smplx_dir(smplx_dir: Path) -> None:
+    """Warn (once per folder and process) that a SMPLX_BODY_MODEL_PATH someone chose does not exist, so the
+    procedural body is used: with no word said, a typo in the path gives other numbers than the licensed
+    model would. Refusing instead would break every setup that exports the default layout's path before the
+    licensed file is there; the default path itself, and 'none', fall back quietly."""
+    default = _default_smplx_dir()
+    if default is not None and smplx_dir.resolve() == default.resolve() or str(smplx_dir) in _WARNED_MISSING:
+        return
+    _WARNED_MISSING.add(str(smplx_dir))
+    source = f" (from {SMPLX_PATH_VARIABLE})" if os.environ.get(SMPLX_PATH_VARIABLE) else ""
+    logger.warning(
+        "SMPLX_BODY_MODEL_PATH %s%s does not exist: using the procedural SMPL-X-format body model instead. "
+        "Point it at the folder holding smplx/%s for the licensed model, or set %s=none to choose the "
+        "procedural one without this warning",
+        smplx_dir,
+        source,
+        MODEL_FILE_NAME,
+        SMPLX_PATH_VARIABLE,
+    )
+
+
 def locate_model_file(
     smplx_dir: Path | None = None, procedural_dir: Path | None = None, build_if_missing: bool = True
 ) -> BodyModelFile:
     """The body model to use: the licensed SMPL-X file if present, else (when `smplx_dir` does not exist) the
-    procedural one. An existing `smplx_dir` without the model file is an error, not a silent fallback.
+    procedural one. An existing `smplx_dir` without the model file is an error, not a silent fallback; a
+    `smplx_dir` that does not exist and is not the default path gets a warning naming it. A
+    SMPLX_BODY_MODEL_PATH of None (`POSEEMBROIDER_SMPLX_BODY_MODEL_PATH=none`) chooses the procedural body.
     The procedural file is built (a few seconds, deterministic) when it does not exist yet and
     `build_if_missing` is set.
     """
     smplx_dir = config.SMPLX_BODY_MODEL_PATH if smplx_dir is None else Path(smplx_dir)
     procedural_dir = config.PROCEDURAL_BODY_MODEL_PATH if procedural_dir is None else Path(procedural_dir)
+    if smplx_dir is None:  # the procedural body, chosen explicitly
+        return _procedural(None, procedural_dir, build_if_missing)
     licensed = model_file_in(smplx_dir)
     if licensed.exists():
         return open_model_file(licensed)
-    if smplx_dir.exists():
+    if not smplx_dir.exists():
+        _say_missing_smplx_dir(smplx_dir)
+    else:
         # A folder that exists was made for the licensed model: using the procedural body instead, silently,
         # would give other numbers with no word said. Only a folder that does not exist (the default) falls back.
         stray = sorted(str(p) for p in smplx_dir.rglob(MODEL_FILE_NAME))[:3] if smplx_dir.is_dir() else []
@@ -215,16 +251,25 @@ def locate_model_file(
             f"(looked for {licensed}){hint}. Remove the folder or unset POSEEMBROIDER_SMPLX_BODY_MODEL_PATH "
             "to use the procedural body model"
         )
+    return _procedural(licensed, procedural_dir, build_if_missing)
 
+
+def _procedural(licensed: Path | None, procedural_dir: Path, build_if_missing: bool) -> BodyModelFile:
+    """The procedural model file of `procedural_dir`, built when missing or of another version (if allowed)."""
     procedural = model_file_in(procedural_dir)
     found = open_model_file(procedural) if procedural.exists() else None
     if found is not None and found.version == str(PROCEDURAL_MODEL_VERSION):
         return found
     if not build_if_missing:
         state = "is missing" if found is None else f"has version {found.version}, not {PROCEDURAL_MODEL_VERSION}"
+        licensed_state = (
+            f"{licensed} (licensed SMPL-X, set POSEEMBROIDER_SMPLX_BODY_MODEL_PATH) does not exist"
+            if licensed is not None
+            else "POSEEMBROIDER_SMPLX_BODY_MODEL_PATH is none (no licensed SMPL-X)"
+        )
         raise BodyModelFileError(
-            f"no usable SMPL-X model file: {licensed} (licensed SMPL-X, set POSEEMBROIDER_SMPLX_BODY_MODEL_PATH) "
-            f"does not exist and {procedural} {state} (run `poseembroider body build-procedural`)"
+            f"no usable SMPL-X model file: {licensed_state} and {procedural} {state} "
+            "(run `poseembroider body build-procedural`)"
         )
     logger.info("no licensed SMPL-X file at %s: building the procedural model in %s", licensed, procedural_dir)
     build_procedural_smplx(procedural_dir)

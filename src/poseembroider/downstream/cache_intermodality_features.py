@@ -23,6 +23,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from poseembroider.config import non_negative_int
 from poseembroider.downstream.input_types import INPUT_TYPES, InputTypesError
 from poseembroider.features.intermodality import compute_intermodality_features
 from poseembroider.training.distributed import destroy_distributed, init_distributed
@@ -42,9 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--input_types", nargs="+", required=True, choices=INPUT_TYPES, help="what x̄ is made of (any subset)"
     )
-    parser.add_argument("--text_index", type=int, default=0, help="caption of each sample (default: the first)")
+    parser.add_argument(
+        "--text_index", type=non_negative_int, default=0, help="caption of each sample (default: the first)"
+    )
     parser.add_argument("--batch_size", type=positive_int, default=32, help="(default: %(default)s)")
-    parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers (default: %(default)s)")
+    parser.add_argument(
+        "--num_workers", type=non_negative_int, default=0, help="DataLoader workers (default: %(default)s)"
+    )
     parser.add_argument(
         "--cache_dir", default=None, help="folder of the caches (default: <model>/intermodality_features)"
     )

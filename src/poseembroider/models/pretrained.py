@@ -217,6 +217,19 @@ def _check_scalar(tp: Any, value: Any, where: str) -> None:
         raise CheckpointError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
 
 
+def _check_range(f: dataclasses.Field, value: Any, where: str) -> None:
+    """An int field outside the [`min`, `max`] of its metadata (the range its command-line flag accepts, see
+    `config_field`) is a CheckpointError: a size of 0 or -3 read from a config.json, refused before the model
+    is built. Lists of ints are checked item by item."""
+    low, high = f.metadata.get("min"), f.metadata.get("max")
+    if low is None and high is None:
+        return
+    for item in value if isinstance(value, (list, tuple)) else (value,):
+        if isinstance(item, int) and not isinstance(item, bool):
+            if (low is not None and item < low) or (high is not None and item > high):
+                raise CheckpointError(f"{where}: {item} is outside [{low}, {high}]")
+
+
 def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str = "config") -> T:
     """Rebuild dataclass `cls` from `config_to_dict` output; unknown fields are an error naming them."""
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
@@ -234,6 +247,8 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str = "confi
         )
     hints = dataclass_field_types(cls)
     kwargs = {k: _coerce(hints.get(k, Any), v, f"{source}: key {k!r}") for k, v in data.items()}
+    for f in dataclasses.fields(cls):
+        _check_range(f, kwargs.get(f.name), f"{source}: key {f.name!r}")
     try:
         return cls(**kwargs)  # type: ignore[call-arg]
     except (ValueError, TypeError) as err:  # the config's own checks (__post_init__) refusing a value

@@ -5,13 +5,15 @@ original README commands parse unchanged (`--lr 0.0002 --lr_scheduler stepLR --l
 
 | field type | flag |
 | --- | --- |
-| `int`, `float`, `str`, `Path` | `--name VALUE` (a float must be finite: `nan`, `inf` are refused) |
+| `int`, `float`, `str`, `Path` | `--name VALUE` (floats finite: `nan`, `inf` refused; int ranges: below) |
 | `bool`, default False | `--name` (store_true, like the original `--l2normalize`) |
 | `bool`, default True | `--no_name` (store_false, like the original `--no_img_augmentation`) |
 | `Literal[...]` or `metadata={"choices": ...}` | `--name VALUE` among the choices |
 | `list[X]`, `tuple[X, ...]` | `--name V1 V2 ...` |
 | `Optional[X]` | `--name VALUE`, default None |
 
+An int flag takes its range from the field's metadata (`config_field(32, "...", min=1, max=...)`), by default
+[0, 2**63 - 1]: a value outside it is refused at parse time naming the flag (`config.checked_int`).
 Help text comes from `field(metadata={"help": ...})`. Fields whose flag is already on the parser (two
 configs sharing a name) are added once, and both configs read the same value.
 """
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from poseembroider.config import finite_float
+from poseembroider.config import INT64_MAX, SEED_MAX, checked_int, finite_float
 from poseembroider.models.config_fields import config_field
 from poseembroider.models.pretrained import dataclass_field_types
 
@@ -45,14 +47,14 @@ class TrainerConfig:
     """Everything the training loop needs, independent of the model and the data."""
 
     output_dir: str = config_field("", "folder for checkpoints (best/, last/), log.jsonl and tensorboard/")
-    epochs: int = config_field(100, "number of training epochs")
-    batch_size: int = config_field(32, "batch size per process (global batch = batch_size x world size)")
-    val_batch_size: int | None = config_field(None, "validation batch size (default: batch_size)")
+    epochs: int = config_field(100, "number of training epochs", min=1)
+    batch_size: int = config_field(32, "batch size per process (global batch = batch_size x world size)", min=1)
+    val_batch_size: int | None = config_field(None, "validation batch size (default: batch_size)", min=1)
     lr: float = config_field(1e-4, "base learning rate")
     wd: float = config_field(0.0, "weight decay (L2 for Adam, decoupled for AdamW)")
     optimizer: str = config_field("Adam", "optimizer", choices=OPTIMIZERS)
     lr_scheduler: str = config_field("none", "LR schedule; 'none' keeps the LR constant", choices=LR_SCHEDULERS)
-    lr_step: int = config_field(400, "stepLR: multiply the LR by lr_gamma every lr_step intervals")
+    lr_step: int = config_field(400, "stepLR: multiply the LR by lr_gamma every lr_step intervals", min=1)
     lr_gamma: float = config_field(0.5, "stepLR / multistepLR decay factor")
     lr_milestones: list[int] = config_field([], "multistepLR: intervals at which the LR is multiplied by lr_gamma")
     lr_min_ratio: float = config_field(0.0, "cosine, linear: final LR as a fraction of lr")
@@ -62,16 +64,16 @@ class TrainerConfig:
         choices=SCHEDULER_INTERVALS,
     )
     grad_clip: float = config_field(0.0, "clip the global gradient norm to this value (0: no clipping)")
-    val_every: int = config_field(1, "validate every k epochs (and after the last one)")
-    log_step: int = config_field(20, "write a log line every k optimisation steps")
+    val_every: int = config_field(1, "validate every k epochs (and after the last one)", min=1)
+    log_step: int = config_field(20, "write a log line every k optimisation steps", min=1)
     best_metric: str = config_field("loss", "validation metric that selects the best checkpoint (e.g. loss, mRecall)")
     best_mode: str = config_field("min", "whether the best checkpoint has the lowest or highest best_metric",
                         choices=("min", "max"))
-    seed: int = config_field(1, "seed of python, numpy, torch and the data order")
+    seed: int = config_field(1, "seed of python, numpy, torch and the data order", max=SEED_MAX)
     deterministic: bool = config_field(False, "deterministic algorithms (torch.use_deterministic_algorithms); slower")
     num_workers: int = config_field(0, "DataLoader worker processes")
     drop_last: bool = config_field(True, "drop the last incomplete training batch")
-    saving_ckpt_step: int = config_field(10000, "also keep the weights of every k-th epoch in epoch_<k>/")
+    saving_ckpt_step: int = config_field(10000, "also keep the weights of every k-th epoch in epoch_<k>/", min=1)
     resume: bool = config_field(False, "resume from output_dir/last/ when it exists")
     device: str = config_field("auto", "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:<i>'")
     find_unused_parameters: bool = config_field(False, "DDP: allow parameters that get no gradient in a step")
@@ -130,10 +132,15 @@ def _field_default(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-def _scalar_parser(tp: Any) -> Any:
+def _scalar_parser(tp: Any, metadata: Any = None) -> Any:
+    """The argparse `type` of a field of type `tp`: floats must be finite, ints in the field's [`min`, `max`]
+    (metadata; default [0, 2**63 - 1]: no int setting of the toolkit means a negative number)."""
     if tp is float:
         return finite_float
-    if tp in (int, str):
+    if tp is int:
+        metadata = metadata or {}
+        return checked_int(metadata.get("min", 0), metadata.get("max", INT64_MAX))
+    if tp is str:
         return tp
     if tp is Path:
         return Path
@@ -186,9 +193,9 @@ def add_dataclass_arguments(
         elif origin in (list, tuple) or tp in (list, tuple):
             item = args[0] if args else str
             kwargs["nargs"] = "*"
-            kwargs["type"] = _scalar_parser(item)
+            kwargs["type"] = _scalar_parser(item, f.metadata)
         else:
-            kwargs["type"] = _scalar_parser(tp)
+            kwargs["type"] = _scalar_parser(tp, f.metadata)
         if "choices" in f.metadata:
             kwargs["choices"] = list(f.metadata["choices"])
         if required:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from poseembroider import config
 from poseembroider.atomic_io import DiskFullError, OutputLockedError
+from poseembroider.config import positive_int, seed_int
 from poseembroider.datasets.cache_format import CacheError
 from poseembroider.features.store import FeatureCacheError
 from poseembroider.models.pretrained import CheckpointError, UnknownModelError
@@ -150,14 +151,6 @@ def _shortname_flag(value: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def positive_int(value: str) -> int:
-    """argparse `type` of the counts that must be >= 1 (`--data_size`, `--batch_size`)."""
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {number}")
-    return number
-
-
 # --------------------------------------------------------------------------- flags
 
 
@@ -246,7 +239,7 @@ def add_evaluation_arguments(
     if batch_size is not None:
         parser.add_argument("--data_size", type=positive_int, default=None, help="evaluate on the first N items only")
         parser.add_argument("--batch_size", type=positive_int, default=batch_size, help="(default: %(default)s)")
-        parser.add_argument("--seed", type=int, default=42, help="seed of every random draw (default: %(default)s)")
+        parser.add_argument("--seed", type=seed_int, default=42, help="seed of all random draws (default: %(default)s)")
     if caption_selection is not None:
         parser.add_argument(
             "--caption_selection",

@@ -82,15 +82,15 @@ class ImageEncoderTrainingConfig:
     image_encoder_name: str = config_field(
         CPU_PRESET, "architecture preset of the encoder to pretrain", choices=sorted(IMAGE_ENCODER_PRESETS)
     )
-    encoder_depth: int | None = config_field(None, "override the preset's number of blocks")
+    encoder_depth: int | None = config_field(None, "override the preset's number of blocks", min=1)
     encoder_mlp_ratio: float | None = config_field(None, "override the preset's MLP ratio")
-    stem_input_pooling: int | None = config_field(None, "override the conv stem's input pooling (1, 2, 4, 8)")
-    stem_stage_blocks: int | None = config_field(None, "override the conv stem's residual blocks per stage")
-    encoder_embed_dim: int | None = config_field(None, "override the preset's token width")
-    encoder_num_heads: int | None = config_field(None, "override the preset's attention heads")
+    stem_input_pooling: int | None = config_field(None, "override the conv stem's input pooling (1, 2, 4, 8)", min=1)
+    stem_stage_blocks: int | None = config_field(None, "override the conv stem's residual blocks per stage", min=1)
+    encoder_embed_dim: int | None = config_field(None, "override the preset's token width", min=1)
+    encoder_num_heads: int | None = config_field(None, "override the preset's attention heads", min=1)
     drop_path_rate: float | None = config_field(None, "override the preset's stochastic depth")
     num_body_joints: int = config_field(22, "body joints of the regressed pose", choices=[22])
-    head_hidden: int = config_field(512, "hidden width of the regression head")
+    head_hidden: int = config_field(512, "hidden width of the regression head", min=1)
     wloss_joints: float = config_field(
         10.0, "weight of the root-relative body-joint MPJPE (m) added to the geodesic loss (0: off)"
     )
@@ -99,7 +99,7 @@ class ImageEncoderTrainingConfig:
         "how the head reads the tokens: their mean, or per-joint heatmaps over them (+ 2D lifter)",
         choices=list(REGRESSOR_POOLINGS),
     )
-    keypoint_dim: int = config_field(32, "'keypoints' pooling: width of each joint's token")
+    keypoint_dim: int = config_field(32, "'keypoints' pooling: width of each joint's token", min=1)
     wloss_keypoints: float = config_field(
         5.0, "weight of the 2D keypoint KL on the token grid ('keypoints' pooling; 0: off)"
     )
@@ -114,7 +114,7 @@ class ImageEncoderTrainingConfig:
     lifter_steps: int = config_field(
         500, "steps pretraining the lifter alone on the training set's ground-truth 2D joints, before the images"
     )
-    lifter_batch_size: int = config_field(64, "batch size of the lifter pretraining")
+    lifter_batch_size: int = config_field(64, "batch size of the lifter pretraining", min=1)
     lifter_lr: float = config_field(2e-3, "peak learning rate of the lifter pretraining")
     train_precision: str = config_field(
         "fp32",

@@ -49,8 +49,10 @@ __all__ = [
 class PoseTextConfig:
     """Architecture of PoseText (and PairText); defaults are the published recipe (§2.2, §2.3)."""
 
-    latentD: int = config_field(512, "size of the joint embedding space")
-    num_body_joints: int = config_field(22, "joints of the input poses (22: global orientation + 21 body joints)")
+    latentD: int = config_field(512, "size of the joint embedding space", min=1)
+    num_body_joints: int = config_field(
+        22, "joints of the input poses (22: global orientation + 21 body joints)", min=1
+    )
     text_encoder_name: str = config_field(
         "distilbertUncased",
         "frozen text backbone: 'distilbertUncased' (real DistilBERT), 'distilbertSynth' (offline) or a folder",
@@ -59,12 +61,12 @@ class PoseTextConfig:
     retrieval_loss: str = config_field(
         "symBBC", "contrastive loss over the score matrix", choices=tuple(RETRIEVAL_LOSSES)
     )
-    num_neurons: int = config_field(512, "width of the pose encoder trunk")
-    num_neurons_mini: int = config_field(32, "bottleneck of the pose encoder head")
+    num_neurons: int = config_field(512, "width of the pose encoder trunk", min=1)
+    num_neurons_mini: int = config_field(32, "bottleneck of the pose encoder head", min=1)
     pose_dropout: float = config_field(0.1, "dropout of the pose encoder trunk (layer 5)")
-    transformer_layers: int = config_field(4, "layers of the text transformer")
-    transformer_heads: int = config_field(4, "attention heads of the text transformer")
-    transformer_ff: int = config_field(1024, "feed-forward width of the text transformer")
+    transformer_layers: int = config_field(4, "layers of the text transformer", min=1)
+    transformer_heads: int = config_field(4, "attention heads of the text transformer", min=1)
+    transformer_ff: int = config_field(1024, "feed-forward width of the text transformer", min=1)
     transformer_dropout: float = config_field(0.1, "dropout of the text transformer and its positional encoding")
 
     def __post_init__(self) -> None:

@@ -49,13 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluation_arguments(parser, default_dataset="bedlamscript-overlap30_res224_j16_sf11", batch_size=32)
     parser.add_argument(
         "--nb_sample_reconstruction",
-        type=int,
+        type=config.positive_int,
         default=config.nb_sample_reconstruction,
         help="decoded samples per pose (default: %(default)s)",
     )
     parser.add_argument(
         "--k_topk_reconstruction_values",
-        type=int,
+        type=config.positive_int,
         nargs="+",
         default=list(config.k_topk_reconstruction_values),
         help="k of best-of-k (default: %(default)s)",

@@ -83,9 +83,9 @@ __all__ = [
 class PoseVAEConfig:
     """Architecture and loss weights of the PoseVAE; defaults are the published recipe (README, §2.1)."""
 
-    latentD: int = config_field(32, "size of the latent space")
-    num_body_joints: int = config_field(22, "joints of the input pose (22: global orientation + 21 body joints)")
-    num_neurons: int = config_field(512, "width of the hidden layers (also the size of the pose feature)")
+    latentD: int = config_field(32, "size of the latent space", min=1)
+    num_body_joints: int = config_field(22, "joints of the input pose (22: global orientation + 21 body joints)", min=1)
+    num_neurons: int = config_field(512, "width of the hidden layers (also the size of the pose feature)", min=1)
     dropout: float = config_field(0.1, "dropout probability of encoder layer 5 and decoder layer 2")
     wloss_v2v: float = config_field(1.0, "weight of the vertex reconstruction term")
     wloss_jts: float = config_field(1.0, "weight of the joint reconstruction term")

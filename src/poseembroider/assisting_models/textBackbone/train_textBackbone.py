@@ -149,17 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True,
                    help="folder receiving the model and its tokenizer (distilbertSynth: MODELS_ROOT/distilbert-synth)")
     p.add_argument("--corpus", type=Path, default=None, help="text file, one text per line (default: generated)")
-    p.add_argument("--n-poses", type=int, default=3000, help="sampled poses to caption (3 captions each)")
-    p.add_argument("--n-pairs", type=int, default=3000, help="sampled pose pairs to instruct (3 instructions each)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the corpus and of the training")
+    p.add_argument("--n-poses", type=paths.positive_int, default=3000, help="sampled poses to caption (3 each)")
+    p.add_argument("--n-pairs", type=paths.positive_int, default=3000, help="sampled pose pairs to instruct (3 each)")
+    p.add_argument("--seed", type=paths.seed_int, default=0, help="seed of the corpus and of the training")
     p.add_argument("--size", choices=sorted(TEXT_BACKBONE_PRESETS), default="base",
                    help="TEXT_BACKBONE_PRESETS: base 4x256 (3.4 M), small 4x128 (0.9 M), tiny 2x64 (0.16 M)")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--steps", type=paths.positive_int, default=2000)
+    p.add_argument("--batch-size", type=paths.positive_int, default=32)
     p.add_argument("--lr", type=paths.finite_float, default=5e-4)
-    p.add_argument("--val-every", type=int, default=None, help="held-out evaluation every N steps (and at the end)")
+    p.add_argument("--val-every", type=paths.positive_int, default=None,
+                   help="held-out evaluation every N steps (and at the end)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on shared cores)")
+    p.add_argument("--threads", type=paths.positive_int, default=None,
+                   help="torch CPU threads (1 is faster on shared cores)")
     p.add_argument("--run-dir", type=Path, default=None, help="the Trainer's checkpoints and logs")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last/")
     p.add_argument("--json", action="store_true", help="print the pretraining report as JSON")

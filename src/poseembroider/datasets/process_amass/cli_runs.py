@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from poseembroider.config import finite_float
+from poseembroider.config import finite_float, seed_int
 
 __all__ = ["add_import_amass_arguments", "run_import_amass"]
 
@@ -21,7 +21,7 @@ def add_import_amass_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--val-share", type=finite_float, default=0.1, help="share of the sequences in val (default: %(default)s)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the text writers and pair draws")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the text writers and pair draws")
     p.add_argument("--no-pairs", dest="pairs", action="store_false", help="poses and captions only")
     p.add_argument("--in-sequence-only", action="store_true", help="no out-of-sequence pairs (O(N^2) mining)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

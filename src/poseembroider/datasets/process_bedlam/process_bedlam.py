@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from poseembroider.assisting_models.poseText.model_poseText import PoseText
-from poseembroider.config import finite_float
+from poseembroider.config import finite_float, non_negative_int, positive_int, seed_int
 from poseembroider.datasets.process_bedlam.layout import BedlamInputError
 from poseembroider.datasets.process_bedlam.pipeline import (
     STEPS,
@@ -40,18 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="poseembroider data process-bedlam", description=__doc__.splitlines()[0])
     p.add_argument("--bedlam-root", type=Path, required=True, help="the release: images/, smplx_gt/ (BEDLAM layout)")
     p.add_argument("--split", required=True, choices=["train", "val"])
-    p.add_argument("--workers", type=int, default=1, help="processes for step 'people' (per torchrun rank)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes for step 'people' (per torchrun rank)")
     p.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS), help="steps to run (default all)")
-    p.add_argument("--fps-size", type=int, default=None, help="farthest-point subset size (50000 train, 10000 val)")
-    p.add_argument("--sample-fps", type=int, default=6, choices=[6, 30], help="frames per second processed")
-    p.add_argument("--seed", type=int, default=0, help="seed of the captions, pairs and instructions")
+    p.add_argument(
+        "--fps-size", type=positive_int, default=None, help="farthest-point subset size (50000 train, 10000 val)"
+    )
+    p.add_argument("--sample-fps", type=positive_int, default=6, choices=[6, 30], help="frames per second processed")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the captions, pairs and instructions")
     p.add_argument("--images-dir", type=Path, default=None, help="scene folders (default BEDLAM_ROOT/images)")
     p.add_argument("--motion-dir", type=Path, default=None, help="motion files (default BEDLAM_ROOT/smplx_gt/...)")
     p.add_argument("--scene-table", type=Path, default=None, help="csv folder,name,split,fps (default: BEDLAM's 30)")
     p.add_argument("--cache-dir", type=Path, default=None, help="where the caches go (default DATA_CACHE_DIR)")
     p.add_argument("--work-dir", type=Path, default=None, help="resumable work files (default BEDLAM_PROCESSED_DIR)")
     p.add_argument("--body-model", type=Path, default=None, help="SMPL-X model folder or npz (default: configured)")
-    p.add_argument("--groups-per-unit", type=int, default=16, help="sequence groups per resumable unit")
+    p.add_argument("--groups-per-unit", type=positive_int, default=16, help="sequence groups per resumable unit")
     p.add_argument("--fps-device", default="cpu", help="device of the farthest-point sampling (cpu, cuda)")
     p.add_argument(
         "--similarity-model",
@@ -62,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overlap", type=finite_float, default=0.3, help="max fraction of the box covered by a nearer person"
     )
-    p.add_argument("--resolution", type=int, default=224, help="min longer side of the crop box (pixels)")
-    p.add_argument("--visible-joints", type=int, default=16, help="min body joints inside the frame (of 22)")
+    p.add_argument("--resolution", type=positive_int, default=224, help="min longer side of the crop box (pixels)")
+    p.add_argument(
+        "--visible-joints", type=non_negative_int, default=16, help="min body joints inside the frame (of 22)"
+    )
     p.add_argument(
         "--scale-factor", type=finite_float, default=1.1, help="crop box = tight box enlarged by this factor"
     )

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from poseembroider.assisting_models.pairText.model_pairText import PairText
+from poseembroider.config import non_negative_int, positive_int
 from poseembroider.devices import resolve_device
 from poseembroider.downstream.instruction_generation.data import (
     PAIR_KINDS,
@@ -52,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pair_kind", default="any", choices=sorted(PAIR_KINDS), help="(default: %(default)s)")
     parser.add_argument("--input_sets", nargs="+", default=None, help="default: every one the dataset offers")
     parser.add_argument("--decodings", nargs="+", default=["greedy", "beam"], help="(default: %(default)s)")
-    parser.add_argument("--beam_size", type=int, default=4, help="(default: %(default)s)")
+    parser.add_argument("--beam_size", type=positive_int, default=4, help="(default: %(default)s)")
     parser.add_argument("--length_penalty", type=finite_float, default=1.0, help="beam: sum / length^p (default: 1)")
     parser.add_argument("--top_p", type=finite_float, default=0.9, help="nucleus sampling (default: %(default)s)")
-    parser.add_argument("--max_length", type=int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
-    parser.add_argument("--min_length", type=int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)")
+    parser.add_argument("--max_length", type=positive_int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
+    parser.add_argument(
+        "--min_length", type=non_negative_int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)"
+    )
     parser.add_argument("--pretrained_representation_model", default=None, help="default: the generator's")
     parser.add_argument(
         "--cached_embeddings_file",

@@ -73,15 +73,15 @@ class InstructionGeneratorConfig:
     """Architecture of the InstructionGenerator; defaults are the published recipe (README, not `option.py`,
     whose defaults 768 / 4 the README overrides: quirk 7)."""
 
-    latentD: int = config_field(512, "size of the input representations x̄ (the representation model's latentD)")
+    latentD: int = config_field(512, "size of the input representations x̄ (the representation model's latentD)", min=1)
     comparison_module_mode: str = config_field(
         "tirg", "how x̄_A and x̄_B are fused (TIRG, B main, A modifier)", choices=COMPARISON_MODULES
     )
-    comparison_latentD: int = config_field(512, "output size of the fusion (TIRG needs it equal to latentD)")
-    decoder_latentD: int = config_field(512, "width of the text decoder")
-    decoder_nhead: int = config_field(8, "attention heads of the text decoder")
-    decoder_nlayers: int = config_field(4, "layers of the text decoder")
-    decoder_ff: int = config_field(1024, "feed-forward width of the text decoder")
+    comparison_latentD: int = config_field(512, "output size of the fusion (TIRG needs it equal to latentD)", min=1)
+    decoder_latentD: int = config_field(512, "width of the text decoder", min=1)
+    decoder_nhead: int = config_field(8, "attention heads of the text decoder", min=1)
+    decoder_nlayers: int = config_field(4, "layers of the text decoder", min=1)
+    decoder_ff: int = config_field(1024, "feed-forward width of the text decoder", min=1)
     decoder_dropout: float = config_field(0.1, "dropout of the decoder layers and the positional encoding")
     text_decoder_name: str = config_field(
         "transformer_distilbertUncased",
@@ -90,7 +90,7 @@ class InstructionGeneratorConfig:
     transformer_mode: str = config_field(
         "crossattention", "how the decoder reads the fused token", choices=TRANSFORMER_MODES
     )
-    max_tokens: int = config_field(512, "most tokens of a text (positional table; the original's 512)")
+    max_tokens: int = config_field(512, "most tokens of a text (positional table; the original's 512)", min=1)
     vocab_size: int = config_field(0, "decoder vocabulary; 0: the tokenizer's, recorded when the model is built")
     pretrained_representation_model: str = config_field(
         "", "shortname or folder of the frozen PoseEmbroider / Aligner whose x̄ the model reads"

@@ -35,6 +35,7 @@ from typing import Any
 
 from poseembroider.assisting_models.pairText.model_pairText import PairText
 from poseembroider.assisting_models.poseText.data import text_collate_fn
+from poseembroider.config import positive_int
 from poseembroider.downstream.instruction_generation.data import (
     WeightedMix,
     check_pair_images,
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file mark e<epoch>) or under FOLDER (default: auto)",
     )
     data.add_argument("--textret_model", default=None, help="PairText for the final R-precision on val")
-    data.add_argument("--num_body_joints", type=int, default=22, help="(original flag; poses have 22 joints)")
+    data.add_argument("--num_body_joints", type=positive_int, default=22, help="(original flag; poses have 22 joints)")
     add_config_arguments(parser, InstructionGeneratorConfig, "InstructionGenerator", RECIPE_DEFAULTS, ("vocab_size",))
     return parser
 

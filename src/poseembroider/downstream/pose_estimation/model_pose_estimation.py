@@ -70,13 +70,13 @@ def representation_fingerprint(model: RepresentationModel) -> str:
 class HPSEstimatorConfig:
     """The regression head of §2.9 and the representation model it reads; defaults = the published recipe."""
 
-    latentD: int = config_field(512, "width of x̄ (that of the representation model)")
-    num_body_joints: int = config_field(22, "joints regressed: global orientation + 21 body joints")
+    latentD: int = config_field(512, "width of x̄ (that of the representation model)", min=1)
+    num_body_joints: int = config_field(22, "joints regressed: global orientation + 21 body joints", min=1)
     num_shape_coeffs: int = config_field(10, "SMPL-X betas regressed by the shape head")
     predict_bodyshape: bool = config_field(False, "also regress the body shape (betas) with a shape head")
-    regressor_hidden: int = config_field(1024, "hidden width of the iterative regressor")
+    regressor_hidden: int = config_field(1024, "hidden width of the iterative regressor", min=1)
     regressor_dropout: float = config_field(0.5, "dropout of the iterative regressor")
-    n_iterations: int = config_field(3, "residual iterations of the regressor")
+    n_iterations: int = config_field(3, "residual iterations of the regressor", min=1)
     smpl_losses: bool = config_field(False, "add smooth-L1 losses on the posed joints and vertices")
     pretrained_representation_model: str = config_field("", "frozen representation model: shortname or folder")
     representation_model_fingerprint: str = config_field("", "its <class>@<weights hash> (checked when loaded)")

@@ -35,6 +35,7 @@ from typing import Any
 from torch.utils.data import Subset
 
 from poseembroider.assisting_models.poseText.data import text_collate_fn
+from poseembroider.config import non_negative_int, positive_int
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.devices import torch_threads
 from poseembroider.downstream.input_types import INPUT_TYPES, check_input_types, input_types_name
@@ -90,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--no_img_augmentation", dest="img_augmentation", action="store_false", help="live x̄ only")
     data.add_argument("--mean_pose_file", default=None, help="mean pose .npz (default: computed from --dataset train)")
-    data.add_argument("--feature_batch_size", type=int, default=32, help="batch size when caching x̄")
-    data.add_argument("--torch_threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    data.add_argument("--feature_batch_size", type=positive_int, default=32, help="batch size when caching x̄")
+    data.add_argument(
+        "--torch_threads", type=non_negative_int, default=0, help="torch CPU threads (0: torch's default)"
+    )
     add_config_arguments(parser, HPSEstimatorConfig, "HPSEstimator", RECIPE_DEFAULTS, exclude=DERIVED_FIELDS)
     for action in parser._actions:  # noqa: SLF001 - the original's flag takes its values after it, unquoted
         if action.dest == "representation_model_input_types":
