@@ -42,6 +42,7 @@ from poseembroider.datasets.visualize.common import (
 )
 from poseembroider.demo_core_helpers import (
     MAX_TEXT_CHARS,
+    check_text,
     occlude_patches,
     prepare_uploaded_image,
     query_batch,
@@ -218,12 +219,17 @@ def main() -> None:
     modalities = [m for m, used in (("image", use_image), ("pose", use_pose)) if used]
     text = None
     if use_input_text:
-        if not input_text.strip():
+        try:
+            typed = check_text(input_text)
+        except ValueError as err:  # the box cuts at MAX_TEXT_CHARS in a browser; a request can carry more
+            st.error(str(err))
+            return
+        if typed is None:
             st.warning("The input text is empty: type a pose description, or uncheck **Use the input text!**")
             return
         if use_text:
             st.info("The input text replaces the annotated text in the query.")
-        text = input_text.strip()
+        text = typed
     elif use_text:
         text = annotated
     if text is not None:

@@ -21,12 +21,24 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from poseembroider.datasets.image_processing import IMAGE_HW, to_uint8_tensor
+from poseembroider.datasets.image_processing import IMAGE_HW, scale_bbox, to_uint8_tensor
 from poseembroider.representation import crop_person
 
 MAX_TEXT_CHARS = 2000
 """Longest description a demo reads (the captions are a few hundred characters; the text encoder keeps its first
 tokens anyway): a pasted megabyte is refused with a message, not tokenised."""
+
+
+def check_text(text: str | None) -> str | None:
+    """The description stripped, None when empty; `ValueError` past `MAX_TEXT_CHARS` characters. The text
+    boxes cut at `MAX_TEXT_CHARS` in the browser; this is the server's own check (a request can carry more)."""
+    text = (text or "").strip()
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(
+            f"the description has {len(text):,} characters; at most {MAX_TEXT_CHARS:,} are read: shorten it"
+        )
+    return text or None
+
 
 PATCH_SIZE = 16
 """Side of the image encoder's patches in pixels: the occlusion moves and grows by whole patches."""
@@ -100,29 +112,43 @@ def check_upload(data: bytes, name: str = "uploaded image") -> tuple[int, int]:
     return width, height
 
 
-def read_uploaded_image(data: bytes, name: str = "uploaded image") -> torch.Tensor:
-    """PNG/JPG bytes -> (3, H, W) uint8 picture as shown (EXIF orientation of phone pictures applied),
-    after `check_upload`; `UploadError` naming `name` when it cannot be decoded."""
+def _decoded_picture(data: bytes, name: str) -> Image.Image:
+    """The RGB picture of checked PNG/JPG bytes as shown (EXIF orientation of phone pictures applied)."""
     check_upload(data, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as picture:
-                rgb = ImageOps.exif_transpose(picture).convert("RGB")
+                return ImageOps.exif_transpose(picture).convert("RGB")
     except Exception as err:  # noqa: BLE001 - a truncated or corrupt file fails only when decoded
         raise UploadError(f"{name}: not a readable PNG/JPG image ({type(err).__name__}: {err})") from None
-    return to_uint8_tensor(rgb)
+
+
+def read_uploaded_image(data: bytes, name: str = "uploaded image") -> torch.Tensor:
+    """PNG/JPG bytes -> (3, H, W) uint8 picture as shown (EXIF orientation of phone pictures applied),
+    after `check_upload`; `UploadError` naming `name` when it cannot be decoded."""
+    return to_uint8_tensor(_decoded_picture(data, name))
+
+
+BOX_SCALE = 1.1
+"""Margin of a person box, as `representation.crop_person` (the `sf11` of the dataset names)."""
+
+MAX_CROP_SIDE = 1024
+"""Longest side, in pixels, of the picture region handed to the crop (which ends at 256x192): a larger region
+is first reduced with PIL (antialiased). Padding a 50-megapixel strip (20000 x 2500, a 0.7 MB PNG) to 4:3 at
+full size took 8 GB of memory and 37 s; an 8000 x 6000 photo 1.9 GB."""
 
 
 def prepare_uploaded_image(data: bytes, name: str = "uploaded image", box: np.ndarray | None = None) -> torch.Tensor:
     """PNG/JPG bytes -> (3, 256, 192) float crop in [0, 1], processed like the dataset crops
     (`representation.crop_person`): the whole picture, or `box` (4,) [x1, y1, x2, y2] a tight person box in
     pixels of the picture as shown (after its EXIF rotation) enlarged by the datasets' 1.1, zero-padded to 4:3
-    (H:W) and resized. `UploadError` naming `name` for a bad file (`check_upload`) or a box that leaves less
-    than `MIN_UPLOAD_SIDE` pixels a side inside the picture."""
-    image = read_uploaded_image(data, name)
+    (H:W) and resized; a region longer than `MAX_CROP_SIDE` is reduced first. `UploadError` naming `name` for a
+    bad file (`check_upload`) or a box that leaves less than `MIN_UPLOAD_SIDE` pixels a side inside the
+    picture."""
+    picture = _decoded_picture(data, name)
     if box is not None:
-        height, width = image.shape[1:]
+        width, height = picture.size
         x1, y1, x2, y2 = (float(v) for v in box)
         inside_w, inside_h = min(x2, width) - max(x1, 0.0), min(y2, height) - max(y1, 0.0)
         if min(inside_w, inside_h) < MIN_UPLOAD_SIDE:
@@ -131,8 +157,13 @@ def prepare_uploaded_image(data: bytes, name: str = "uploaded image", box: np.nd
                 f"{max(inside_w, 0):g} x {max(inside_h, 0):g} pixels inside the {width} x {height} picture; "
                 f"at least {MIN_UPLOAD_SIDE} pixels a side"
             )
-        box = np.array([x1, y1, x2, y2])
-    return crop_person(image, box)
+        left, top, right, bottom = (int(v) for v in scale_bbox([x1, y1, x2, y2], BOX_SCALE, (height, width)))
+        picture = picture.crop((left, top, right, bottom))
+    longest = max(picture.size)
+    if longest > MAX_CROP_SIDE:
+        size = tuple(max(1, round(side * MAX_CROP_SIDE / longest)) for side in picture.size)
+        picture = picture.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return crop_person(to_uint8_tensor(picture))
 
 
 def query_batch(

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from poseembroider.demo_core_helpers import MAX_TEXT_CHARS, query_batch
+from poseembroider.demo_core_helpers import MAX_TEXT_CHARS, check_text, query_batch
 from poseembroider.devices import resolve_device
 from poseembroider.downstream.input_types import input_types_name
 from poseembroider.downstream.pose_estimation.evaluation import uses_betas
@@ -93,16 +93,6 @@ def parse_person_box(text: str) -> np.ndarray | None:
     if w <= 0 or h <= 0:
         raise ValueError(f"person box {text!r}: width and height must be > 0")
     return np.array([x, y, x + w, y + h], dtype=np.float64)
-
-
-def check_text(text: str | None) -> str | None:
-    """The description stripped, None when empty; `ValueError` past `MAX_TEXT_CHARS` characters."""
-    text = (text or "").strip()
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(
-            f"the description has {len(text):,} characters; at most {MAX_TEXT_CHARS:,} are read: shorten it"
-        )
-    return text or None
 
 
 # ---------------------------------------------------------------------------------------------- the head
