@@ -47,7 +47,14 @@ from poseembroider.demo_core_helpers import (
     prepare_uploaded_image,
     query_batch,
 )
-from poseembroider.demos import CORE_MODELS, core_parser, initial_model, missing_model_message, shown_path
+from poseembroider.demos import (
+    CORE_MODELS,
+    MAX_MODEL_NAME_CHARS,
+    core_parser,
+    initial_model,
+    missing_model_message,
+    shown_path,
+)
 from poseembroider.modalities import MODALITIES
 from poseembroider.representation import Gallery, load_representation_model, retrieve_from_batch, split_gallery
 
@@ -139,7 +146,9 @@ def main() -> None:
         "poses and texts of a whole dataset split."
     )
     args = initial_settings()
-    path = st.sidebar.text_input("Model (folder or shortname)", value=args.model_path, key="model_path")
+    path = st.sidebar.text_input(
+        "Model (folder or shortname)", value=args.model_path, key="model_path", max_chars=MAX_MODEL_NAME_CHARS
+    )
     checkpoint = st.sidebar.selectbox(
         "Checkpoint (training folders)",
         ("best", "last"),

@@ -66,6 +66,10 @@ STREAMLIT_SETTINGS: dict[str, str] = {
 
 VALIDATION_SPLIT = "val"
 
+MAX_MODEL_NAME_CHARS = 1024
+"""Longest text the apps' model field keeps (a folder path or a shortname): streamlit cuts the typed value, or
+the URL's `?model=`, there on the server, so a pasted megabyte is not echoed back in the error messages."""
+
 
 class UnknownDemoError(ValueError):
     """A demo name that is not in `DEMOS`; the message lists the known ones."""

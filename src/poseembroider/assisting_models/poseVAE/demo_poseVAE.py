@@ -24,7 +24,14 @@ from poseembroider.assisting_models.poseVAE.reconstruction_metrics import pose_r
 from poseembroider.datasets.discovery import available_datasets
 from poseembroider.datasets.visualization import RENDER_HW, pose_image
 from poseembroider.datasets.visualize.common import body_and_renderer, choose_dataset_and_split, viewpoint_slider
-from poseembroider.demos import POSEVAE_MODELS, initial_model, missing_model_message, posevae_parser, shown_path
+from poseembroider.demos import (
+    MAX_MODEL_NAME_CHARS,
+    POSEVAE_MODELS,
+    initial_model,
+    missing_model_message,
+    posevae_parser,
+    shown_path,
+)
 from poseembroider.geometry import axis_angle_to_matrix
 from poseembroider.models.pretrained import resolve_model_dir
 
@@ -81,7 +88,9 @@ def main() -> None:
     st.title("PoseVAE: reconstruction and samples")
     args, _ = posevae_parser().parse_known_args(sys.argv[1:])
     initial = initial_model(POSEVAE_MODELS, args.model_path, st.query_params.get("model")) or ""
-    path = st.sidebar.text_input("Model (folder or shortname)", value=initial, key="model_path")
+    path = st.sidebar.text_input(
+        "Model (folder or shortname)", value=initial, key="model_path", max_chars=MAX_MODEL_NAME_CHARS
+    )
     checkpoint = st.sidebar.selectbox(
         "Checkpoint (training folders)",
         ("best", "last"),

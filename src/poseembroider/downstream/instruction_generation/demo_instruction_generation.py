@@ -37,7 +37,14 @@ from poseembroider.datasets.visualize.common import (
     viewpoint_slider,
 )
 from poseembroider.demo_core_helpers import UploadError
-from poseembroider.demos import INSTRUCTION_MODELS, initial_model, instruction_parser, missing_model_message, shown_path
+from poseembroider.demos import (
+    INSTRUCTION_MODELS,
+    MAX_MODEL_NAME_CHARS,
+    initial_model,
+    instruction_parser,
+    missing_model_message,
+    shown_path,
+)
 from poseembroider.devices import resolve_device
 from poseembroider.downstream.input_types import input_types_name
 from poseembroider.downstream.instruction_generation.data import input_set_of
@@ -314,7 +321,9 @@ def main() -> None:
     st.title("Corrective instructions")
     st.caption("What to change to go from A to B, written by the InstructionGenerator from the representations x̄.")
     args = initial_settings()
-    path = st.sidebar.text_input("Model (folder or shortname)", value=args.model_path, key="model_path")
+    path = st.sidebar.text_input(
+        "Model (folder or shortname)", value=args.model_path, key="model_path", max_chars=MAX_MODEL_NAME_CHARS
+    )
     checkpoint = st.sidebar.selectbox(
         "Checkpoint (training folders)",
         ("best", "last"),

@@ -45,7 +45,14 @@ from poseembroider.datasets.visualize.common import (
     viewpoint_slider,
 )
 from poseembroider.demo_core_helpers import occlude_patches, prepare_uploaded_image
-from poseembroider.demos import HPS_MODELS, initial_model, missing_model_message, pose_estimation_parser, shown_path
+from poseembroider.demos import (
+    HPS_MODELS,
+    MAX_MODEL_NAME_CHARS,
+    initial_model,
+    missing_model_message,
+    pose_estimation_parser,
+    shown_path,
+)
 from poseembroider.downstream.pose_estimation.demo_helpers import (
     MAX_TEXT_CHARS,
     body_in_camera,
@@ -194,7 +201,9 @@ def main() -> None:
     args = initial_settings()
     if TEXT_KEY in st.session_state:  # keep the typed text through runs that stop before its box (a bad upload)
         st.session_state[TEXT_KEY] = st.session_state[TEXT_KEY]
-    path = st.sidebar.text_input("Model (folder or shortname)", value=args.model_path, key="model_path")
+    path = st.sidebar.text_input(
+        "Model (folder or shortname)", value=args.model_path, key="model_path", max_chars=MAX_MODEL_NAME_CHARS
+    )
     checkpoint = st.sidebar.selectbox(
         "Checkpoint (training folders)",
         ("best", "last"),
