@@ -358,7 +358,8 @@ class DiskJob:
     `seed(folder)` fills the folder with what the job reads there before it starts (a dataset whose val split
     it copies ...), `rerun_extra` flags of a rerun after a failure (e.g. `--resume`), `checks(folder)` the
     job's readers' verdicts on what a failed run left (a list of problems; each reader refuses an incomplete
-    output or finds it absent), `ignored` output paths (globs) left out of the comparison with a complete run."""
+    output or finds it absent), `ignored` output paths (globs) left out of the comparison with a complete run,
+    `volatile` keys of JSON / `.pt` dicts that a rerun may write otherwise (e.g. `resume`)."""
 
     name: str
     argv: Callable[[Path], list[str]]
@@ -367,6 +368,7 @@ class DiskJob:
     rerun_extra: tuple[str, ...] = ()
     checks: Callable[[Path], list[str]] = lambda folder: []
     ignored: tuple[str, ...] = ()
+    volatile: tuple[str, ...] = ()
     timeout: float = 900
 
 
@@ -503,11 +505,11 @@ def cache_group_problems(cache_dir: Path) -> list[str]:
     return problems
 
 
-def _without_volatile(value: Any) -> Any:
+def _without_volatile(value: Any, keys: frozenset[str] = VOLATILE_KEYS) -> Any:
     if isinstance(value, dict):
-        return {k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+        return {k: _without_volatile(v, keys) for k, v in value.items() if k not in keys}
     if isinstance(value, list):
-        return [_without_volatile(v) for v in value]
+        return [_without_volatile(v, keys) for v in value]
     return value
 
 
@@ -531,10 +533,10 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _content(path: Path) -> Any:
+def _content(path: Path, keys: frozenset[str] = VOLATILE_KEYS) -> Any:
     suffix = path.suffix.lower()
     if suffix == ".pt":
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _without_volatile(torch.load(path, map_location="cpu", weights_only=True), keys)
     if suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -543,16 +545,20 @@ def _content(path: Path) -> Any:
     if suffix == ".npy":
         return np.load(path, allow_pickle=False)
     if suffix == ".json":
-        return _without_volatile(json.loads(path.read_text()))
+        return _without_volatile(json.loads(path.read_text()), keys)
     if suffix == ".jsonl":
-        return [_without_volatile(json.loads(line)) for line in path.read_text().splitlines()]
+        return [_without_volatile(json.loads(line), keys) for line in path.read_text().splitlines()]
     return path.read_bytes()
 
 
-def tree_differences(reference: Path, other: Path, ignored: Iterable[str] = ()) -> list[str]:
+def tree_differences(
+    reference: Path, other: Path, ignored: Iterable[str] = (), volatile: Iterable[str] = ()
+) -> list[str]:
     """Visible files of two output folders that differ in content or exist in one only (`ignored` globs
-    relative to the folders left out)."""
+    relative to the folders left out; `volatile` keys dropped from JSON and `.pt` dicts, besides
+    `VOLATILE_KEYS`)."""
     ignored = tuple(ignored)
+    keys = VOLATILE_KEYS | frozenset(volatile)
 
     def files(root: Path) -> set[Path]:
         return {
@@ -567,7 +573,7 @@ def tree_differences(reference: Path, other: Path, ignored: Iterable[str] = ()) 
     problems = [f"only in the complete run: {p}" for p in sorted(ref_files - other_files)]
     problems += [f"only in the interrupted one: {p}" for p in sorted(other_files - ref_files)]
     for relative in sorted(ref_files & other_files):
-        if not _same(_content(reference / relative), _content(other / relative)):
+        if not _same(_content(reference / relative, keys), _content(other / relative, keys)):
             problems.append(f"differs: {relative}")
     return problems
 

@@ -217,6 +217,9 @@ def _embed_to_file(
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     manifest = _job_manifest(rep, model_name, inputs, combine, chunk_size, normalization)
+    if partial.exists() and not (partial / MANIFEST).is_file():
+        # stopped between creating the folder and writing its manifest (a full disk, a kill): no chunk in it yet
+        shutil.rmtree(partial)
     if partial.exists():
         found = _read_manifest(partial)
         if found != manifest:
