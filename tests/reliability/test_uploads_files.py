@@ -118,6 +118,23 @@ def test_megabytes_of_text_are_refused_with_a_message(cases):
     assert check_text(" " * 10**6) is None and check_text("x" * MAX_TEXT_CHARS) == "x" * MAX_TEXT_CHARS
 
 
+@pytest.mark.reliability(area="uploads", subject="bad image files read by `embed --images` and datasets")
+def test_bad_image_files_get_an_error_naming_the_file(tmp_path, cases):
+    """The same files as image files on disk (`datasets.image_processing.load_image`, used by the datasets and
+    `poseembroider embed --images`): each is read or refused with a ValueError naming it; a decompression bomb
+    was a raw `DecompressionBombError`, a zTXt bomb a ValueError naming nothing."""
+    from poseembroider.datasets.image_processing import load_image
+
+    for what, (name, data, _) in BAD_UPLOADS.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        cases.tried()
+        try:
+            load_image(path)
+        except ValueError as err:
+            assert str(path) in str(err), (what, str(err))
+
+
 _CAPPED = textwrap.dedent(
     """
     import resource, sys, time

@@ -39,7 +39,9 @@ def load_image(path: Path, rotation_cw: int = 0) -> Image.Image:
             return image.transpose(CLOCKWISE_TURNS[rotation_cw]) if rotation_cw else image
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except Image.DecompressionBombError as err:  # more than 2 x PIL's MAX_IMAGE_PIXELS (~179 M pixels)
+        raise ValueError(f"refused image file: {path} ({err})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:  # ValueError: a zTXt bomb, a bad mode
         raise ValueError(f"corrupt or unreadable image file: {path} ({err})") from None
 
 
