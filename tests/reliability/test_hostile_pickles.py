@@ -1,7 +1,7 @@
 """Pickles that would run code, placed at every place the toolkit reads a torch, pickle or numpy file.
 
 Each reader gets every hostile file of `reliability_hostile.hostile_pickles` (a payload that creates a marker
-file, in 21 wrappings) under the name it reads; each must refuse with an error naming the file, and the marker
+file, in 23 wrappings) under the name it reads; each must refuse with an error naming the file, and the marker
 must never appear. `test_every_payload_is_live` first proves each file does create the marker when read the
 naive way (`pickle.loads`, `torch.load(weights_only=False)`, `np.load(allow_pickle=True)`), so no refusal is
 vacuous. The readers are the ones found by grepping the package for `torch.load`, `pickle`, `np.load`:
