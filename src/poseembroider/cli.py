@@ -162,8 +162,8 @@ def _config(args: argparse.Namespace) -> int:
 
 def _configure_data_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="dataset name part (lower-case letters, digits, '_')")
-    p.add_argument("--n-train", type=positive_int, required=True, help="poses kept in the train split (after FPS)")
-    p.add_argument("--n-val", type=positive_int, required=True, help="poses kept in the val split (after FPS)")
+    p.add_argument("--n-train", type=non_negative_int, required=True, help="poses kept in the train split (after FPS)")
+    p.add_argument("--n-val", type=non_negative_int, required=True, help="poses kept in the val split (after FPS)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--workers", type=non_negative_int, default=2, help="rendering processes")
     p.add_argument("--pool-factor", type=finite_float, default=3.0, help="candidates per kept pose before FPS")

@@ -148,12 +148,21 @@ class _TriModalBase(Dataset):
         # poses are also needed for cam_rot and the in-sequence pair re-normalisation
         self._poses = self._load(split, "poses", family, version)
         self._normalized_poses: dict[int, torch.Tensor] | None = None  # filled on first use
+        if self._images is not None:  # every posed element has its image, box and camera (KeyError otherwise)
+            missing = sorted(set(self._poses["poses"]) - set(self._images["images"]))
+            if missing:
+                raise CacheError(f"{self._images_cache}: data id(s) {missing[:5]} of the poses cache are missing")
 
     def _has_cache(self, split: str, kind: str, family: str, version: str) -> bool:
         try:
             return self.source.cache_path(split, kind, family, version).is_file()
         except CacheError:
             return False
+
+    @property
+    def _script(self) -> tuple[str, str]:
+        """(family, version) of the single-element caches (images, poses) this dataset reads."""
+        return self.source.script_family or self.source.family, self.source.script_version or self.source.version
 
     def _load(self, split: str, kind: str, family: str | None = None, version: str | None = None) -> dict[str, Any]:
         return load_cache(self.source.cache_path(split, kind, family, version), kind)
@@ -253,7 +262,8 @@ class _TriModalBase(Dataset):
     def _select_text(self, texts: list[str], key: int) -> str:
         texts = [t for t in texts if t]
         if not texts:
-            raise CacheError(f"no text for id {key} in the rawtexts cache of {self.source.family}")
+            where = self.source.cache_path(self.split, "rawtexts")
+            raise CacheError(f"{where}: no text for id {key} (its list of texts is empty)")
         if self.caption_selection == "rand":
             return self._random().choice(texts)
         if self.caption_selection == "deterministic-mix":
@@ -337,6 +347,13 @@ class TriModalDatasetFix(_TriModalBase):
         pairs = self._load(split, "pairs")
         self._pairs = pairs["pair_2_dataid"]
         self._kinds = pairs["sequence_info"]
+        missing = sorted({int(i) for ids in self._pairs.values() for i in ids} - set(self._poses["poses"]))
+        if missing:  # a KeyError in the middle of an epoch otherwise
+            users = sorted(p for p, ids in self._pairs.items() if set(map(int, ids)) & set(missing))
+            raise CacheError(
+                f"{self.source.cache_path(split, 'poses', *self._script)}: data id(s) {missing[:5]} are missing, "
+                f"used by pair(s) {users[:5]} of {self.source.cache_path(split, 'pairs')}"
+            )
         self._texts = self._load(split, "rawtexts")["texts"] if "t" in self.letters else None
         self.pair_ids = [int(p) for p in self._pairs if self._kinds[p] in pair_kinds]
         if self._texts is not None:  # pairs whose instructions are all empty are dropped, as the original

@@ -26,9 +26,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from poseembroider.atomic_io import atomic_file
+from poseembroider.text.pose_files import MAX_AXIS_ANGLE_NORM
 
 CACHE_SUFFIX = ".pt"
 
@@ -164,4 +166,192 @@ def load_cache(path: Path, kind: str | None = None, *, mmap: bool = False) -> di
         raise CacheError(f"{path}: missing key(s) {missing} for a '{kind}' cache (has {sorted(data)})")
     if kind == "images":
         check_image_entries(data["images"], path)
+    if kind in TABLE_CHECKS:
+        check_tables(data, kind, path)
     return data
+
+
+# --------------------------------------------------------------------------- table contents
+
+
+def _entries(data: dict[str, Any], table: str, path: Path) -> dict[Any, Any]:
+    """Table `table` of a cache: a dict keyed by int ids (data ids or pair ids)."""
+    entries = data[table]
+    if not isinstance(entries, dict):
+        raise CacheError(f"{path}: table {table!r} is a {type(entries).__name__}, expected {{id: value}}")
+    bad = [k for k in entries if not isinstance(k, int) or isinstance(k, bool)]
+    if bad:
+        raise CacheError(f"{path}: table {table!r} has key(s) {bad[:3]!r} that are not int ids")
+    return entries
+
+
+def _numbers(value: Any, path: Path, where: str, finite: bool = True) -> np.ndarray:
+    """`value` (tensor, array, list of numbers) as a float64 array; anything else is a CacheError naming `where`."""
+    try:
+        array = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        array = array.astype(np.float64, casting="same_kind" if array.dtype.kind == "f" else "unsafe")
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CacheError(f"{path}: {where} is {str(value)[:60]!r}, not numbers ({err})") from None
+    if array.dtype.kind != "f" or (finite and not np.isfinite(array).all()):
+        raise CacheError(f"{path}: {where} holds {'NaN / inf' if array.dtype.kind == 'f' else 'non-numbers'}")
+    return array
+
+
+def _finite(array: np.ndarray) -> bool:
+    return bool(np.isfinite(array).all())
+
+
+def _stacked(values: list[Any]) -> np.ndarray | None:
+    """All entries as one float array when they are tensors (or number lists) of one shape, else None."""
+    try:
+        if all(isinstance(v, (list, tuple)) and all(isinstance(t, torch.Tensor) for t in v) for v in values):
+            values = [torch.stack(list(v)) for v in values]  # camera_transformation: (cam_rot, transl) pairs
+        if all(isinstance(v, torch.Tensor) for v in values):
+            stacked = torch.stack(values)
+            return stacked.numpy() if stacked.is_floating_point() else None
+        array = np.asarray(values)
+        return array if array.dtype.kind == "f" or array.dtype.kind in "iu" else None
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _check_each(data: dict[str, Any], table: str, path: Path, check: Any, optional: bool = False) -> None:
+    if optional and table not in data:
+        return
+    entries = _entries(data, table, path)
+    if check in _BATCHED and entries:  # one check of the stacked table (0.1 s -> 2 ms for 2048 poses)
+        batch = _stacked(list(entries.values()))
+        if batch is not None and _BATCHED[check](batch):
+            return
+    for key, value in entries.items():  # the entry at fault, named
+        problem = check(value, path, f"{table}[{key!r}]")
+        if problem:
+            raise CacheError(f"{path}: {table}[{key!r}] {problem}")
+
+
+def _bbox(value: Any, path: Path, where: str) -> str | None:
+    box = _numbers(value, path, where)
+    if box.shape != (4,):
+        return f"has shape {box.shape}, expected [x1, y1, x2, y2]"
+    return None if box[2] > box[0] and box[3] > box[1] else f"is {box.tolist()}: empty (x2 <= x1 or y2 <= y1)"
+
+
+def _camera(value: Any, path: Path, where: str) -> str | None:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return f"is a {type(value).__name__}, expected (cam_rot (3,), transl (3,))"
+    rotation, translation = (_numbers(v, path, where) for v in value)
+    if (rotation.shape, translation.shape) != ((3,), (3,)):
+        return f"holds shapes {[rotation.shape, translation.shape]}, expected (3,) and (3,)"
+    return _angles(rotation)
+
+
+def _rotation(value: Any, path: Path, where: str) -> str | None:
+    return None if value in (0, 90, 180, 270) and not isinstance(value, bool) else f"is {value!r}, not 0/90/180/270"
+
+
+def _joints_2d(value: Any, path: Path, where: str) -> str | None:
+    joints = _numbers(value, path, where, finite=False)
+    ok = joints.ndim == 2 and joints.shape[0] >= 22 and joints.shape[1] in (2, 3)
+    return None if ok else f"has shape {joints.shape}, expected (J >= 22, 2 or 3)"
+
+
+def _pose(value: Any, path: Path, where: str) -> str | None:
+    pose = _numbers(value, path, where)
+    ok = pose.size % 3 == 0 and pose.size // 3 >= 22 and pose.shape[-1] in (3, pose.size)
+    if not ok:
+        return f"has shape {pose.shape}, expected (J >= 22, 3) axis-angles"
+    return _angles(pose.reshape(-1, 3))
+
+
+def _angles(axis_angles: np.ndarray) -> str | None:
+    """Axis-angles above 4π are not radians (degrees, 1e30): normalising them gives NaN far from the file."""
+    norm = float(np.linalg.norm(axis_angles, axis=-1).max(initial=0.0))
+    return None if norm <= MAX_AXIS_ANGLE_NORM else f"holds an axis-angle of norm {norm:.3g} > 4π: not radians"
+
+
+def _betas(value: Any, path: Path, where: str) -> str | None:
+    betas = _numbers(value, path, where)
+    return None if betas.ndim == 1 and betas.size >= 10 else f"has shape {betas.shape}, expected (>= 10,) betas"
+
+
+def _axis_angle(value: Any, path: Path, where: str) -> str | None:
+    angle = _numbers(value, path, where)
+    return _angles(angle) if angle.shape == (3,) else f"has shape {angle.shape}, expected (3,)"
+
+
+def _texts(value: Any, path: Path, where: str) -> str | None:
+    if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
+        return None
+    return f"is {str(value)[:60]!r}, expected a list of strings"
+
+
+def _pair(value: Any, path: Path, where: str) -> str | None:
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    ok = isinstance(value, (list, tuple)) and len(value) == 2
+    ok = ok and all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+    return None if ok else f"is {str(value)[:60]!r}, expected [data id A, data id B]"
+
+
+def _sequence_kind(value: Any, path: Path, where: str) -> str | None:
+    return None if value in ("in", "out") else f"is {value!r}, expected 'in' or 'out'"
+
+
+_BATCHED: dict[Any, Any] = {
+    _bbox: lambda b: (
+        b.shape[1:] == (4,) and _finite(b) and bool((b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all())
+    ),
+    _pose: lambda b: b.ndim == 3 and b.shape[1] >= 22 and b.shape[2] == 3 and _finite(b) and _angles(b) is None,
+    _betas: lambda b: b.ndim == 2 and b.shape[1] >= 10 and _finite(b),
+    _axis_angle: lambda b: b.shape[1:] == (3,) and _finite(b) and _angles(b) is None,
+    _camera: lambda b: b.shape[1:] == (2, 3) and _finite(b) and _angles(b[:, 0]) is None,
+    _joints_2d: lambda b: b.ndim == 3 and b.shape[1] >= 22 and b.shape[2] in (2, 3),
+}
+"""Checks of a whole stacked table (N, ...) equivalent to their per-entry check passing for every entry."""
+
+TABLE_CHECKS: dict[str, tuple[tuple[str, Any, bool], ...]] = {
+    "images": (
+        ("bboxes", _bbox, False),
+        ("camera_transformation", _camera, False),
+        ("image_rotation", _rotation, True),
+        ("joints_2d", _joints_2d, True),
+    ),
+    "poses": (("poses", _pose, False), ("shapes", _betas, False), ("heading_rotation", _axis_angle, True)),
+    "rawtexts": (("texts", _texts, False),),
+    "pairs": (("pair_2_dataid", _pair, False), ("sequence_info", _sequence_kind, False)),
+}
+"""Per cache kind: (table, check of one entry, optional) for the tables the datasets read."""
+
+
+SAME_IDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "images": (("bboxes", "images", "camera_transformation"), ("joints_2d",)),
+    "poses": (("poses", "shapes"), ("heading_rotation",)),
+    "pairs": (("pair_2_dataid", "sequence_info"), ()),
+}
+"""Per cache kind: (tables that hold exactly the same ids, optional tables that must hold all of them when
+present). `image_rotation` may list only the turned frames."""
+
+
+def _check_same_ids(data: dict[str, Any], kind: str, path: Path) -> None:
+    same, covering = SAME_IDS.get(kind, ((), ()))
+    if not same:
+        return
+    ids = set(data[same[0]])
+    for table in same[1:] + tuple(t for t in covering if t in data):
+        missing = ids - set(data[table])
+        extra = set(data[table]) - ids if table in same else set()
+        if missing or extra:
+            listed = sorted(missing or extra, key=str)[:5]
+            raise CacheError(
+                f"{path}: table {table!r} {'lacks' if missing else 'has extra'} id(s) {listed} "
+                f"({'of' if missing else 'not in'} table {same[0]!r}); the tables of a cache hold the same ids"
+            )
+
+
+def check_tables(data: dict[str, Any], kind: str, path: Path) -> None:
+    """Refuse a cache whose tables the datasets would fail on deep inside (a pose of 10 joints, a box of 3
+    numbers, NaN betas, a caption that is not a string, a pair of one id): `CacheError` naming the file, the
+    table and the id. Run once per load: 2048 poses and images in 5 ms (stacked), 40 us per entry otherwise."""
+    for table, check, optional in TABLE_CHECKS[kind]:
+        _check_each(data, table, path, check, optional)
+    _check_same_ids(data, kind, path)

@@ -149,8 +149,10 @@ def test_pairs_whose_poses_are_missing_are_named(world):
         {"criteria": {"t": 1}, "texts": {0: ["raise the left arm"], 1: ["bend the right knee"]}},
         config.DATA_CACHE_DIR / cache_file_name("synthfix", broken_version, "val", "rawtexts", 2),
     )
-    with pytest.raises(PairDataError, match="pair 1: data id 99999 is missing from the poses cache"):
-        load_pair_references(f"synthfix-{broken_version}", "val")
+    with pytest.raises(
+        ValueError, match=r"poses_reduced_\d+\.pt: data id\(s\) \[99999\] are missing, used by pair\(s\) \[1\]"
+    ):
+        load_pair_references(f"synthfix-{broken_version}", "val")  # refused when the dataset is built
 
 
 def test_pairs_whose_images_are_missing_are_named(world):
