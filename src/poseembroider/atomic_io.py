@@ -13,13 +13,18 @@ and renamed when complete):
 - `DiskFullError`, `disk_full_named(path)`: a write that fails because its filesystem is full becomes one
   error naming the output (the atomic helpers above do it for their blocks), whichever library wrote;
 - `exclusive_lock(path)`: one writer of an output at a time, across processes (`OutputLockedError` names the
-  holder's pid and the lock file).
+  holder's pid and the lock file);
+- `clean_up_after_dead_writers(folder)`: what a killed writer left in a folder goes (see below).
 
-Temporary names are hidden siblings (`.<name>.<pid>.<random>.tmp`): on the same filesystem as the target,
-so the rename is atomic, and unique per process and call, so concurrent writers never share one. On any
-error (an exception in the caller's block, or Ctrl-C) the temporary file or folder is removed and the
-previous output stays untouched. Multi-rank resumable stores (`features/store.py`) keep their own
-`.partial` protocol on top of these.
+Temporary names are hidden siblings (`.<name>.<host>-<pid>.<random>.tmp`, host: a hash of the machine's
+name): on the same filesystem as the target, so the rename is atomic, and unique per process and call, so
+concurrent writers never share one. On any error (an exception in the caller's block, or Ctrl-C) the
+temporary file or folder is removed and the previous output stays untouched. A process killed outright
+(SIGKILL, out of memory, power cut) removes nothing: the first atomic write of a later process into the same
+folder clears the temporaries of writers of this machine that no longer run (once per folder and process),
+so a job killed and run again leaves only its outputs, and a folder that a killed `atomic_directory` had
+moved aside while its replacement was not yet in place is put back. Multi-rank resumable stores
+(`features/store.py`) keep their own `.partial` protocol on top of these.
 
 This module imports nothing from the package (import floor 1).
 """
@@ -28,9 +33,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -141,17 +150,89 @@ def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") ->
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write_check.", suffix=TEMPORARY_SUFFIX):
+        with tempfile.NamedTemporaryFile(dir=path, prefix=f".write_check.{_owner()}.", suffix=TEMPORARY_SUFFIX):
             pass
     except OSError as err:
         raise FolderNotWritableError(err.errno, f"{what} {path} is not writable: {err.strerror or err}") from None
     return path
 
 
+OLD_SUFFIX = ".old"
+"""Suffix of the previous version of a folder that `atomic_directory` moves aside while it swaps the new one in."""
+
+_TEMPORARY_NAME = re.compile(
+    r"\.(?P<name>.+)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.[0-9A-Za-z_]+(?P<suffix>\.tmp|\.old)"
+)
+_CLEANED: set[str] = set()  # folders this process has cleared of dead writers' temporaries
+
+
+@functools.cache
+def _host_tag() -> str:
+    """8 hex digits naming this machine in temporary names (a pid means something only on its machine)."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _owner() -> str:
+    """`<host>-<pid>`: who writes a temporary, in its name."""
+    return f"{_host_tag()}-{os.getpid()}"
+
+
 def temporary_sibling(path: str | os.PathLike) -> Path:
-    """A fresh hidden name beside `path` (`.<name>.<pid>.<8 hex>.tmp`), unique per process and call."""
+    """A fresh hidden name beside `path` (`.<name>.<host>-<pid>.<8 hex>.tmp`), unique per process and call."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMPORARY_SUFFIX}")
+    return path.with_name(f".{path.name}.{_owner()}.{uuid.uuid4().hex[:8]}{TEMPORARY_SUFFIX}")
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` of this machine exists (a pid taken again by another process counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def clean_up_after_dead_writers(folder: str | os.PathLike) -> list[Path]:
+    """Clear `folder` of the temporaries (files and folders named by `temporary_sibling`, `atomic_directory`,
+    `atomic_files_into`) of writers of this machine whose process no longer runs; returns what was removed.
+
+    A folder that an `atomic_directory` killed between its two renames had moved aside (`.<name>....old`)
+    while `<name>` is absent is renamed back to `<name>` (its previous, complete version) instead. Temporaries of
+    running processes and of other machines (a shared filesystem) are left alone. Called by the atomic helpers
+    before their first write into a folder (once per folder and process), and by jobs that read their folder
+    before writing it (the Trainer, before it looks for a checkpoint to resume)."""
+    folder = Path(folder)
+    _CLEANED.add(str(folder.absolute()))
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        match = _TEMPORARY_NAME.fullmatch(entry.name)
+        if match is None or match["host"] != _host_tag() or _running(int(match["pid"])):
+            continue
+        target = folder / match["name"]
+        try:
+            if match["suffix"] == OLD_SUFFIX and not os.path.lexists(target):
+                os.rename(entry.path, target)
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except FileNotFoundError:  # another process cleaned it first
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _clean_up_once(folder: Path) -> None:
+    """`clean_up_after_dead_writers(folder)` unless this process did it already."""
+    if str(folder.absolute()) not in _CLEANED:
+        clean_up_after_dead_writers(folder)
 
 
 @contextmanager
@@ -164,6 +245,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     with disk_full_named(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        _clean_up_once(path.parent)
     tmp = temporary_sibling(path)
     try:
         with disk_full_named(path):  # checked while the temporary file still holds its pages
@@ -200,7 +282,8 @@ def write_json_atomic(
 def _temporary_directory(path: Path) -> Path:
     with disk_full_named(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent))
+        _clean_up_once(path.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{_owner()}.", suffix=TEMPORARY_SUFFIX, dir=path.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private (0o700); the published folder should read like any other
     return tmp
 
@@ -222,7 +305,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise
     old = None
     if path.exists():
-        old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+        old = path.with_name(f".{path.name}.{_owner()}.{uuid.uuid4().hex[:8]}{OLD_SUFFIX}")
         os.rename(path, old)
     os.rename(tmp, path)
     if old is not None:
@@ -378,6 +461,7 @@ def _acquire(what: str, path: Path, lock_file: Path, wait: bool | float, poll_s:
 __all__ = [
     "DISK_FULL_ERRNOS",
     "LOCK_SUFFIX",
+    "OLD_SUFFIX",
     "TEMPORARY_SUFFIX",
     "DiskFullError",
     "FolderNotWritableError",
@@ -385,6 +469,7 @@ __all__ = [
     "atomic_directory",
     "atomic_file",
     "atomic_files_into",
+    "clean_up_after_dead_writers",
     "disk_full_message",
     "disk_full_named",
     "ensure_writable_dir",

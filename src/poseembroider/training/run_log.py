@@ -27,6 +27,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def epoch_records(output_dir: str | Path) -> list[dict[str, Any]]:
+    """The `"kind": "epoch"` records of `<output_dir>/log.jsonl`, in order ([] without a log): every epoch of a
+    run, including those of the runs it resumed (a cut or unreadable line is skipped)."""
+    path = Path(output_dir) / "log.jsonl"
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("kind") == "epoch":
+            records.append(record)
+    return records
+
+
 class RunLog:
     """Appends JSON lines to `<output_dir>/log.jsonl` and scalars to `<output_dir>/tensorboard/`."""
 

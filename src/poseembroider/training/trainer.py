@@ -51,7 +51,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from poseembroider.atomic_io import atomic_directory, exclusive_lock, write_json_atomic
+from poseembroider.atomic_io import atomic_directory, clean_up_after_dead_writers, exclusive_lock, write_json_atomic
 from poseembroider.devices import barrier
 from poseembroider.models.losses import local_only
 from poseembroider.models.pretrained import (
@@ -267,6 +267,8 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
         self._log = None
+        if self.is_main:  # a killed run's temporaries go, and a checkpoint it had moved aside comes back
+            clean_up_after_dead_writers(self.output_dir)
         try:
             resumed = self._resume()
             if not resumed:

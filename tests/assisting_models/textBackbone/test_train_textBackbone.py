@@ -71,7 +71,8 @@ def test_resumed_pretraining_ends_with_the_weights_of_an_uninterrupted_run(
     resumed = pretrain_backbone(
         caption_corpus, tokenizer, tmp_path / "cut", run_dir=tmp_path / "run_cut", resume=True, **common
     )
-    assert whole.steps == resumed.steps == 6 and [h["step"] for h in resumed.history] == [0, 6]
+    assert whole.steps == resumed.steps == 6 and [h["step"] for h in resumed.history] == [0, 3, 6]
+    assert resumed.history == whole.history  # the run's validations, read from its log (the cut run's included)
     expected, got = load_state_dict_file(tmp_path / "whole" / WEIGHTS_NAME), load_state_dict_file(
         tmp_path / "cut" / WEIGHTS_NAME
     )

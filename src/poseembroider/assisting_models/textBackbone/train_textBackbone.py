@@ -47,6 +47,7 @@ from poseembroider.devices import torch_threads
 from poseembroider.models.parameters import count_parameters
 from poseembroider.text.tokenization import Tokenizer, load_tokenizer
 from poseembroider.training.config import TrainerConfig
+from poseembroider.training.run_log import epoch_records
 from poseembroider.training.script_args import script_main
 from poseembroider.training.state import seed_everything
 from poseembroider.training.trainer import Trainer
@@ -72,7 +73,7 @@ class PretrainingReport:
     val_accuracy: float
     chance_accuracy: float  # 1 / number of non-special tokens
     unigram_accuracy: float  # always predicting the most frequent masked token
-    history: list[dict] = field(default_factory=list)  # held-out metrics by step (epochs of this call)
+    history: list[dict] = field(default_factory=list)  # held-out metrics by step (the run's, resumed parts too)
 
 
 def pretrain_backbone(
@@ -103,15 +104,11 @@ def pretrain_backbone(
         grad_clip=1.0, val_every=1 if val_every else epochs, log_step=50, seed=seed, drop_last=False,
         resume=resume, device=device, tensorboard=False, progress=progress,
     )
-    history: list[dict] = []
     ran = 0  # optimisation steps of this call (a resumed run starts past 0)
 
     def record(trainer: Trainer, event: str, logs: dict) -> None:
         nonlocal ran
         ran += event == "step_end"
-        if event == "epoch_end" and "val/loss" in logs:
-            metrics = {f"val_{name}": logs[f"val/{name}"] for name in ("loss", "accuracy")}
-            history.append({"step": trainer.global_step, **metrics})
 
     with torch.random.fork_rng(devices=[]), torch_threads(num_threads):
         seed_everything(seed)
@@ -124,8 +121,14 @@ def pretrain_backbone(
         train_time = time.perf_counter() - start
     if not trainer.is_main:
         return None
-    history.insert(0, {"step": 0, "val_loss": initial["loss"], "val_accuracy": initial["accuracy"]})
-    final = summary["last_metrics"]
+    # the validations of the whole run, from its log: a resumed run (even one resumed after its last epoch, which
+    # validates nothing) reports what an uninterrupted one does
+    validations = [r for r in epoch_records(trainer_config.output_dir) if "val/loss" in r]
+    history = [{"step": 0, "val_loss": initial["loss"], "val_accuracy": initial["accuracy"]}]
+    history += [{"step": r["step"], "val_loss": float(r["val/loss"]), "val_accuracy": float(r["val/accuracy"])}
+                for r in validations]  # fmt: skip
+    final = {k[4:]: float(v) for k, v in validations[-1].items() if k.startswith("val/")} if validations else {}
+    final = final or summary["last_metrics"]
     report = PretrainingReport(
         steps=trainer.global_step, batch_size=batch_size, n_train_texts=len(train_texts), n_val_texts=len(val_texts),
         vocab_size=len(tokenizer), n_parameters=count_parameters(model),
