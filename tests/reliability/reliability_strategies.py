@@ -1,10 +1,10 @@
 """Hypothesis strategies and the one check of the bad-input fuzz tests (`test_fuzz_*.py`).
 
 The contract every reader of the toolkit keeps (issue 19, bad inputs): a bad file or value ends in an error
-of the toolkit (a `ValueError` subclass, `FileNotFoundError`, or the model registry's `UnknownModelError`) whose
-message names the file, key, shape or flag at fault, never in an error raised from deep inside a library
-(`KeyError`, `TypeError`, `zipfile.BadZipFile`, `EOFError`, a `RuntimeError` of torch...). An input that is
-in fact valid may be accepted: the caller then checks what came back.
+of the toolkit (a `ValueError` subclass, `FileNotFoundError`, or the registries' `UnknownModelError` and
+`NoImporterError`) whose message names the file, key, shape or flag at fault, never in an error raised from
+deep inside a library (`KeyError`, `TypeError`, `zipfile.BadZipFile`, `EOFError`, a `RuntimeError` of
+torch...). An input that is in fact valid may be accepted: the caller then checks what came back.
 
 `FUZZ` is the settings of the fast tests (few examples, deterministic); `FUZZ_SLOW` those of their
 `@pytest.mark.slow` twins.
@@ -34,9 +34,10 @@ def fuzz(max_examples: int) -> settings:
 
 def toolkit_errors() -> tuple[type[BaseException], ...]:
     """The error types a reader may raise for bad input (each must name what is at fault)."""
+    from poseembroider.compat.release_import import NoImporterError
     from poseembroider.models.pretrained import UnknownModelError
 
-    return (ValueError, FileNotFoundError, UnknownModelError)
+    return (ValueError, FileNotFoundError, UnknownModelError, NoImporterError)
 
 
 class DeepError(AssertionError):

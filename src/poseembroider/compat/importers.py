@@ -35,7 +35,7 @@ from poseembroider.compat.release_files import ReleaseCheckpoint, ReleaseLayout,
 from poseembroider.compat.state_mapping import KeyRule, map_state_dict
 from poseembroider.encoders import FrozenEncoders
 from poseembroider.model import encoder_fields
-from poseembroider.models.pretrained import CheckpointError, load_state_dict_checked
+from poseembroider.models.pretrained import CheckpointError, build_model, load_state_dict_checked
 from poseembroider.registry import Registry, register
 
 __all__ = [
@@ -100,8 +100,13 @@ class Importer:
         """Our model (eval mode) with the checkpoint's weights; errors name the file, keys and shapes."""
         if self.check is not None:
             self.check(ckpt)
-        config = self.build_config(ckpt, ctx)
-        model = self.model_class(config)
+        try:
+            config = self.build_config(ckpt, ctx)
+        except (ValueError, TypeError) as err:  # the config's own checks refusing a value of `args`
+            if type(err).__module__.split(".")[0] == "poseembroider":
+                raise
+            raise CheckpointError(f"{ckpt.path}: its args give no valid {self.kind} config ({err})") from None
+        model = build_model(self.model_class, config, ckpt.path)
         state = map_state_dict(ckpt.state, self.rules, model.state_dict(), ckpt.path, self.ignore, self.provided)
         load_state_dict_checked(model, state, ckpt.path, strict=False)
         return model.eval()

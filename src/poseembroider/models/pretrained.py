@@ -498,10 +498,11 @@ _BUILD_ERRORS = (RuntimeError, TypeError, ValueError, OverflowError, MemoryError
 size past int64), 'can't allocate memory' (one the allocator refuses at once), negative dimensions..."""
 
 
-def _build_from_config(cls: type[M], config: Any, source: Path) -> M:
+def build_model(cls: type[M], config: Any, source: str | os.PathLike) -> M:
     """`cls(config)`; a config whose values the constructor cannot build (a width of 2**70, a negative
-    size) is a CheckpointError naming the config file, not a raw torch error. The toolkit's own errors (a
-    missing text backbone folder, a config check) pass unchanged: they already name what is at fault."""
+    size) is a CheckpointError naming `source` (the config file, a release checkpoint), not a raw torch
+    error. The toolkit's own errors (a missing text backbone folder, a config check) pass unchanged: they
+    already name what is at fault."""
     try:
         return cls(config)
     except _BUILD_ERRORS as err:
@@ -520,7 +521,7 @@ def _build_and_load(
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"weight file {weights} not found (the folder's {CONFIG_NAME} is there)")
-    model = _build_from_config(cls, config, directory / CONFIG_NAME)
+    model = build_model(cls, config, directory / CONFIG_NAME)
     device = torch.device(map_location)
     model.to(device)
     state = load_state_dict_file(weights, device=device)
@@ -621,6 +622,7 @@ __all__ = [
     "model_name",
     "get_model_class",
     "load_pretrained",
+    "build_model",
     "config_to_dict",
     "config_from_dict",
     "dataclass_field_types",
