@@ -52,7 +52,7 @@ CLI = (sys.executable, "-m", "poseembroider.cli")
 MODE_VARIABLE = "POSEEMBROIDER_TEST_FULL_DISK"
 """`inject` forces the injected failures even where a tmpfs could be mounted (to test that path)."""
 
-VOLATILE_KEYS = frozenset({"seconds", "time_s", "samples_per_s", "person_frames_per_s", "wall_s"})
+VOLATILE_KEYS = frozenset({"seconds", "cpu_seconds", "time_s", "samples_per_s", "person_frames_per_s", "wall_s"})
 """JSON keys holding wall times: removed before two outputs are compared."""
 
 ONE_LINE_ERROR = re.compile(r"^error: .+$")
