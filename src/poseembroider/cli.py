@@ -732,15 +732,13 @@ def _add_corpus_flags(p: argparse.ArgumentParser, n_poses: int, n_pairs: int) ->
 def _text_corpus(args: argparse.Namespace) -> list[str] | None:
     """Texts of `--corpus`, or the generated caption + instruction corpus; None after an error message."""
     if args.corpus is not None:
+        from poseembroider.text.text_files import TextFileError, read_text_lines
+
         try:
-            texts = [line.strip() for line in args.corpus.read_text(encoding="utf-8").splitlines()]
-        except OSError as err:
-            print(f"error: cannot read --corpus {args.corpus}: {err}", file=sys.stderr)
+            return read_text_lines(args.corpus, "corpus file")[0]
+        except (FileNotFoundError, TextFileError) as err:
+            print(f"error: --corpus {err}", file=sys.stderr)
             return None
-        texts = [t for t in texts if t]
-        if not texts:
-            print(f"error: --corpus {args.corpus} holds no text", file=sys.stderr)
-        return texts or None
     from tqdm.auto import tqdm
 
     from poseembroider.datasets.synthetic.caption_corpus import iter_caption_corpus

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from poseembroider.body.joints import NUM_BODY_JOINTS, joint_names_for_count, left_right_permutation
@@ -33,6 +32,7 @@ from poseembroider.datasets.image_processing import (
     crop_keypoints,
     flip_keypoints,
     get_image_processing,
+    image_size,
     load_image,
     pad_resize,
     to_uint8_tensor,
@@ -193,9 +193,9 @@ class _TriModalBase(Dataset):
         """(22, 2) body joints in pixels of the 256x192 model crop (`crop_keypoints` of the cached joints)."""
         assert self._images is not None
         if data_id not in self._image_hw:
-            with Image.open(self._image_file(data_id)) as image:  # header only
-                turned = self._rotation(data_id) in (90, 270)
-                self._image_hw[data_id] = (image.width, image.height) if turned else (image.height, image.width)
+            width, height = image_size(self._image_file(data_id))  # header only
+            turned = self._rotation(data_id) in (90, 270)
+            self._image_hw[data_id] = (width, height) if turned else (height, width)
         points = torch.as_tensor(self._images["joints_2d"][data_id], dtype=torch.float32)[:NUM_BODY_JOINTS]
         points = crop_keypoints(points, self._images["bboxes"][data_id], self._image_hw[data_id])
         if flip:

@@ -45,6 +45,19 @@ def load_image(path: Path, rotation_cw: int = 0) -> Image.Image:
         raise ValueError(f"corrupt or unreadable image file: {path} ({err})") from None
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header (nothing decoded); a missing file or one that is not an
+    image raises an error naming it, as `load_image` does (PIL's own names the file in an OSError)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            return image.width, image.height
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"corrupt or unreadable image file: {path} ({err})") from None
+
+
 def to_uint8_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
     """PIL image or (H, W, 3) uint8 array -> (3, H, W) uint8 tensor."""
     array = np.array(image, dtype=np.uint8)  # a writable copy: torch refuses read-only buffers

@@ -41,6 +41,7 @@ from poseembroider.models.pretrained import CheckpointError, read_safetensors_fi
 from poseembroider.npz_files import read_npz
 from poseembroider.representation import Representation
 from poseembroider.text.pose_files import poses_from_mapping
+from poseembroider.text.text_files import TextFileError, read_text_lines
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MANIFEST = "manifest.json"
@@ -101,17 +102,11 @@ def pose_items(path: str | Path) -> tuple[torch.Tensor, list[str]]:
 
 def text_items(path: str | Path) -> tuple[list[str], list[str]]:
     """(texts, ids) of a text file: one text per non-empty line, ids the line numbers (1-based)."""
-    path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise EmbeddingJobError(f"--texts {path}: no such file") from None
-    except UnicodeDecodeError as err:
-        raise EmbeddingJobError(f"--texts {path}: not UTF-8 text ({err})") from None
-    kept = [(i + 1, line.strip()) for i, line in enumerate(lines) if line.strip()]
-    if not kept:
-        raise EmbeddingJobError(f"--texts {path}: no non-empty line")
-    return [t for _, t in kept], [str(i) for i, _ in kept]
+        texts, numbers = read_text_lines(path)
+    except (FileNotFoundError, TextFileError) as err:
+        raise EmbeddingJobError(f"--texts {err}") from None
+    return texts, [str(n) for n in numbers]
 
 
 def read_inputs(images: str | None = None, poses: str | None = None, texts: str | None = None) -> EmbeddingInputs:

@@ -45,6 +45,7 @@ from poseembroider.atomic_io import atomic_files_into, write_json_atomic
 from poseembroider.datasets.synthetic.caption_corpus import build_caption_corpus
 from poseembroider.devices import torch_threads
 from poseembroider.models.parameters import count_parameters
+from poseembroider.text.text_files import read_text_lines
 from poseembroider.text.tokenization import Tokenizer, load_tokenizer
 from poseembroider.training.config import TrainerConfig
 from poseembroider.training.run_log import epoch_records
@@ -188,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tokenizer = load_tokenizer(args.tokenizer)
     if args.corpus is not None:
-        texts = [t.strip() for t in args.corpus.read_text(encoding="utf-8").splitlines() if t.strip()]
+        texts = read_text_lines(args.corpus, "corpus file")[0]  # errors name the file (and line)
     else:
         texts = build_caption_corpus(args.n_poses, args.n_pairs, seed=args.seed)
     report = pretrain_backbone(
