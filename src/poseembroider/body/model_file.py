@@ -25,6 +25,7 @@ import numpy as np
 from poseembroider import config
 from poseembroider.atomic_io import atomic_file
 from poseembroider.body.procedural_model import PROCEDURAL_MODEL_VERSION, build_procedural_smplx
+from poseembroider.npz_files import NUMPY_READ_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def _member_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     else:
                         shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
                 headers[info.filename[: -len(".npy")]] = (shape, dtype)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+    except NUMPY_READ_ERRORS as err:  # a damaged .npy header: TokenError, SyntaxError...
         raise BodyModelFileError(f"{path}: not a readable .npz SMPL-X model file ({err})") from None
     return headers
 
@@ -136,26 +137,45 @@ def check_model_file(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 
 
 def _check_finite(path: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
-    """Refuse NaN / inf in the float members `smplx` reads: one NaN vertex makes every joint NaN, and every
-    caption then reads 'a neutral stance' with no error anywhere."""
+    """Read every member `smplx` reads once (a damaged member fails its CRC here, naming the file, not inside
+    smplx later) and refuse NaN / inf in the float ones (one NaN vertex makes every joint NaN, and every
+    caption then reads 'a neutral stance' with no error anywhere) and indices out of range in the int ones
+    (faces, landmark faces, the kinematic tree: an IndexError deep in smplx otherwise)."""
     stat = path.stat()
     checked = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if checked in _FINITE_FILES:  # 0.15 s for a 10k-vertex file: once per file version and process
         return
-    floats = [k for k in REQUIRED_KEYS if np.issubdtype(headers[k][1], np.floating)]
+    num_vertices, num_faces = headers["v_template"][0][0], headers["f"][0][0]
+    index_ranges = {"f": num_vertices, "lmk_faces_idx": num_faces, "kintree_table": 55}  # 55 SMPL-X joints
+    key = None
     try:
         with np.load(path, allow_pickle=False) as data:
-            for key in floats:
+            for key in REQUIRED_KEYS:
                 values = data[key]
-                if not np.isfinite(values).all():
+                if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
                     count = int((~np.isfinite(values)).sum())
                     first = np.argwhere(~np.isfinite(values))[0].tolist()
                     raise BodyModelFileError(
                         f"{path}: key {key!r} holds {count} NaN or inf value(s) (first at index {first})"
                     )
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise BodyModelFileError(f"{path}: not a readable .npz SMPL-X model file ({err})") from None
+                if key in index_ranges:
+                    _check_indices(path, key, values, index_ranges[key])
+    except NUMPY_READ_ERRORS as err:
+        raise BodyModelFileError(f"{path}: not a readable .npz SMPL-X model file (key {key!r}: {err})") from None
     _FINITE_FILES.add(checked)
+
+
+def _check_indices(path: Path, key: str, values: np.ndarray, size: int) -> None:
+    """Integer indices in [0, size) (the kinematic tree's parents: the root's may be -1 or its unsigned wrap)."""
+    if not np.issubdtype(values.dtype, np.integer):
+        raise BodyModelFileError(f"{path}: key {key!r} has dtype {values.dtype}, expected integer indices")
+    indices = values.astype(np.int64)
+    if key == "kintree_table":
+        indices = indices[0, 1:]  # parents of every joint but the root
+    if indices.size and (indices.min() < 0 or indices.max() >= size):
+        raise BodyModelFileError(
+            f"{path}: key {key!r} holds indices in [{indices.min()}, {indices.max()}], expected [0, {size})"
+        )
 
 
 def _sanitized_copy(path: Path, headers: dict, cache_dir: Path) -> Path:
