@@ -127,14 +127,24 @@ def disk_full_message(path: str | os.PathLike, detail: str = "") -> str:
     )
 
 
+def _in_temporary(path: str | os.PathLike) -> bool:
+    """Whether `path` is, or lies in, a temporary of this module (`.<name>...tmp`)."""
+    return any(part.startswith(".") and part.endswith(TEMPORARY_SUFFIX) for part in Path(path).parts)
+
+
 @contextmanager
 def disk_full_named(path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Iterator[None]:
     """Inside the block, an error caused by a full filesystem (`is_disk_full`, probing `folder`, default the
-    parent of `path`) becomes a `DiskFullError` naming `path`; other errors pass unchanged."""
+    parent of `path`) becomes a `DiskFullError` naming `path` (also one raised by a nested block about a
+    temporary name: the user is told about the output, not its temporary); other errors pass unchanged."""
     try:
         yield
-    except DiskFullError:
-        raise
+    except DiskFullError as err:
+        inner = err.filename
+        if not inner or not _in_temporary(inner) or Path(inner) == Path(path):
+            raise
+        # a writer nested in this one (a model's save_pretrained in a checkpoint folder) named its temporary
+        raise DiskFullError(errno.ENOSPC, disk_full_message(path, f"writing {Path(inner).name}"), str(path)) from err
     except Exception as err:
         if not is_disk_full(err, Path(path).parent if folder is None else folder):
             raise

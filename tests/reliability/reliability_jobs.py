@@ -147,12 +147,13 @@ def jobs(world: dict, pools_seed: Path, bedlam: dict | None, inputs: Path) -> di
                 [*CLI, "train-posevae", "--dataset", world["script"], "--latentD", "8", "--num_neurons", "32"]
                 + ["--device", "cpu", "--batch_size", "8", "--lr", "0.001", "--epochs", "4", "--val_every", "1"]
                 + ["--log_step", "1", "--seed", "7", "--output_dir", str(f / "run"), "--shortname", "fdvae"]
-                + ["--no_progress", "--no_tensorboard", "--saving_ckpt_step", "2"]
+                + ["--no_progress", "--saving_ckpt_step", "2"]  # with TensorBoard: its writer thread too
             ),
             lambda f: config_environment(MODELS_ROOT=f / "models"),
             rerun_extra=("--resume",),
             checks=lambda f: _model_folder_checks(f, "fdvae"),
             volatile=("resume",),  # the rerun's --resume, kept in trainer_config.json and the training state
+            ignored=("run/tensorboard/*",),  # event files hold wall times
         ),
         "cache-intermodality-features": DiskJob(
             "cache-intermodality-features",

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
-from poseembroider.atomic_io import disk_full_named, write_text_atomic
+from poseembroider.atomic_io import disk_full_named, is_disk_full, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class RunLog:
     ) -> None:
         self.enabled = enabled
         self.path = Path(output_dir) / "log.jsonl"
+        self.tensorboard_dir = Path(output_dir) / "tensorboard"
         self._writer = None
         if not enabled:
             return
@@ -65,7 +67,9 @@ class RunLog:
                 logger.warning("no TensorBoard logs (%s); install tensorboard or pass --no_tensorboard", err)
             else:
                 purge = None if resume_step is None else resume_step + 1
-                self._writer = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"), purge_step=purge)
+                _quiet_full_disk_in_writer_threads()
+                with disk_full_named(self.tensorboard_dir):
+                    self._writer = SummaryWriter(log_dir=str(self.tensorboard_dir), purge_step=purge)
 
     def _drop_after(self, step: int) -> None:
         """Keep the lines of `log.jsonl` whose step is at most `step` (and unreadable whole lines; a cut last line
@@ -98,12 +102,37 @@ class RunLog:
             f.write(json.dumps(record) + "\n")
         if self._writer is not None:
             prefix = "step/" if kind == "step" else ""
-            for name, value in values.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and name not in ("epoch", "step"):
+            scalars = {
+                name: value
+                for name, value in values.items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and name not in ("epoch", "step")
+            }
+            with disk_full_named(self.tensorboard_dir):  # its thread's error comes back here, or at close
+                for name, value in scalars.items():
                     self._writer.add_scalar(prefix + name, value, global_step=step)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with disk_full_named(self.tensorboard_dir):
+                writer.flush()
+                writer.close()
+
+
+def _quiet_full_disk_in_writer_threads() -> None:
+    """TensorBoard writes its events from a thread of its own; when the disk fills, that thread dies printing its
+    traceback before the main thread meets the error (re-raised by the next `add_scalar` or `flush`, then reported
+    in one line as a `DiskFullError` naming the folder). This hook leaves that thread's disk-full errors unprinted;
+    every other thread exception goes to the previous hook. Installed once per process."""
+    previous = threading.excepthook
+    if getattr(previous, "quiet_full_disk", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread" and args.exc_value is not None:
+            if is_disk_full(args.exc_value):
+                return
+        previous(args)
+
+    hook.quiet_full_disk = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
