@@ -209,6 +209,7 @@ def test_cli_subprocesses(tmp_path, cases, isolated_config):
     env = dict(os.environ, OMP_NUM_THREADS="1", POSEEMBROIDER_SMPLX_BODY_MODEL_PATH="none")
     for name in ("DATA_CACHE_DIR", "MODELS_ROOT", "GENERAL_EXP_OUTPUT_DIR", "PROCEDURAL_BODY_MODEL_PATH"):
         env[f"POSEEMBROIDER_{name}"] = str(getattr(config, name))
+    (tmp_path / "t.txt").write_text("a text\n")
     for argv, flag in REFUSED[:6] + [(a, n) for a, n in MISSING[:3]]:
         cases.tried()
         words = [w.format(tmp=tmp_path) for w in argv]
