@@ -83,8 +83,9 @@ def test_cli_forwards_flags_to_the_script(tiny_dataset, body_model, tmp_path, mo
 
 
 def test_bad_flags_fail_before_any_work(capsys):
-    assert script.main(["--epochs", "0", "--dataset", "does-not-matter"]) == 2
-    assert "--epochs must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # refused at parse time, naming the flag
+        script.main(["--epochs", "0", "--dataset", "does-not-matter"])
+    assert exit_info.value.code == 2 and "argument --epochs: must be an integer >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         script.main(["--image_encoder_name", "resnet50"])
 
