@@ -133,19 +133,14 @@ def read_uploaded_image(data: bytes, name: str = "uploaded image") -> torch.Tens
 BOX_SCALE = 1.1
 """Margin of a person box, as `representation.crop_person` (the `sf11` of the dataset names)."""
 
-MAX_CROP_SIDE = 1024
-"""Longest side, in pixels, of the picture region handed to the crop (which ends at 256x192): a larger region
-is first reduced with PIL (antialiased). Padding a 50-megapixel strip (20000 x 2500, a 0.7 MB PNG) to 4:3 at
-full size took 8 GB of memory and 37 s; an 8000 x 6000 photo 1.9 GB."""
-
 
 def prepare_uploaded_image(data: bytes, name: str = "uploaded image", box: np.ndarray | None = None) -> torch.Tensor:
     """PNG/JPG bytes -> (3, 256, 192) float crop in [0, 1], processed like the dataset crops
     (`representation.crop_person`): the whole picture, or `box` (4,) [x1, y1, x2, y2] a tight person box in
     pixels of the picture as shown (after its EXIF rotation) enlarged by the datasets' 1.1, zero-padded to 4:3
-    (H:W) and resized; a region longer than `MAX_CROP_SIDE` is reduced first. `UploadError` naming `name` for a
-    bad file (`check_upload`) or a box that leaves less than `MIN_UPLOAD_SIDE` pixels a side inside the
-    picture."""
+    (H:W) and resized; a region longer than `image_processing.MAX_CROP_SIDE` is reduced first. `UploadError`
+    naming `name` for a bad file (`check_upload`) or a box that leaves less than `MIN_UPLOAD_SIDE` pixels a side
+    inside the picture."""
     picture = _decoded_picture(data, name)
     if box is not None:
         width, height = picture.size
@@ -159,10 +154,6 @@ def prepare_uploaded_image(data: bytes, name: str = "uploaded image", box: np.nd
             )
         left, top, right, bottom = (int(v) for v in scale_bbox([x1, y1, x2, y2], BOX_SCALE, (height, width)))
         picture = picture.crop((left, top, right, bottom))
-    longest = max(picture.size)
-    if longest > MAX_CROP_SIDE:
-        size = tuple(max(1, round(side * MAX_CROP_SIDE / longest)) for side in picture.size)
-        picture = picture.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
     return crop_person(to_uint8_tensor(picture))
 
 

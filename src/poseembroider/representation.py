@@ -56,6 +56,7 @@ from poseembroider.datasets.image_processing import (
     load_image,
     pad_resize,
     scale_bbox,
+    shrink_longest_side,
     to_uint8_tensor,
 )
 from poseembroider.datasets.pose_processing import POSE_NORMALIZERS, normalize_poses
@@ -158,11 +159,11 @@ def _person_boxes(boxes: Any, count: int) -> np.ndarray:
 
 def crop_person(image: torch.Tensor, box: np.ndarray | None = None, box_scale: float = 1.1) -> torch.Tensor:
     """(3, 256, 192) float crop in [0, 1] of a (3, H, W) uint8 image: the whole picture (`box` None) or the
-    tight person box scaled by `box_scale` and clipped, then zero-padded to 4:3, resized and scaled by the
-    datasets' evaluation processing."""
+    tight person box scaled by `box_scale` and clipped, then (reduced to a longest side of `MAX_CROP_SIDE` when
+    longer: `shrink_longest_side`) zero-padded to 4:3, resized and scaled by the datasets' evaluation processing."""
     if box is not None:
         image = crop_box(image, scale_bbox(box, box_scale, image.shape[1:]))
-    return EVAL_PROCESSING(pad_resize(image, IMAGE_HW))
+    return EVAL_PROCESSING(pad_resize(shrink_longest_side(image), IMAGE_HW))
 
 
 def body_poses(poses: Any, normalization: str) -> torch.Tensor:
@@ -289,9 +290,7 @@ class Representation:
     # ------------------------------------------------------------------ modality tokens
 
     @torch.no_grad()
-    def embed_images(
-        self, images: Sequence[ImageLike], boxes: Any = None, box_scale: float = 1.1
-    ) -> torch.Tensor:
+    def embed_images(self, images: Sequence[ImageLike], boxes: Any = None, box_scale: float = 1.1) -> torch.Tensor:
         """(N, D) image tokens of N images (PIL, (H, W, 3) uint8 arrays or paths); `boxes` (N, 4) tight person
         boxes [x1, y1, x2, y2] in pixels, cropped with the datasets' margin `box_scale`."""
         items = _check_sequence(images, "images")

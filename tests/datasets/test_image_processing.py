@@ -3,7 +3,13 @@ import pytest
 import torch
 from PIL import Image
 
-from poseembroider.datasets.image_processing import crop_box, get_image_processing, load_image, pad_resize
+from poseembroider.datasets.image_processing import (
+    crop_box,
+    get_image_processing,
+    load_image,
+    pad_resize,
+    shrink_longest_side,
+)
 
 
 @pytest.mark.parametrize("hw", [(300, 100), (100, 300), (256, 192), (512, 384), (57, 91)])
@@ -51,3 +57,18 @@ def test_missing_and_corrupt_images_are_named(tmp_path):
     good = tmp_path / "good.png"
     Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(good)
     assert load_image(good).size == (5, 4)
+
+
+def test_shrink_longest_side_keeps_small_pictures_and_reduces_large_ones_with_their_aspect():
+    small = torch.randint(0, 256, (3, 300, 200), dtype=torch.uint8)
+    assert shrink_longest_side(small, 512) is small
+    strip = torch.zeros(3, 500, 5000, dtype=torch.uint8)
+    strip[:, :, 2500:] = 200  # right half bright: the reduction keeps where things are
+    reduced = shrink_longest_side(strip, 512)
+    assert reduced.dtype == torch.uint8 and reduced.shape == (3, 51, 512)  # stride 4, then 1250 -> 512
+    assert reduced[:, :, :250].max() == 0 and reduced[:, :, 262:].min() == 200
+    # the crop of a reduced picture is the crop of the picture, up to resampling
+    photo = torch.from_numpy(np.kron(np.random.default_rng(0).integers(0, 256, (3, 12, 16)), np.ones((1, 200, 200))))
+    photo = photo.to(torch.uint8)  # 2400 x 3200 of 200-pixel tiles
+    full, shrunk = pad_resize(photo).float(), pad_resize(shrink_longest_side(photo, 1024)).float()
+    assert (full - shrunk).abs().mean() < 3.0

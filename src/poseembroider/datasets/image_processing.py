@@ -92,6 +92,30 @@ def scale_bbox(tight: Sequence[float], scale_factor: float, frame_hw: Sequence[i
     return np.array([x1, y1, x2, y2], dtype=np.int64)
 
 
+MAX_CROP_SIDE = 1024
+"""Longest side, in pixels, of a picture region handed to `pad_resize` by `shrink_longest_side` (the crop ends
+at 256x192): padding a 50-megapixel strip (20000 x 2500, a 0.7 MB PNG) to 4:3 at full size took 8 GB of
+memory and 37 s, an 8000 x 6000 photo 1.9 GB."""
+
+
+def shrink_longest_side(image: torch.Tensor, max_side: int = MAX_CROP_SIDE) -> torch.Tensor:
+    """(3, H, W) uint8 -> itself when max(H, W) <= `max_side`, else reduced, aspect kept, to a longest side of
+    `max_side` (3, h, w) uint8: an integer stride first (a view: the full picture is never converted to float)
+    down to at most 2 * `max_side`, then an antialiased bilinear resize. Crops of user pictures go through it
+    before `pad_resize`, which pads at the input's size (see `MAX_CROP_SIDE`); the dataset crops are smaller."""
+    longest = max(image.shape[1:])
+    if longest <= max_side:
+        return image
+    stride = longest // (2 * max_side)
+    if stride >= 2:
+        image = image[:, ::stride, ::stride]
+    height, width = image.shape[1:]
+    scale = max_side / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    resized = F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+    return resized[0].round().clamp(0, 255).to(torch.uint8)
+
+
 def pad_resize(image: torch.Tensor, out_hw: tuple[int, int] = IMAGE_HW) -> torch.Tensor:
     """Zero-pad a (3, H, W) uint8 image symmetrically towards the aspect of `out_hw`, then bicubic-resize.
 
