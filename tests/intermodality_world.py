@@ -83,7 +83,8 @@ def make_intermodality_world(folder: Path, name: str, n_train: int = 24, n_val: 
     rng = np.random.default_rng(seed)
     all_poses = load_cmu_dev_poses()
     ids = {"train": list(range(100, 100 + n_train)), "val": list(range(500, 500 + n_val))}
-    poses = {"train": all_poses[:n_train], "val": all_poses[n_train : n_train + n_val]}
+    cycled = all_poses[np.arange(n_train + n_val) % len(all_poses)]  # the 108 CMU poses again past 108 samples
+    poses = {"train": cycled[:n_train], "val": cycled[n_train:]}
     for split in ("train", "val"):
         write_split(name, split, ids[split], poses[split], rng)
     models = make_core_models(folder, _texts(rng, 60), seed)

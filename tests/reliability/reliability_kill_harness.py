@@ -5,9 +5,10 @@ writing under a folder of its own. `check_kills_leave_the_uninterrupted_outputs`
 
 1. the reference: one uninterrupted run, its progress (`KillJob.progress`, e.g. the lines of the training
    log or the files written) polled every few milliseconds into a timeline;
-2. the chain, in `root/killed`: the same command started, SIGKILLed (its whole process group: worker
-   processes die with it), restarted (with `rerun_extra` flags, e.g. `--resume`), killed again, ... at
-   `kills` points, then run to its end;
+2. the chain: the same command started, SIGKILLed (its whole process group: worker processes die with
+   it), restarted (with `rerun_extra` flags, e.g. `--resume`), killed again, ... at `kills` points, then
+   run to its end. A rerun that completes the job before its kill (it had little left to do) is compared
+   there, and the chain goes on from an empty folder, so every point kills a run;
 3. the comparison: every file under the compared folders of both runs, byte for byte, except the fields
    that hold wall times (`KillJob.volatile_keys`, removed from `.json` / `.jsonl` files before comparing),
    and no file more or less (hidden temporaries of killed writers included: a rerun must not leave them).
@@ -25,8 +26,10 @@ of killing at random moments; the test prints where each landed.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from poseembroider import config
 
@@ -104,6 +108,7 @@ class KillJob:
     progress: Callable[[float], float]  # progress(since): absolute, non-decreasing; -1 before the run's own writes
     rerun_extra: list[str] = field(default_factory=list)  # flags added to the runs after a kill (--resume)
     volatile_keys: tuple[str, ...] = ()  # JSON keys holding wall times, removed before comparing
+    prepare: Callable[[], None] = lambda: None  # puts the job's inputs in its folder (before each of the two runs)
     timeout_s: float = 600.0
 
     def start(self, rerun: bool) -> tuple[subprocess.Popen, float]:
@@ -224,40 +229,60 @@ def _kill_once(job: KillJob, aim: tuple[float, float, bool], rerun: bool) -> Kil
 
 
 def kill_chain(
-    job: KillJob, timeline: Timeline, kills: int, seed: int, on_kill: Callable[[], None]
+    job: KillJob,
+    timeline: Timeline,
+    kills: int,
+    seed: int,
+    on_kill: Callable[[], None],
+    on_complete: Callable[[], None],
 ) -> list[KillRecord]:
     """Start, kill at each aim in turn (each start after the first with `rerun_extra`), then run to the end.
-    `on_kill()` is called once per process actually killed."""
+
+    `on_kill()` is called once per process actually killed. A run that ends before its kill (a rerun that had
+    little left to do got there first) has completed the job: `on_complete()` checks its outputs, and the
+    chain starts again from an empty folder (`prepare()` again) with that aim, so every aim kills a run."""
     records = []
-    for i, aim in enumerate(kill_aims(timeline, kills, seed)):
-        record = _kill_once(job, aim, rerun=i > 0)
+    rerun = False
+    for aim in kill_aims(timeline, kills, seed):
+        record = _kill_once(job, aim, rerun=rerun)
+        if record.killed_after_s is None:
+            on_complete()
+            record = _kill_once(job, aim, rerun=False)
         records.append(record)
         if record.killed_after_s is not None:
             on_kill()
+        rerun = True
     _wait(job.start(rerun=True)[0], job, "the rerun after the last kill")
+    on_complete()
     return records
 
 
 # --------------------------------------------------------------------------- comparison
 
 
+def _strip(value, volatile_keys: Sequence[str]):
+    """`value` without the dict entries named in `volatile_keys`, at any depth."""
+    if isinstance(value, dict):
+        return {k: _strip(v, volatile_keys) for k, v in value.items() if k not in volatile_keys}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_strip(v, volatile_keys) for v in value)
+    return value
+
+
 def _normalized(path: Path, volatile_keys: Sequence[str]) -> bytes:
-    """The file's bytes; for .json / .jsonl files with volatile keys, the JSON without them."""
+    """The file's bytes without its wall times: for .json / .jsonl files the JSON without the volatile keys, for
+    .pt files (torch.save, read with weights_only) the content without them, saved again."""
     data = path.read_bytes()
-    if not volatile_keys or path.suffix not in (".json", ".jsonl"):
-        return data
-
-    def strip(value):
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in volatile_keys}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
     if path.suffix == ".jsonl":
-        lines = [json.dumps(strip(json.loads(line))) for line in data.decode().splitlines()]
+        lines = [json.dumps(_strip(json.loads(line), volatile_keys)) for line in data.decode().splitlines()]
         return "\n".join(lines).encode()
-    return json.dumps(strip(json.loads(data))).encode()
+    if path.suffix == ".json":
+        return json.dumps(_strip(json.loads(data), volatile_keys)).encode()
+    if path.suffix == ".pt":
+        buffer = io.BytesIO()
+        torch.save(_strip(torch.load(io.BytesIO(data), weights_only=True), volatile_keys), buffer)
+        return buffer.getvalue()
+    return data
 
 
 def _tree(root: Path) -> dict[str, Path]:
@@ -279,13 +304,15 @@ def tree_differences(
             for name in sorted(set(new) - set(ref))
         ]
         for name in sorted(set(ref) & set(new)):
-            if _normalized(ref[name], volatile_keys) != _normalized(new[name], volatile_keys):
+            if ref[name].read_bytes() == new[name].read_bytes():
+                continue
+            if not volatile_keys or _normalized(ref[name], volatile_keys) != _normalized(new[name], volatile_keys):
                 lines.append(f"{new_root}/{name}: other bytes than the uninterrupted run's")
     return lines
 
 
 def check_kills_leave_the_uninterrupted_outputs(
-    make_job: Callable[[Path], KillJob], root: Path, cases, kills: int = 11, seed: int = 0
+    make_job: Callable[[Path], KillJob], root: Path, cases, kills: int = 10, seed: int = 0
 ) -> list[KillRecord]:
     """The whole check (module docstring) for the job `make_job(folder)`, which writes only under `folder`;
     counts each kill with `cases.tried()`; returns the kill records. Fails naming the files that differ.
@@ -296,20 +323,31 @@ def check_kills_leave_the_uninterrupted_outputs(
     job = make_job(work)
     outside = [str(p) for p in job.compared if not p.is_relative_to(work)]
     assert not outside, f"the job compares files outside its folder {work}: {outside}"
+    job.prepare()
     timeline = run_reference(job)
     work.rename(moved)
-    records = kill_chain(job, timeline, kills, seed, cases.tried)
+    job.prepare()
+    reference = [moved / p.relative_to(work) for p in job.compared]
+    completions = 0
+
+    def compare() -> None:
+        nonlocal completions
+        completions += 1
+        differences = tree_differences(reference, job.compared, job.volatile_keys)
+        assert not differences, f"{len(differences)} differences after kills, run {completions} to its end:\n" + (
+            "\n".join(differences[:20])
+        )
+        shutil.rmtree(work)
+        job.prepare()
+
+    records = kill_chain(job, timeline, kills, seed, cases.tried, compare)
     killed = sum(r.killed_after_s is not None for r in records)
     landed = ", ".join(
         "ended" if r.killed_after_s is None else f"{r.progress_at_kill:g}@{r.killed_after_s:.2f}s" for r in records
     )
     print(
-        f"reference {timeline.duration:.1f} s, progress {timeline.points[-1][1]:g}; kills at (progress@time): {landed}"
+        f"reference {timeline.duration:.1f} s (start-up {timeline.startup_s:.1f} s), progress "
+        f"{timeline.points[-1][1]:g}; kills at (progress@seconds): {landed}; {completions} completion(s) compared"
     )
-    assert killed >= kills - 1, f"only {killed} of {kills} runs were killed before they ended: {landed}"
-    reference = [moved / p.relative_to(work) for p in job.compared]
-    differences = tree_differences(reference, job.compared, job.volatile_keys)
-    assert not differences, f"{len(differences)} differences after {killed} kills ({landed}):\n" + "\n".join(
-        differences[:20]
-    )
+    assert killed == kills, f"only {killed} of {kills} runs were killed before they ended: {landed}"
     return records

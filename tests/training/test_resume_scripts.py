@@ -7,24 +7,20 @@ These scripts draw from generators their datasets keep (caption choice, flips, t
 global RNG states do not cover: before the datasets' draws were checkpointed (`training.state`), the loss
 differed from the first step after the resume point on. The toy model of `test_trainer.py` draws nothing of
 the kind. The in-process kill is an exception raised from a step callback, past every handler (a
-`BaseException`); the slow test SIGKILLs the script's process at several points of one run.
+`BaseException`). SIGKILLs of the real command-line processes, at random points of every trainer, are
+`tests/reliability/test_kills_trainers.py`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from intermodality_world import make_intermodality_world
-from poseembroider import config, train_core
+from poseembroider import train_core
 from poseembroider.assisting_models.poseText import train_poseText
 from poseembroider.assisting_models.poseVAE import train_poseVAE
 from poseembroider.models.pretrained import load_state_dict_file
@@ -156,71 +152,4 @@ def test_resumed_twice_including_in_the_first_epoch(world, tmp_path, monkeypatch
     assert not (out / "last").exists()
     _run(train_core.main, _core_args(world, out, "--resume"), monkeypatch, kill_step=9)
     _run(train_core.main, _core_args(world, out, "--resume"), monkeypatch)
-    assert_same_run(out, tmp_path / "uninterrupted")
-
-
-# --------------------------------------------------------------------------- SIGKILL, real processes
-
-SLEEPY_MAIN = """
-import sys, time
-from poseembroider import train_core
-from poseembroider.training import run_results
-from poseembroider.training.trainer import Trainer
-
-class SlowTrainer(Trainer):  # time for the test to kill between steps; draws and results unchanged
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.callbacks.append(lambda trainer, event, logs: time.sleep(0.3) if event == "step_end" else None)
-
-run_results.Trainer = SlowTrainer
-sys.exit(train_core.main(sys.argv[1:]))
-"""
-
-
-def _environment() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    for name in (
-        "DATA_CACHE_DIR",
-        "SYNTH_DATA_DIR",
-        "MODELS_ROOT",
-        "GENERAL_EXP_OUTPUT_DIR",
-        "SMPLX_BODY_MODEL_PATH",
-        "PROCEDURAL_BODY_MODEL_PATH",
-    ):
-        env[f"POSEEMBROIDER_{name}"] = str(getattr(config, name))
-    return env
-
-
-def _logged_step(out: Path) -> int:
-    try:
-        lines = (out / "log.jsonl").read_text().splitlines()
-    except FileNotFoundError:
-        return 0
-    steps = []
-    for line in lines:
-        try:
-            steps.append(json.loads(line)["step"])
-        except (ValueError, KeyError):
-            pass
-    return max(steps, default=0)
-
-
-@pytest.mark.slow
-def test_sigkilled_at_several_points_and_resumed_ends_with_the_uninterrupted_weights(world, tmp_path, monkeypatch):
-    """One run SIGKILLed after steps 2, 4, 8 and 11 (epochs 1, 2, 3, 4; each time rerun with --resume), then
-    finished: the weights of the uninterrupted run (run in this process: same library, same draws)."""
-    _run(train_core.main, _core_args(world, tmp_path / "uninterrupted", "--torch_threads", "1"), monkeypatch)
-    out = tmp_path / "killed"
-    argv = [sys.executable, "-c", SLEEPY_MAIN, *_core_args(world, out, "--torch_threads", "1", "--resume")]
-    for kill_after in (2, 4, 8, 11):
-        process = subprocess.Popen(argv, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 300
-        while _logged_step(out) < kill_after and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert process.poll() is None, f"the run ended before its kill after step {kill_after}: {process.stderr.read()}"
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert process.returncode == -signal.SIGKILL
-    finished = subprocess.run(argv, env=_environment(), capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr[-2000:]
     assert_same_run(out, tmp_path / "uninterrupted")
