@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from poseembroider.atomic_io import atomic_file, exclusive_lock, write_json_atomic
+from poseembroider.atomic_io import exclusive_lock, write_json_atomic
 from poseembroider.encoders import weights_fingerprint
 from poseembroider.modalities import MODALITIES
-from poseembroider.models.pretrained import CheckpointError, read_safetensors_file
+from poseembroider.models.pretrained import CheckpointError, read_safetensors_file, write_safetensors
 from poseembroider.npz_files import read_npz
 from poseembroider.representation import Representation
 from poseembroider.text.pose_files import poses_from_mapping
@@ -233,8 +232,7 @@ def _embed_to_file(
         if chunk_file.is_file():
             continue
         outputs = _chunk_outputs(rep, inputs, slice(start, start + chunk_size), combine, normalization)
-        with atomic_file(chunk_file) as tmp:
-            save_file(outputs, str(tmp))
+        write_safetensors(outputs, chunk_file)
     _assemble(partial, len(starts), out, manifest, inputs)
     shutil.rmtree(partial)
     return out
@@ -265,8 +263,7 @@ def _assemble(partial: Path, n_chunks: int, out: Path, manifest: dict[str, Any],
     tensors = {key: torch.cat(chunks) for key, chunks in parts.items()}
     metadata = {key: json.dumps(value) for key, value in manifest.items()}
     metadata["ids"] = json.dumps(inputs.ids)
-    with atomic_file(out) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    write_safetensors(tensors, out, metadata)  # the same bytes for the same embeddings (sorted metadata)
 
 
 @dataclass(frozen=True)
