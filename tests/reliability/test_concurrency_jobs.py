@@ -104,7 +104,8 @@ def _run_races(
     return outcomes
 
 
-BOTH_DONE = {("won", "won"), ("waited", "won")}
+BOTH_DONE = {("won", "won"), ("waited", "won"), ("waited", "waited")}
+"""Both finish; one waited, or each at another store (one lock per store, never two held at once: no deadlock)."""
 ONE_REFUSED = {("refused", "won"), ("refused (finished)", "won"), ("won", "won")}
 
 
