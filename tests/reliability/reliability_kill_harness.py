@@ -81,11 +81,12 @@ def is_temporary(path: Path) -> bool:
 
 
 def files_written(folders: Iterable[Path], since: float) -> int:
-    """A writer's progress: the files (not hidden temporaries) under the folders, -1 while none of them is newer
-    than `since` (the run's start: a rerun has not written anything yet)."""
+    """A writer's progress: the files under the folders (not hidden temporaries, nor the files of hidden
+    folders), -1 while none of them is newer than `since` (the run's start: a rerun has not written yet)."""
     count, fresh = 0, False
     for folder in folders:
-        for where, _, files in os.walk(folder):
+        for where, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]  # temporary folders (atomic_io): not progress yet
             for name in files:
                 if name.startswith("."):
                     continue

@@ -69,7 +69,7 @@ def test_data_pools(tmp_path_factory, tmp_path, cases):
         def prepare() -> None:  # the script and fix datasets whose val splits the pools share
             (work / "cache").mkdir(parents=True)
             for path in config.DATA_CACHE_DIR.glob(f"synth*_version_{version}*"):
-                shutil.copy(path, work / "cache" / path.name)
+                shutil.copy2(path, work / "cache" / path.name)  # old times: inputs, not progress
 
         argv = ["data", "pools", "--script-dataset", world["script"], "--n-train", "96", "--chunk-size", "16"]
         return data_job([*argv, "--pool-factor", "2", "--seed", "2", "--no-progress"], work, prepare)
