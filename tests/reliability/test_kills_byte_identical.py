@@ -75,6 +75,7 @@ with atomic_file(folder / "table.json") as tmp:
 """
 
 
+@pytest.mark.reliability(area="kills", subject="temporaries of killed writers (atomic_io)")
 def test_a_killed_writers_temporaries_go_with_the_next_write(tmp_path, cases):
     """SIGKILL inside `atomic_file` and `atomic_directory` leaves their temporaries; the next process's first
     atomic write into the folder removes them, and puts back a checkpoint folder the killed writer had moved
