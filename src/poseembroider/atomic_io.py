@@ -273,6 +273,15 @@ def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8
     return path
 
 
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically; returns `path`. Python's buffered writer retries a short write and
+    raises on the next one, so a full disk cannot leave a shorter file behind a success."""
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
 def write_json_atomic(
     path: str | os.PathLike,
     data: Any,

@@ -61,3 +61,15 @@ def test_save_image_writes_atomically(tmp_path):
         save_image(image.astype(np.float32), path)
     np.testing.assert_array_equal(np.asarray(Image.open(path)), image[::-1])  # untouched
     assert [p.name for p in path.parent.iterdir()] == ["sheet.png"]  # no temporary left behind
+
+
+def test_save_image_passes_options_to_the_encoder_and_writes_whole_files(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    low = save_image(image, tmp_path / "low.jpg", quality=10)
+    high = save_image(image, tmp_path / "high.jpg", quality=95)
+    assert low.stat().st_size < high.stat().st_size
+    for path in (low, high):
+        with Image.open(path) as decoded:
+            decoded.load()  # a truncated file raises here
+            assert decoded.format == "JPEG" and decoded.size == (48, 64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["high.jpg", "low.jpg"]  # no temporaries left

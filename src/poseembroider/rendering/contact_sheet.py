@@ -7,15 +7,17 @@ and an optional label is written under it with PIL's default font.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from poseembroider.atomic_io import atomic_file
+from poseembroider.atomic_io import write_bytes_atomic
 from poseembroider.rendering.colors import BLACK, RGB, WHITE, as_rgb
 
 
@@ -35,9 +37,7 @@ def _to_rgb_uint8(image: np.ndarray, background: np.ndarray, index: int) -> np.n
     return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
 
 
-def _letterbox(
-    image: np.ndarray, cell_height: int, cell_width: int, fill: tuple[int, int, int]
-) -> Image.Image:
+def _letterbox(image: np.ndarray, cell_height: int, cell_width: int, fill: tuple[int, int, int]) -> Image.Image:
     height, width = image.shape[:2]
     scale = min(cell_height / height, cell_width / width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -116,20 +116,22 @@ def make_contact_sheet(
     return np.asarray(sheet)
 
 
-def save_image(array: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write an (H, W), (H, W, 3) or (H, W, 4) uint8 image atomically (temporary file, then rename).
+def save_image(array: np.ndarray, path: str | os.PathLike, **save_options: Any) -> Path:
+    """Write an (H, W), (H, W, 3) or (H, W, 4) uint8 image atomically (temporary file, then rename); returns
+    `path`. `save_options` go to PIL (e.g. `quality=95` for a JPEG, `compress_level=1` for a PNG).
 
     The format follows the file suffix (PNG when there is none); readers never see a half-written
     file, and a failed write leaves any previous file untouched. Creates missing parent folders.
+    The image is encoded in memory first: given a file, PIL's C encoder writes to its descriptor and does not
+    check for short writes, so a disk that filled during the last write published a truncated JPEG as if
+    whole (tests/reliability, full disk); `atomic_io.write_bytes_atomic` raises instead.
     """
     arr = np.asarray(array)
     if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
-        raise ValueError(
-            f"array: expected an (H, W), (H, W, 3) or (H, W, 4) uint8 image, got {arr.shape} {arr.dtype}"
-        )
+        raise ValueError(f"array: expected an (H, W), (H, W, 3) or (H, W, 4) uint8 image, got {arr.shape} {arr.dtype}")
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")
     image_format = {"jpg": "JPEG", "jpeg": "JPEG", "": "PNG"}.get(suffix, suffix.upper())
-    with atomic_file(path) as temporary, open(temporary, "xb") as stream:
-        Image.fromarray(arr).save(stream, format=image_format)
-    return path
+    encoded = io.BytesIO()
+    Image.fromarray(arr).save(encoded, format=image_format, **save_options)
+    return write_bytes_atomic(path, encoded.getvalue())

@@ -46,6 +46,7 @@ from poseembroider.datasets.synthetic.crops import OPENGL_TO_OPENCV, joints_in_f
 from poseembroider.datasets.synthetic.sequences import sample_sequences
 from poseembroider.datasets.synthetic.textures import BodySurfaceMap, paint_body, sample_outfit
 from poseembroider.rendering.camera import Camera, rotation_y
+from poseembroider.rendering.contact_sheet import save_image
 from poseembroider.rendering.mesh_spec import MeshSpec
 
 __all__ = ["FIXTURE_SCENES", "FixtureConfig", "build_fixture", "opencv_world_rotation"]
@@ -131,9 +132,7 @@ def _write_motion(path: Path, poses: np.ndarray, trans: np.ndarray, betas: np.nd
 
 
 def _save_png(image: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
+    save_image(image, path, compress_level=1)
 
 
 @dataclass

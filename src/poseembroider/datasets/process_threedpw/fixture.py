@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from poseembroider.atomic_io import atomic_file
+from poseembroider.rendering.contact_sheet import save_image
 
 __all__ = ["ThreeDPWReleaseFixture", "dump_python2_pickle", "write_threedpw_release"]
 
@@ -182,8 +183,7 @@ def write_threedpw_release(
             for frame in range(frames):
                 image = _frame_image(uv[:, frame], image_hw, rng)
                 path = Path(root) / "imageFiles" / name / f"image_{frame:05d}.jpg"
-                with atomic_file(path) as tmp:
-                    image.save(tmp, format="JPEG", quality=jpeg_quality)
+                save_image(np.asarray(image), path, quality=jpeg_quality)
             names[split].append(name)
             person_frames[split] += actors * frames
             invalid[split] += int((~valid).sum())

@@ -41,11 +41,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from poseembroider import config
-from poseembroider.atomic_io import atomic_file, ensure_writable_dir, exclusive_lock, write_json_atomic
+from poseembroider.atomic_io import ensure_writable_dir, exclusive_lock, write_json_atomic
 from poseembroider.body.body_model import BodyModel
 from poseembroider.body.model_file import locate_model_file
 from poseembroider.datasets.cache_format import CacheError, load_cache, save_cache
@@ -78,6 +77,7 @@ from poseembroider.datasets.synthetic.skeleton import BodySkeleton
 from poseembroider.datasets.synthetic.textures import BodySurfaceMap
 from poseembroider.devices import torch_threads
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, normalize_global_orient_bedlam
+from poseembroider.rendering.contact_sheet import save_image
 from poseembroider.text.captioning.captions import caption_variants
 from poseembroider.text.correcting.instructions import instruction_variants
 from poseembroider.text.correcting.pair_statistics import posecode_categories
@@ -328,8 +328,7 @@ def _chunk_results(table: dict[str, Any], split: str) -> dict[int, dict[str, Any
 
 
 def _save_jpeg(image: np.ndarray, path: Path, quality: int) -> None:
-    with atomic_file(path) as tmp:
-        Image.fromarray(image).save(tmp, format="JPEG", quality=quality)
+    save_image(image, path, quality=quality)
 
 
 def _body_model(cfg: SynthConfig):
