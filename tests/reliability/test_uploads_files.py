@@ -94,7 +94,7 @@ def _quadrant_colors(image: torch.Tensor) -> list[tuple[int, ...]]:
 @pytest.mark.reliability(area="uploads", subject="EXIF rotations (8 orientations, JPEG and PNG): the crop is upright")
 def test_each_exif_orientation_is_shown_upright(cases):
     reference = reference_picture()  # 96 x 128: red, green / blue, yellow quadrants
-    expected = _quadrant_colors(torch.from_numpy(np.asarray(reference)).permute(2, 0, 1))
+    expected = _quadrant_colors(torch.from_numpy(np.array(reference)).permute(2, 0, 1))
     for fmt in ("JPEG", "PNG"):
         for orientation in range(1, 9):
             cases.tried()
