@@ -339,15 +339,20 @@ def _configure_quickstart(p: argparse.ArgumentParser) -> None:
         "--n-pool", type=positive_int, default=None, help="captioned sampled poses of the pose-only pools (16384)"
     )
     p.add_argument("--seed", type=seed_int, default=None, help="seed of the whole run (0)")
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        help="steps after the data generation that run at once, one process each (2; 1: one after the other)",
+    )
 
 
 @command("quickstart", "run the main job on the offline world and write experiments/quickstart/", _configure_quickstart)
 def _quickstart(args: argparse.Namespace) -> int:
     from poseembroider.quickstart import run_quickstart
 
-    given = {
-        k: v for k, v in vars(args).items() if k in ("n_poses", "n_train", "n_val", "n_pool", "seed") and v is not None
-    }
+    names = ("n_poses", "n_train", "n_val", "n_pool", "seed", "jobs")
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     run_quickstart(out_dir=args.out, **given)
     return 0
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -275,3 +276,21 @@ sample_size_r_precision: int = _SETTINGS["sample_size_r_precision"]
 r_precision_n_repetitions: int = _SETTINGS["r_precision_n_repetitions"]
 k_topk_reconstruction_values: tuple[int, ...] = _SETTINGS["k_topk_reconstruction_values"]
 nb_sample_reconstruction: int = _SETTINGS["nb_sample_reconstruction"]
+
+
+def current_settings() -> dict[str, Any]:
+    """Every setting as this module holds it now: the values read at import, plus any a caller has set
+    since (tests, command-line flags). `apply_settings` of it in another process gives that process the
+    same configuration (a spawned process would read only the environment again)."""
+    module = sys.modules[__name__]
+    return {name: getattr(module, name) for name in _SETTINGS}
+
+
+def apply_settings(settings: Mapping[str, Any]) -> None:
+    """Set this module's settings to `settings` (names of `read_settings`); an unknown name is refused."""
+    unknown = sorted(set(settings) - set(_SETTINGS))
+    if unknown:
+        raise KeyError(f"unknown configuration setting(s) {unknown}; known: {sorted(_SETTINGS)}")
+    module = sys.modules[__name__]
+    for name, value in settings.items():
+        setattr(module, name, value)

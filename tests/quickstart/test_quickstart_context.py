@@ -14,7 +14,19 @@ def test_steps_run_world_then_assisting_then_core_then_heads():
     assert names[:4] == ["body_model", "pose_contact_sheet", "pose_sampler_report", "synthetic_dataset"]
     assert names.index("text_models") < names.index("posetext") < names.index("core_poseembroider")
     assert names.index("core_poseembroider") < names.index("core_aligner") < names.index("hps_heads")
-    assert names[-1] == "instruction_generator"
+    assert names[-2:] == ["instruction_generator", "instruction_evaluation"]
+
+
+def test_every_step_after_the_world_says_what_it_needs_and_the_lane_order_can_run_alone():
+    from poseembroider.quickstart.lanes import check_needs
+    from poseembroider.quickstart.run import LANE_ORDER, STEP_NEEDS
+
+    assert set(LANE_ORDER) == set(STEP_NEEDS) and len(LANE_ORDER) == len(STEP_NEEDS)
+    world = [name for name in QUICKSTART_STEPS if name not in STEP_NEEDS]
+    assert world == list(QUICKSTART_STEPS)[: len(world)]  # the world comes first
+    check_needs(list(LANE_ORDER), STEP_NEEDS, done=world)
+    for position, name in enumerate(LANE_ORDER):  # one lane runs them in this order: each after its needs
+        assert set(STEP_NEEDS[name]) <= set(world) | set(LANE_ORDER[:position]), name
 
 
 def test_a_step_without_its_inputs_names_the_step_to_run_first(tmp_path):

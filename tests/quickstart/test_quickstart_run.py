@@ -43,9 +43,10 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
         assisting_sizes=TINY,
         core_sizes=TINY_CORE,
         downstream_sizes=TINY_DOWNSTREAM,
+        jobs=2,  # the steps after the world in two lanes of their own processes: the context travels and returns
     )
     on_disk = json.loads((tmp_path / "summary.json").read_text())
-    assert on_disk == summary
+    assert on_disk == summary and on_disk["jobs"] == 2
     assert list(on_disk["steps"]) == list(QUICKSTART_STEPS)
     body = on_disk["steps"]["body_model"]
     assert body["kind"] == "procedural" and body["path"] == str(procedural_model_file)
@@ -99,7 +100,8 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
         assert (resolve(head["shortname"]) / "model.safetensors").is_file()
     assert set(hps["poseembroider_minus_aligner"]) == {"images", "texts", "images+texts", "poses"}
     assert hps["image_encoder_own_regression_pa_mpjpe"] == encoder["val"]["pa_mpjpe_mm"]
-    instructions = on_disk["steps"]["instruction_generator"]
+    instructions = on_disk["steps"]["instruction_evaluation"]
+    assert on_disk["steps"]["instruction_generator"]["shortname"] == instructions["shortname"]
     assert set(instructions["results"]) == {"P_A,P_B", "V_A,V_B", "P_A,V_B", "V_A,P_B", "V_A+P_A,V_B+P_B"}
     assert set(instructions["results"]["P_A,P_B"]) == {"greedy", "beam4"}
     assert set(instructions["controls"]) == {"GT", "random"} and instructions["val_size"] > 0

@@ -1,8 +1,9 @@
-"""Quickstart step: corrective instructions from the representation (the paper's Table 2, on the offline world).
+"""Quickstart steps: corrective instructions from the representation (the paper's Table 2, on the offline world).
 
 `instruction_generator` trains an InstructionGenerator on PoseEmbroider's x̄ of the two poses of each pair
 (`train_instruction_generation.py`, the published architecture at a CPU decoder size), on the pairs mined in
-the pose pool (validated on the rendered fix dataset's val pairs, which the pool's val split copies), then
+the pose pool (validated on the rendered fix dataset's val pairs, which the pool's val split copies);
+`instruction_evaluation` (a step of its own: only it needs PairText, so training need not wait for it)
 evaluates it on the rendered fix val pairs for every input set they offer ((P_A,P_B), (V_A,V_B), (P_A,V_B),
 (V_A,P_B), (V_A+P_A,V_B+P_B)), greedy (the original's decoding) and beam search: R-precision R@1/2/3 with the
 quickstart's PairText, BLEU-4, ROUGE-L, METEOR, beside the ground-truth and random-text controls
@@ -31,13 +32,9 @@ POSES = "P_A,P_B"
 
 
 def step_instruction_generator(ctx: QuickstartContext) -> dict[str, Any]:
-    """Train the generator from poses on the pool pairs; evaluate every input set of the fix val pairs."""
+    """Train the generator from poses on the pool pairs (validation loss on the fix val pairs)."""
     sizes = ctx.downstream_sizes
     pairs_pool = ctx.require_pool_names()["pairs"]
-    fix = ctx.require_synth().fix_name
-    pairtext = ctx.results.get("pairtext", {}).get("shortname")
-    if pairtext is None:
-        raise RuntimeError("this quickstart step needs PairText for R-precision: run the 'pairtext' step first")
     run_dir = ctx.run_dir("instruction_generator")
     argv = [
         "--dataset", pairs_pool,
@@ -55,19 +52,34 @@ def step_instruction_generator(ctx: QuickstartContext) -> dict[str, Any]:
     with torch_threads(sizes.torch_threads):
         if train_instruction_generation.main(argv) != 0:
             raise RuntimeError(f"train_instruction_generation.py {' '.join(argv)} failed")
-        evaluation = ["--model_path", SHORTNAME, "--dataset", fix, "--split", "val", "--textret_model", pairtext]
-        if evaluate_instruction_generation.main([*evaluation, "--device", "cpu", "--no_progress", "--overwrite"]) != 0:
-            raise RuntimeError(f"evaluate_instruction_generation.py {' '.join(evaluation)} failed")
     model_dir = resolve_model_dir(SHORTNAME)
-    result = json.loads(result_path(model_dir, "val", fix).read_text())
-    metrics = result["metrics"]
-    from_poses = metrics["results"][POSES]
     best = json.loads((model_dir / "metrics.json").read_text()) if (model_dir / "metrics.json").exists() else {}
     return {
         "shortname": SHORTNAME,
-        "val_size": result["size"],
-        "best_epoch": result.get("epoch"),
+        "best_epoch": best.get("epoch"),
         "val_loss": best.get("metrics", {}).get("loss"),
+    }
+
+
+def step_instruction_evaluation(ctx: QuickstartContext) -> dict[str, Any]:
+    """Evaluate the generator on every input set of the fix val pairs, greedy and beam, beside the controls."""
+    fix = ctx.require_synth().fix_name
+    pairtext = ctx.results.get("pairtext", {}).get("shortname")
+    if pairtext is None:
+        raise RuntimeError("this quickstart step needs PairText for R-precision: run the 'pairtext' step first")
+    if "instruction_generator" not in ctx.results:
+        raise RuntimeError("this quickstart step evaluates the generator: run the 'instruction_generator' step first")
+    evaluation = ["--model_path", SHORTNAME, "--dataset", fix, "--split", "val", "--textret_model", pairtext]
+    with torch_threads(ctx.downstream_sizes.torch_threads):
+        if evaluate_instruction_generation.main([*evaluation, "--device", "cpu", "--no_progress", "--overwrite"]) != 0:
+            raise RuntimeError(f"evaluate_instruction_generation.py {' '.join(evaluation)} failed")
+    result = json.loads(result_path(resolve_model_dir(SHORTNAME), "val", fix).read_text())
+    metrics = result["metrics"]
+    from_poses = metrics["results"][POSES]
+    return {
+        "shortname": SHORTNAME,
+        "val_size": result["size"],
+        "epoch": result.get("epoch"),
         "controls": metrics["controls"],
         "results": metrics["results"],
         "examples": metrics.get("examples", {}).get(POSES, {}),
@@ -79,5 +91,8 @@ def step_instruction_generator(ctx: QuickstartContext) -> dict[str, Any]:
     }
 
 
-INSTRUCTION_STEPS = {"instruction_generator": step_instruction_generator}
+INSTRUCTION_STEPS = {
+    "instruction_generator": step_instruction_generator,
+    "instruction_evaluation": step_instruction_evaluation,
+}
 """Quickstart steps of this module (after the representation models)."""
