@@ -19,9 +19,10 @@ where the recipe would take hours here: the PoseVAE's joint term runs on the ske
 the 22 body joints) instead of the posed mesh, with no vertex term, a cosine learning rate, the likelihood
 scales at a learning rate of their own and a KL weight of 0.2; PoseText and PairText use a narrower,
 shallower text transformer (`--latentD 128 --transformer_layers 1`, no dropout) over the tiny text backbone,
-a few epochs over the pools at a higher learning rate; the image encoder trains a few epochs with left/right
-flips but no photometric augmentation, its pose regression helped by 2D keypoint heatmaps on the token grid
-and a 2D -> 3D lifter pretrained on the ground-truth 2D joints. The scripts' defaults stay the published ones.
+a few epochs over the pools at a higher learning rate (PairText's decaying); the image encoder trains a few
+epochs with left/right flips but no photometric augmentation, its pose regression helped by 2D keypoint
+heatmaps on the token grid and a 2D -> 3D lifter pretrained on the ground-truth 2D joints. The scripts'
+defaults stay the published ones.
 
 Sizes are set by `AssistingSizes` (the defaults fit the quickstart; tests shrink them).
 """
@@ -123,7 +124,9 @@ def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
     return {**report, "val_mean_pose_baseline": baseline}
 
 
-def _text_retrieval_argv(ctx: QuickstartContext, epochs: int, batch_size: int, lr: float, name: str) -> list[str]:
+def _text_retrieval_argv(
+    ctx: QuickstartContext, epochs: int, batch_size: int, lr: float, lr_scheduler: str, name: str
+) -> list[str]:
     sizes = ctx.assisting_sizes
     return [
         "--text_encoder_name", "distilbertSynth",
@@ -134,7 +137,7 @@ def _text_retrieval_argv(ctx: QuickstartContext, epochs: int, batch_size: int, l
         "--epochs", str(epochs),
         "--batch_size", str(batch_size),
         "--lr", str(lr),
-        "--lr_scheduler", "none",
+        "--lr_scheduler", lr_scheduler, "--scheduler_interval", "step",
         "--val_every", "1",
         "--num_workers", "1",
         "--output_dir", str(ctx.run_dir(name)),
@@ -173,7 +176,10 @@ def step_posetext(ctx: QuickstartContext) -> dict[str, Any]:
         dataset,
         "--shortname",
         shortname,
-        *_text_retrieval_argv(ctx, sizes.posetext_epochs, sizes.posetext_batch_size, sizes.posetext_lr, "posetext"),
+        *_text_retrieval_argv(
+            ctx, sizes.posetext_epochs, sizes.posetext_batch_size, sizes.posetext_lr, sizes.posetext_lr_scheduler,
+            "posetext",
+        ),
     ]
     with torch_threads(sizes.torch_threads):
         if train_poseText.main(argv) != 0:
@@ -193,7 +199,10 @@ def step_pairtext(ctx: QuickstartContext) -> dict[str, Any]:
         dataset,
         "--shortname",
         shortname,
-        *_text_retrieval_argv(ctx, sizes.pairtext_epochs, sizes.pairtext_batch_size, sizes.pairtext_lr, "pairtext"),
+        *_text_retrieval_argv(
+            ctx, sizes.pairtext_epochs, sizes.pairtext_batch_size, sizes.pairtext_lr, sizes.pairtext_lr_scheduler,
+            "pairtext",
+        ),
     ]
     with torch_threads(sizes.torch_threads):
         if train_pairText.main(argv) != 0:
