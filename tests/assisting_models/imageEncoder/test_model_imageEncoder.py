@@ -287,6 +287,25 @@ def test_keypoint_kl_is_zero_for_the_target_heatmaps_and_positive_otherwise():
     assert keypoint_kl_loss(uniform, targets, none_valid) == 0
 
 
+def test_keypoint_l1_is_the_mean_crop_unit_distance_over_joints_inside_the_crop():
+    model = ImagePoseRegressor(_keypoint_config(wloss_keypoints_l1=1.0))
+    true = torch.zeros(1, 22, 2)
+    true[0, :, 0], true[0, :, 1] = 95.5, 127.5  # the crop centre: (0, 0) in [-1, 1] units
+    true[0, 21] = torch.tensor([400.0, 10.0])  # outside the 192-wide crop: not counted
+    predicted = true.clone()
+    assert model.keypoint_l1_loss(predicted, true) == 0
+    predicted[0, :, 0] += 19.2  # 19.2 px of 192 = 0.2 in [-1, 1] units
+    predicted[0, :, 1] -= 25.6  # 25.6 px of 256 = 0.2
+    predicted[0, 21] += 1000.0  # the outside joint's prediction does not count either
+    torch.testing.assert_close(model.keypoint_l1_loss(predicted, true), torch.tensor(0.4))
+    outputs = model.training_step(
+        {"images": _images(1), "poses": torch.zeros(1, 22, 3), "joints_2d_crop": true}
+    )
+    assert outputs["keypoint_l1"] > 0 and "keypoint_kl" not in outputs
+    with pytest.raises(ValueError, match="wloss_keypoints_l1"):
+        _keypoint_config(wloss_keypoints_l1=1.0, pooling="mean")
+
+
 def test_keypoint_pooling_outputs_heatmaps_keypoints_and_round_trips(tmp_path):
     torch.manual_seed(9)
     model = ImagePoseRegressor(_keypoint_config(lifter_hidden=16)).eval()
@@ -363,7 +382,7 @@ def test_lifting_step_fits_poses_from_2d_joints_and_adds_to_the_training_loss():
 def test_keypoint_settings_are_checked():
     with pytest.raises(ValueError, match="pooling 'max'"):
         ImagePoseRegressorConfig(pooling="max")
-    with pytest.raises(ValueError, match="wloss_keypoints needs"):
+    with pytest.raises(ValueError, match="wloss_keypoints / wloss_keypoints_l1 need the keypoint heatmaps"):
         ImagePoseRegressorConfig(wloss_keypoints=1.0)
     with pytest.raises(ValueError, match="lifter"):
         ImagePoseRegressorConfig(lifter_hidden=16)

@@ -531,6 +531,10 @@ class ImagePoseRegressorConfig:
     # Gaussian around its projection in the crop (batches then need `joints_2d_crop`); 0 = off
     wloss_keypoints: float = 0.0
     keypoint_sigma: float = 1.0  # std of the Gaussian keypoint targets, in token cells (16 px)
+    # weight of the L1 distance between the soft-argmax 2D joints and the true ones, in [-1, 1] crop coordinates
+    # (integral regression, Sun et al. 2018): the KL shapes each heatmap, this term places its expectation
+    # below a token cell; joints outside the crop do not count; 0 = off
+    wloss_keypoints_l1: float = 0.0
     # 'keypoints' pooling: hidden width of the lifter, an MLP from the J soft-argmax 2D joints to a 6D residual
     # added to the head's (2D -> 3D lifting, pretrainable on ground-truth 2D joints: `lifting_step`); 0 = none
     lifter_hidden: int = 0
@@ -547,8 +551,8 @@ class ImagePoseRegressorConfig:
             raise ValueError(f"train_precision {self.train_precision!r}: use one of {TRAIN_PRECISIONS}")
         if self.pooling not in REGRESSOR_POOLINGS:
             raise ValueError(f"pooling {self.pooling!r}: use one of {REGRESSOR_POOLINGS}")
-        if self.wloss_keypoints and self.pooling != "keypoints":
-            raise ValueError("wloss_keypoints needs the keypoint heatmaps of pooling='keypoints'")
+        if (self.wloss_keypoints or self.wloss_keypoints_l1) and self.pooling != "keypoints":
+            raise ValueError("wloss_keypoints / wloss_keypoints_l1 need the keypoint heatmaps of pooling='keypoints'")
         if (self.lifter_hidden or self.wloss_lifting) and self.pooling != "keypoints":
             raise ValueError("a lifter (lifter_hidden, wloss_lifting) reads the keypoints of pooling='keypoints'")
         if self.wloss_lifting and not self.lifter_hidden:
@@ -716,6 +720,15 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
         )
         return keypoint_kl_loss(log_heatmaps, targets, valid)
 
+    def keypoint_l1_loss(self, keypoints: torch.Tensor, joints_2d: torch.Tensor) -> torch.Tensor:
+        """Mean L1 distance, in [-1, 1] crop coordinates, between soft-argmax 2D joints (B, J, 2) and the true
+        2D joints (B, J', 2) in crop pixels (the first J are used), over the joints inside the crop."""
+        true = joints_2d[:, : self.config.num_body_joints].to(keypoints.dtype)
+        _, valid = keypoint_grid_targets(true, self.config.encoder.grid_size, self.config.encoder.img_size)
+        size = self.config.encoder.img_size
+        distance = (normalize_keypoints(keypoints, size) - normalize_keypoints(true.nan_to_num(), size)).abs().sum(-1)
+        return (distance * valid).sum() / valid.sum().clamp_min(1)
+
     def pose_loss(self, predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """`loss`: geodesic angle (rad) summed over joints, batch mean, + `wloss_joints` x the root-relative
         body-joint MPJPE (m); with detached `geodesic_deg` (and `joints_mm`). Rotations (B, J, 3, 3)."""
@@ -737,12 +750,19 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
         outputs_model = self.predict(batch["images"])
         outputs = self.pose_loss(outputs_model["rotations"], self._targets(batch))
         loss = outputs["loss"]
-        if (self.config.wloss_keypoints or self.config.wloss_lifting) and "joints_2d_crop" not in batch:
-            raise KeyError("wloss_keypoints / wloss_lifting need batch['joints_2d_crop'] (B, J, 2) crop pixels")
-        if self.config.wloss_keypoints:
+        cfg = self.config
+        if (cfg.wloss_keypoints or cfg.wloss_keypoints_l1 or cfg.wloss_lifting) and "joints_2d_crop" not in batch:
+            raise KeyError(
+                "the keypoint and lifting terms need batch['joints_2d_crop'] (B, J, 2) crop pixels"
+            )
+        if cfg.wloss_keypoints:
             keypoint_kl = self.keypoint_loss(outputs_model["log_heatmaps"], batch["joints_2d_crop"])
             outputs["keypoint_kl"] = keypoint_kl.detach()
-            loss = loss + self.config.wloss_keypoints * keypoint_kl
+            loss = loss + cfg.wloss_keypoints * keypoint_kl
+        if cfg.wloss_keypoints_l1:
+            keypoint_l1 = self.keypoint_l1_loss(outputs_model["keypoints_2d"], batch["joints_2d_crop"])
+            outputs["keypoint_l1"] = keypoint_l1.detach()
+            loss = loss + cfg.wloss_keypoints_l1 * keypoint_l1
         if self.config.wloss_lifting:
             lifting = self.lifting_step(batch, self.config.lifter_noise_px)["loss"]
             outputs["lifting_loss"] = lifting.detach()

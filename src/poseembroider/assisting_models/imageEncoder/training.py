@@ -104,6 +104,9 @@ class ImageEncoderTrainingConfig:
         5.0, "weight of the 2D keypoint KL on the token grid ('keypoints' pooling; 0: off)"
     )
     keypoint_sigma: float = config_field(1.0, "std of the 2D keypoint targets (token cells)")
+    wloss_keypoints_l1: float = config_field(
+        0.0, "weight of the L1 error of the soft-argmax 2D joints, [-1, 1] crop units ('keypoints' pooling; 0: off)"
+    )
     lifter_hidden: int = config_field(
         512, "'keypoints' pooling: hidden width of the 2D-joints -> pose lifter (0: no lifter)"
     )
@@ -178,6 +181,7 @@ def build_regressor(cfg: ImageEncoderTrainingConfig) -> ImagePoseRegressor:
             keypoint_dim=cfg.keypoint_dim,
             wloss_keypoints=cfg.wloss_keypoints if keypoints else 0.0,
             keypoint_sigma=cfg.keypoint_sigma,
+            wloss_keypoints_l1=cfg.wloss_keypoints_l1 if keypoints else 0.0,
             lifter_hidden=cfg.lifter_hidden if keypoints else 0,
             wloss_lifting=cfg.wloss_lifting if keypoints and cfg.lifter_hidden else 0.0,
             lifter_noise_px=cfg.lifter_noise_px,
