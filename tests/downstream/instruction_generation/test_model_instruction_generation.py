@@ -155,6 +155,38 @@ def test_loss_ignores_padding(tokenizer_dir):
     torch.testing.assert_close(a, b)
 
 
+def test_word_dropout_masks_only_words_and_only_in_training(tokenizer_dir):
+    model = make_model(tokenizer_dir, decoder_word_dropout=0.5)
+    tokens = batch_of(model, 6)["texts_tokens"]
+    special = (tokens == model.special.bos) | (tokens == model.special.eos) | (tokens == model.special.pad)
+    assert torch.equal(model.eval().drop_words(tokens), tokens)
+    torch.manual_seed(3)
+    dropped = model.train().drop_words(tokens)
+    changed = dropped != tokens
+    assert torch.equal(dropped[~special], torch.where(changed, model.tokenizer.mask_token_id, tokens)[~special])
+    assert not changed[special].any()  # BOS, EOS and PAD stay
+    share = changed[~special].float().mean()
+    assert 0.3 < share < 0.7  # about half of the words
+    assert torch.equal(make_model(tokenizer_dir).train().drop_words(tokens), tokens)  # 0: as the original
+    with pytest.raises(ValueError, match="decoder_word_dropout must be in"):
+        InstructionGeneratorConfig(decoder_word_dropout=1.0)
+
+
+def test_word_dropout_changes_the_training_loss_and_not_the_evaluation_loss(tokenizer_dir):
+    model = make_model(tokenizer_dir, decoder_dropout=0.0, decoder_word_dropout=0.5)
+    batch = batch_of(model, 4)
+    xa, xb, tokens = batch["xbar_A"], batch["xbar_B"], batch["texts_tokens"]
+    with torch.no_grad():
+        evaluated = model.eval().loss(xa, xb, tokens)
+        torch.manual_seed(0)
+        masked = model.train().loss(xa, xb, tokens)
+        model.config.decoder_word_dropout = 0.0
+        unmasked = model.train().loss(xa, xb, tokens)  # train mode: TIRG's batch norm uses the batch statistics
+        evaluated_without = model.eval().loss(xa, xb, tokens)
+    assert not torch.isclose(masked, unmasked)
+    torch.testing.assert_close(evaluated, evaluated_without)
+
+
 def test_a_tokenizer_of_another_vocabulary_is_refused(tokenizer_dir, tmp_path):
     folder = make_model(tokenizer_dir).save_pretrained(tmp_path / "generator")
     other = tmp_path / "other_tokenizer"

@@ -83,6 +83,11 @@ class InstructionGeneratorConfig:
     decoder_nlayers: int = config_field(4, "layers of the text decoder", min=1)
     decoder_ff: int = config_field(1024, "feed-forward width of the text decoder", min=1)
     decoder_dropout: float = config_field(0.1, "dropout of the decoder layers and the positional encoding")
+    decoder_word_dropout: float = config_field(
+        0.0,
+        "training only: probability that a teacher-forced input word is replaced by [MASK] (Bowman et al. 2016), "
+        "so the next word must come from the memory more than from the words before it; 0 as the original",
+    )
     text_decoder_name: str = config_field(
         "transformer_distilbertUncased",
         "'transformer_<tokenizer>': distilbertUncased (real), distilbertSynth (offline) or a tokenizer folder",
@@ -118,8 +123,9 @@ class InstructionGeneratorConfig:
                 f"--decoder_latentD {self.decoder_latentD} must be even and a multiple of --decoder_nhead "
                 f"{self.decoder_nhead}"
             )
-        if not 0.0 <= self.decoder_dropout < 1.0:
-            raise ValueError(f"--decoder_dropout must be in [0, 1), got {self.decoder_dropout}")
+        for name in ("decoder_dropout", "decoder_word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         if self.comparison_module_mode not in COMPARISON_MODULES:
             raise ValueError(
                 f"--comparison_module_mode {self.comparison_module_mode!r} is not one of {list(COMPARISON_MODULES)}"
@@ -334,8 +340,9 @@ class InstructionGenerator(PretrainedModel, nn.Module):
         ~170 tokens). The memory (TIRG's batch-norm statistics) is computed over the whole batch first."""
         memory = self.memory(xbar_A, xbar_B)
         targets = tokens[:, 1:]
+        inputs = self.drop_words(tokens)
         if not (tokens.device.type == "cpu" and 0 < self.chunk_tokens < tokens.numel()):
-            logits = self.text_decoder(tokens[:, :-1], memory)
+            logits = self.text_decoder(inputs[:, :-1], memory)
             return F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=self.special.pad
             )
@@ -344,7 +351,7 @@ class InstructionGenerator(PretrainedModel, nn.Module):
         total = torch.zeros((), device=tokens.device)
         for rows in order.split(sizes):
             longest = int(lengths[rows].max())
-            logits = self.text_decoder(tokens[rows, : longest - 1], memory[rows])
+            logits = self.text_decoder(inputs[rows, : longest - 1], memory[rows])
             total = total + F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]).float(),
                 targets[rows, : longest - 1].reshape(-1),
@@ -352,6 +359,16 @@ class InstructionGenerator(PretrainedModel, nn.Module):
                 reduction="sum",
             )
         return total / (targets != self.special.pad).sum().clamp(min=1)
+
+    def drop_words(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forcing inputs: `tokens` (B, L), in training mode each word (not BOS, EOS or PAD) replaced
+        by [MASK] with probability `decoder_word_dropout` (torch's generator); unchanged otherwise."""
+        rate = self.config.decoder_word_dropout
+        if not (self.training and rate > 0):
+            return tokens
+        special = (tokens == self.special.bos) | (tokens == self.special.eos) | (tokens == self.special.pad)
+        dropped = (torch.rand(tokens.shape, device=tokens.device) < rate) & ~special
+        return tokens.masked_fill(dropped, self.tokenizer.mask_token_id)
 
     def _inputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         name = type(self).__name__
