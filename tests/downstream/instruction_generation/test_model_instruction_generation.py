@@ -178,11 +178,11 @@ def test_word_dropout_changes_the_training_loss_and_not_the_evaluation_loss(toke
     xa, xb, tokens = batch["xbar_A"], batch["xbar_B"], batch["texts_tokens"]
     with torch.no_grad():
         evaluated = model.eval().loss(xa, xb, tokens)
-        torch.manual_seed(0)
-        masked = model.train().loss(xa, xb, tokens)
         model.config.decoder_word_dropout = 0.0
-        unmasked = model.train().loss(xa, xb, tokens)  # train mode: TIRG's batch norm uses the batch statistics
         evaluated_without = model.eval().loss(xa, xb, tokens)
+        unmasked = model.train().loss(xa, xb, tokens)  # train mode: TIRG's batch norm uses the batch statistics
+        model.config.decoder_word_dropout = 0.5
+        masked = model.train().loss(xa, xb, tokens)
     assert not torch.isclose(masked, unmasked)
     torch.testing.assert_close(evaluated, evaluated_without)
 
