@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import resource
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from poseembroider import config
 from poseembroider.quickstart.context import QuickstartContext
@@ -28,6 +30,19 @@ def step_slow(ctx: QuickstartContext) -> dict:
 
 def step_after_first(ctx: QuickstartContext) -> dict:
     return {"pid": os.getpid(), "pose_name": ctx.encoder_names.get("pose"), "first_done": "first" in ctx.results}
+
+
+def step_counting_body_tensors(ctx: QuickstartContext) -> dict:
+    return {"tensors": len(list(ctx.body.buffers())), "total": float(sum(b.sum() for b in ctx.body.buffers()))}
+
+
+class ManyTensors(torch.nn.Module):
+    """A stand-in body model with many tensors (the real one has dozens, and each step gets a copy)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        for i in range(count):
+            self.register_buffer(f"b{i}", torch.full((3,), float(i)))
 
 
 def step_failing(ctx: QuickstartContext) -> dict:
@@ -100,3 +115,18 @@ def test_needs_that_name_unknown_steps_or_wait_on_each_other_are_refused():
     check_needs(["b"], {"b": ("a",)}, done=["a"])  # needs already done before the lanes start
     with pytest.raises(ValueError, match="jobs must be >= 1"):
         run_on_lanes(QuickstartContext(Path(".")), {}, {}, jobs=0)
+
+
+def test_the_context_travels_as_bytes_not_one_open_file_per_tensor(tmp_path):
+    """multiprocessing's pickler (with torch's reducers) shares each tensor through a file descriptor of its own:
+    the full quickstart's context ran out of them. Under a limit of 64 open files, 300 tensors still travel."""
+    ctx = QuickstartContext(tmp_path)
+    ctx.body = ManyTensors(300)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    try:
+        run_on_lanes(ctx, {"count": step_counting_body_tensors}, {}, jobs=2)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert ctx.results["count"]["tensors"] == 300
+    assert ctx.results["count"]["total"] == 3 * sum(range(300))

@@ -6,16 +6,20 @@ models, PairText and PoseEmbroider, ...) finish in the time of the longer one. `
 `jobs` steps at once, in the order of `steps`, each as soon as every step it `needs` has finished, and merges
 what each one adds to the context (its results and the shortnames it registers) back into the parent's.
 
-A step runs in a fresh interpreter (`spawn`: no OpenMP state or locks copied from the parent); it receives the
-context as it stands and the parent's configuration (`config.current_settings`, which tests and `--flags`
-may have changed after import), and sends back its results, or the traceback of its failure. `jobs=1` runs
-every step in this process, in order, as before: the same results, no process start.
+A step runs in a fresh interpreter (`spawn`: no OpenMP state or locks copied from the parent). It receives
+the context as it stands, pickled to bytes by the parent (multiprocessing's own pickler would hand each
+tensor of the body model over as a shared-memory file descriptor, one open file each, and ran out of them),
+and the parent's configuration (`config.current_settings`, which tests and `--flags` may have changed after
+import); it sends back its results, or the traceback of its failure. Only this module's own bytes are
+unpickled, in the lane it started. `jobs=1` runs every step in this process, in order, as before: the same
+results, no process start.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import pickle
 import sys
 import time
 import traceback
@@ -94,7 +98,7 @@ def run_on_lanes(
                 receive, send = spawn.Pipe(duplex=False)
                 process = spawn.Process(
                     target=_run_step_in_lane,
-                    args=(steps[name], ctx, config.current_settings(), logging.getLogger().level, send),
+                    args=(steps[name], pickle.dumps(ctx), config.current_settings(), logging.getLogger().level, send),
                     name=f"quickstart-{name}",
                 )
                 start = time.perf_counter()
@@ -148,7 +152,7 @@ def _receive(lane: _Running) -> dict[str, Any]:
 
 def _run_step_in_lane(
     step: QuickstartStep,
-    ctx: QuickstartContext,
+    pickled_ctx: bytes,
     settings: dict[str, Any],
     log_level: int,
     connection: Connection,
@@ -158,6 +162,7 @@ def _run_step_in_lane(
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     config.apply_settings(settings)
     try:
+        ctx: QuickstartContext = pickle.loads(pickled_ctx)  # the parent's own context, pickled by the parent
         result = step(ctx)
     except BaseException:  # noqa: BLE001  # the parent reports it, naming the step
         connection.send({"status": "failed", "traceback": traceback.format_exc()})
