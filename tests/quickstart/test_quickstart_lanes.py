@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import resource
 import time
@@ -20,7 +21,8 @@ from poseembroider.quickstart.lanes import StepFailed, check_needs, run_on_lanes
 def step_first(ctx: QuickstartContext) -> dict:
     ctx.encoder_names["pose"] = "pose_from_first"
     (ctx.out_dir / "first.txt").write_text(str(os.getpid()))
-    return {"pid": os.getpid(), "models_root": str(config.MODELS_ROOT)}
+    start_method = multiprocessing.get_start_method()
+    return {"pid": os.getpid(), "models_root": str(config.MODELS_ROOT), "start_method": start_method}
 
 
 def step_slow(ctx: QuickstartContext) -> dict:
@@ -73,6 +75,8 @@ def test_lanes_run_steps_in_processes_after_their_needs_and_merge_what_they_add(
     assert ctx.encoder_names == {"pose": "pose_from_first"}  # and the parent's context
     # the lanes saw the configuration the tests set (not the one the environment would give a fresh process)
     assert ctx.results["first"]["models_root"] == str(config.MODELS_ROOT)
+    # and the parent's start method for their own workers (a spawned process would otherwise default to spawn)
+    assert ctx.results["first"]["start_method"] == multiprocessing.get_start_method()
     assert finished.index("first") < finished.index("after_first")
     assert all(result["seconds"] >= 0 for result in ctx.results.values())
 

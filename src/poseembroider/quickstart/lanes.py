@@ -6,13 +6,13 @@ models, PairText and PoseEmbroider, ...) finish in the time of the longer one. `
 `jobs` steps at once, in the order of `steps`, each as soon as every step it `needs` has finished, and merges
 what each one adds to the context (its results and the shortnames it registers) back into the parent's.
 
-A step runs in a fresh interpreter (`spawn`: no OpenMP state or locks copied from the parent). It receives
-the context as it stands, pickled to bytes by the parent (multiprocessing's own pickler would hand each
-tensor of the body model over as a shared-memory file descriptor, one open file each, and ran out of them),
-and the parent's configuration (`config.current_settings`, which tests and `--flags` may have changed after
-import); it sends back its results, or the traceback of its failure. Only this module's own bytes are
-unpickled, in the lane it started. `jobs=1` runs every step in this process, in order, as before: the same
-results, no process start.
+A step runs in a fresh interpreter (`spawn`: no OpenMP state or locks copied from the parent). It receives the
+context as it stands, pickled to bytes by the parent (multiprocessing's own pickler would hand each tensor of
+the body model over as a shared-memory file descriptor, one open file each, and ran out of them), the parent's
+configuration (`config.current_settings`, which tests and `--flags` may have changed after import) and its
+process start method (for the step's own DataLoader workers); it sends back its results, or the traceback of its
+failure. Only this module's own bytes are unpickled, in the lane it started. `jobs=1` runs every step in this
+process, in order, as before: the same results, no process start.
 """
 
 from __future__ import annotations
@@ -98,7 +98,14 @@ def run_on_lanes(
                 receive, send = spawn.Pipe(duplex=False)
                 process = spawn.Process(
                     target=_run_step_in_lane,
-                    args=(steps[name], pickle.dumps(ctx), config.current_settings(), logging.getLogger().level, send),
+                    args=(
+                        steps[name],
+                        pickle.dumps(ctx),
+                        config.current_settings(),
+                        logging.getLogger().level,
+                        multiprocessing.get_start_method(),
+                        send,
+                    ),
                     name=f"quickstart-{name}",
                 )
                 start = time.perf_counter()
@@ -155,12 +162,17 @@ def _run_step_in_lane(
     pickled_ctx: bytes,
     settings: dict[str, Any],
     log_level: int,
+    start_method: str,
     connection: Connection,
 ) -> None:
-    """Body of a lane process: the parent's configuration and log level, the step, its results sent back."""
+    """Body of a lane process: the parent's configuration, log level and process start method, the step,
+    its results sent back."""
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # lines in the order they are made
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     config.apply_settings(settings)
+    # a spawned process makes 'spawn' its default: the step's DataLoader workers would then be spawned too,
+    # each given its dataset's tensors through file descriptors (slow, and out of them on the image datasets)
+    multiprocessing.set_start_method(start_method, force=True)
     try:
         ctx: QuickstartContext = pickle.loads(pickled_ctx)  # the parent's own context, pickled by the parent
         result = step(ctx)
