@@ -19,7 +19,7 @@ where the recipe would take hours here: the PoseVAE's joint term runs on the ske
 the 22 body joints) instead of the posed mesh, with no vertex term, a cosine learning rate, the likelihood
 scales at a learning rate of their own and a KL weight of 0.2; PoseText and PairText use a narrower,
 shallower text transformer (`--latentD 128 --transformer_layers 1`, no dropout) over the tiny text backbone,
-a few epochs over the pools at a higher learning rate (PairText's decaying); the image encoder trains a few
+a few epochs over the pools at a higher, constant learning rate; the image encoder trains a few
 epochs with left/right flips but no photometric augmentation, its pose regression helped by 2D keypoint
 heatmaps on the token grid and a 2D -> 3D lifter pretrained on the ground-truth 2D joints. The scripts'
 defaults stay the published ones.

@@ -1,7 +1,8 @@
 """Quickstart steps: corrective instructions from the representation (the paper's Table 2, on the offline world).
 
 `instruction_generator` trains an InstructionGenerator on PoseEmbroider's x̄ of the two poses of each pair
-(`train_instruction_generation.py`, the published architecture at a CPU decoder size), on the pairs mined in
+(`train_instruction_generation.py`, the published architecture at a CPU decoder size, with word dropout on
+the teacher-forced inputs so a 3-epoch decoder reads x̄ more), on the pairs mined in
 the pose pool (validated on the rendered fix dataset's val pairs, which the pool's val split copies);
 `instruction_evaluation` (a step of its own: only it needs PairText, so training need not wait for it)
 evaluates it on the rendered fix val pairs for every input set they offer ((P_A,P_B), (V_A,V_B), (P_A,V_B),
@@ -43,7 +44,7 @@ def step_instruction_generator(ctx: QuickstartContext) -> dict[str, Any]:
         "--text_decoder_name", "transformer_distilbertSynth",
         "--decoder_latentD", str(sizes.instruction_decoder_width), "--decoder_nhead", str(sizes.instruction_heads),
         "--decoder_nlayers", str(sizes.instruction_layers), "--decoder_ff", str(2 * sizes.instruction_decoder_width),
-        "--decoder_dropout", "0",
+        "--decoder_dropout", "0", "--decoder_word_dropout", str(sizes.instruction_word_dropout),
         "--lr", str(sizes.instruction_lr), "--lr_scheduler", "cosine", "--wd", "0.0001",
         "--batch_size", str(sizes.instruction_batch_size), "--epochs", str(sizes.instruction_epochs),
         "--val_every", "1", "--output_dir", str(run_dir), "--shortname", SHORTNAME,
