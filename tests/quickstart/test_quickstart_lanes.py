@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import resource
@@ -32,6 +33,18 @@ def step_slow(ctx: QuickstartContext) -> dict:
 
 def step_after_first(ctx: QuickstartContext) -> dict:
     return {"pid": os.getpid(), "pose_name": ctx.encoder_names.get("pose"), "first_done": "first" in ctx.results}
+
+
+def step_meeting(ctx: QuickstartContext, me: str, partner: str, patience: float) -> dict:
+    """Leave a mark, then wait up to `patience` seconds for the partner's: both marks are seen only when the
+    two steps run at the same time."""
+    (ctx.out_dir / f"{me}.here").touch()
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        if (ctx.out_dir / f"{partner}.here").exists():
+            return {"met": True}
+        time.sleep(0.05)
+    return {"met": False}
 
 
 def step_counting_body_tensors(ctx: QuickstartContext) -> dict:
@@ -82,12 +95,20 @@ def test_lanes_run_steps_in_processes_after_their_needs_and_merge_what_they_add(
 
 
 def test_two_lanes_overlap_steps_that_do_not_need_each_other(tmp_path):
-    ctx = QuickstartContext(tmp_path)
-    start = time.perf_counter()
-    run_on_lanes(ctx, {"slow": step_slow, "first": step_first}, {}, jobs=2)
-    # `slow` was already running when `first` ended: `first` did not wait for it
-    assert not ctx.results["slow"]["saw_first"]
-    assert Path(tmp_path / "first.txt").exists() and time.perf_counter() - start > 1.0
+    def meetings(patience: float) -> dict:
+        return {
+            "a": functools.partial(step_meeting, me="a", partner="b", patience=patience),
+            "b": functools.partial(step_meeting, me="b", partner="a", patience=patience),
+        }
+
+    ctx = QuickstartContext(tmp_path / "two")
+    ctx.out_dir.mkdir()
+    run_on_lanes(ctx, meetings(60.0), {}, jobs=2)
+    assert ctx.results["a"]["met"] and ctx.results["b"]["met"]  # each found the other running
+    ctx = QuickstartContext(tmp_path / "one")
+    ctx.out_dir.mkdir()
+    run_on_lanes(ctx, meetings(0.2), {}, jobs=1)
+    assert not ctx.results["a"]["met"] and ctx.results["b"]["met"]  # one lane: `a` waited alone
 
 
 def test_one_lane_runs_in_this_process_in_order(tmp_path):
@@ -99,7 +120,7 @@ def test_one_lane_runs_in_this_process_in_order(tmp_path):
         run_on_lanes(QuickstartContext(tmp_path), {"after_first": step_after_first, "first": step_first}, NEEDS, 1)
 
 
-def test_a_failing_step_is_named_with_its_traceback_and_the_others_stop(tmp_path):
+def test_a_failing_step_is_named_with_its_traceback(tmp_path):
     ctx = QuickstartContext(tmp_path)
     with pytest.raises(StepFailed, match="(?s)step 'broken' failed:.*ValueError: the planted failure"):
         run_on_lanes(ctx, {"broken": step_failing, "slow": step_slow}, {}, jobs=2)

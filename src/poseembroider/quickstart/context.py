@@ -35,7 +35,7 @@ class AssistingSizes:
     text_retrieval_latentD: int = 128  # PoseText / PairText embedding and text-transformer width
     text_retrieval_layers: int = 1
     # val mRecall per epoch (pools of 16,384 poses / 22,923 pairs): PoseText bs 128 lr 3e-3 constant: 12.8 22.4
-    # 28.8 29.6 32.2 36.1. PairText bs 64 lr 1e-3, on the quiet machine: constant 3.3 6.0 7.1 9.9 9.4 10.9 11.8
+    # 28.8 29.6 32.2 36.1. PairText bs 64 lr 1e-3 (beside other runs): constant 3.3 6.0 7.1 9.9 9.4 10.9 11.8
     # 12.4 12.6 13.9 14.5 13.6 15.6 16.1 15.1 15.6; cosine over 12 epochs 3.5 6.3 7.9 9.0 10.5 11.0 11.0 12.4
     # 13.2 13.0 13.3 13.0 (it flattens as the rate decays). PairText runs on the lane beside the image encoder and
     # PoseEmbroider, where most of its 16 epochs cost no wall time

@@ -153,6 +153,7 @@ def _receive(lane: _Running) -> dict[str, Any]:
             f"{lane.process.exitcode}: killed, or out of memory?)"
         ) from None
     if message["status"] != "ok":
+        lane.process.join()  # it exits right after its report
         raise StepFailed(f"quickstart step {lane.step!r} failed:\n{message['traceback']}")
     return message
 
