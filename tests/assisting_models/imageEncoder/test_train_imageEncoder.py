@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from poseembroider.assisting_models.imageEncoder import train_imageEncoder as script
+from poseembroider.assisting_models.imageEncoder.keypoint_encoder import KeypointImageEncoder
 from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
     ImageEncoder,
     ImagePoseRegressor,
@@ -63,6 +64,22 @@ def test_short_training_lowers_the_loss_and_saves_a_frozen_encoder(tiny_dataset,
     best = ImagePoseRegressor.from_pretrained(tmp_path / "run" / "best")
     assert all(torch.equal(a, b) for a, b in zip(best.encoder.state_dict().values(), encoder.state_dict().values(),
                                                    strict=True))
+
+
+def test_the_keypoint_cnn_trains_and_is_saved_as_the_image_encoder(tiny_dataset, body_model, tmp_path):
+    args = script.build_parser().parse_args(
+        ["--dataset", tiny_dataset, "--epochs", "2", "--no_img_augmentation", "--output_dir", str(tmp_path / "kp"),
+         "--image_encoder_name", "unet_kp_256x192", "--encoder_embed_dim", "32", "--head_hidden", "32",
+         "--lifter_hidden", "16", "--lifter_steps", "5", "--lifter_batch_size", "8", "--batch_size", "8",
+         "--wloss_keypoints_l1", "5", "--train_precision", "bf16", "--shortname", "imageencoder_test_kp",
+         "--warmup", "2", "--no_progress", "--no_tensorboard"]
+    )
+    results = script.train(args, body_model=body_model)
+    assert 0 < results["val"]["pa_mpjpe_mm"] and 0 < results["val"]["keypoint_err_px"] < 300
+    assert results["encoder_config"]["heatmap_stride"] == 8 and results["image_encoder_name"] == "unet_kp_256x192"
+    encoder = build_image_encoder("imageencoder_test_kp")
+    assert isinstance(encoder, KeypointImageEncoder) and encoder.frozen
+    assert encoder.forward_features(torch.rand(2, 3, 256, 192)).shape == (2, 34, 32)
 
 
 def test_cli_forwards_flags_to_the_script(tiny_dataset, body_model, tmp_path, monkeypatch, capsys):

@@ -67,6 +67,24 @@ def test_regressor_takes_the_overrides_and_keypoint_terms_only_with_keypoint_poo
     assert (mean.wloss_keypoints, mean.lifter_hidden, mean.wloss_lifting) == (0.0, 0, 0.0)
 
 
+def test_a_keypoint_preset_builds_the_cnn_regressor_with_its_own_overrides():
+    from poseembroider.assisting_models.imageEncoder.keypoint_regressor import KeypointPoseRegressor
+
+    cfg = ImageEncoderTrainingConfig(
+        image_encoder_name="unet_kp_256x192", encoder_embed_dim=16, stem_input_pooling=1, stem_stage_blocks=2
+    )
+    model = build_regressor(cfg)
+    assert isinstance(model, KeypointPoseRegressor)
+    encoder = model.config.encoder
+    assert (encoder.embed_dim, encoder.input_pooling, encoder.stage_blocks) == (16, 1, 2)
+    assert model.config.wloss_keypoints == 5.0 and model.config.lifter_hidden == 512
+    with pytest.raises(ValueError, match="--encoder_depth --drop_path_rate: not a setting of the keypoint CNN"):
+        build_regressor(ImageEncoderTrainingConfig(image_encoder_name="unet_kp_256x192", encoder_depth=2,
+                                                   drop_path_rate=0.1))
+    with pytest.raises(ValueError, match="--pooling mean: the keypoint CNN"):
+        build_regressor(ImageEncoderTrainingConfig(image_encoder_name="unet_kp_256x192", pooling="mean"))
+
+
 def test_first_items_and_stacked_items():
     items = [{"poses": torch.full((2, 3), float(i)), "other": torch.zeros(1)} for i in range(5)]
     assert first_items(items, 0) is items and len(first_items(items, 3)) == 3 and len(first_items(items, 9)) == 5

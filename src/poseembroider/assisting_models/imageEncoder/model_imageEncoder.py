@@ -50,7 +50,7 @@ from poseembroider.geometry import (
     procrustes_align,
     rot6d_to_matrix,
 )
-from poseembroider.models.pretrained import PretrainedModel, register_model
+from poseembroider.models.pretrained import CheckpointError, PretrainedModel, load_pretrained, register_model
 
 SMPLERX_PRESET = "smplerx_vitb32"
 CPU_PRESET = "convvit_tiny_256x192"
@@ -401,13 +401,13 @@ class ImageEncoder(PretrainedModel, nn.Module):
         return load_smplerx_weights(self.backbone, path)
 
 
-def build_image_encoder(name: str, frozen: bool = True) -> ImageEncoder:
+def build_image_encoder(name: str, frozen: bool = True) -> nn.Module:
     """The image encoder PoseEmbroider's `--image_encoder_name` refers to.
 
     `smplerx_vitb32`: the ViT-B preset with the SMPLer-X weights (FileNotFoundError naming the expected file
-    when they are absent); any other name: a shortname or folder of a saved `ImageEncoder` (e.g. the one
-    `train_imageEncoder.py` registers, saved frozen). `frozen=True` freezes the result; `False` leaves it as
-    built or saved.
+    when they are absent); any other name: a shortname or folder of a saved `ImageEncoder` or
+    `KeypointImageEncoder` (e.g. the one `train_imageEncoder.py` registers, saved frozen). `frozen=True`
+    freezes the result; `False` leaves it as built or saved.
     """
     if name == SMPLERX_PRESET:
         path = find_smplerx_weights()
@@ -416,7 +416,12 @@ def build_image_encoder(name: str, frozen: bool = True) -> ImageEncoder:
         encoder = ImageEncoder.from_preset(SMPLERX_PRESET)
         encoder.load_smplerx_weights(path)
     else:
-        encoder = ImageEncoder.from_pretrained(name)
+        encoder = load_pretrained(name)
+        if not (callable(getattr(encoder, "forward_features", None)) and callable(getattr(encoder, "freeze", None))):
+            raise CheckpointError(
+                f"image encoder {name!r} holds a {type(encoder).__name__}, not an image encoder "
+                "(an ImageEncoder or KeypointImageEncoder folder, with forward_features)"
+            )
     if frozen:
         encoder.freeze()
     return encoder
@@ -594,28 +599,43 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
             centres = token_centres(cfg.encoder.grid_size, cfg.encoder.img_size)
             self.register_buffer("token_xy", centres, persistent=False)
             if cfg.lifter_hidden:
-                self.lifter = nn.Sequential(
-                    nn.Linear(joints * 2, cfg.lifter_hidden),
-                    nn.GELU(),
-                    nn.Dropout(cfg.head_dropout),
-                    nn.Linear(cfg.lifter_hidden, cfg.lifter_hidden),
-                    nn.GELU(),
-                    nn.Linear(cfg.lifter_hidden, joints * 6),
-                )
-                nn.init.xavier_uniform_(self.lifter[-1].weight, gain=0.01)
-                nn.init.zeros_(self.lifter[-1].bias)
-        self.head = nn.Sequential(
-            nn.LayerNorm(head_in),
-            nn.Linear(head_in, cfg.head_hidden),
-            nn.GELU(),
-            nn.Dropout(cfg.head_dropout),
-            nn.Linear(cfg.head_hidden, joints * 6),
-        )
-        nn.init.xavier_uniform_(self.head[-1].weight, gain=0.01)
-        nn.init.zeros_(self.head[-1].bias)
+                self.lifter = self.build_lifter()
+        self.head = self.build_head(head_in)
         # the prediction is a residual on this pose (6D); identity rotations until `set_mean_pose`
         self.mean_rot6d = nn.Parameter(matrix_to_rot6d(torch.eye(3).expand(joints, 3, 3)).clone())
         self.__dict__["_body_model"] = None  # kept out of the module tree: not saved, not moved by .to()
+
+    def build_head(self, features: int) -> nn.Sequential:
+        """LayerNorm -> Linear(features, head_hidden) -> GELU -> Dropout -> Linear(head_hidden, J*6), the last
+        layer near zero so training starts from the mean pose."""
+        cfg = self.config
+        head = nn.Sequential(
+            nn.LayerNorm(features),
+            nn.Linear(features, cfg.head_hidden),
+            nn.GELU(),
+            nn.Dropout(cfg.head_dropout),
+            nn.Linear(cfg.head_hidden, cfg.num_body_joints * 6),
+        )
+        nn.init.xavier_uniform_(head[-1].weight, gain=0.01)
+        nn.init.zeros_(head[-1].bias)
+        return head
+
+    def build_lifter(self) -> nn.Sequential:
+        """MLP (J*2 -> lifter_hidden -> lifter_hidden -> J*6) from 2D joints in [-1, 1] to a 6D residual,
+        starting near zero."""
+        cfg = self.config
+        joints = cfg.num_body_joints
+        lifter = nn.Sequential(
+            nn.Linear(joints * 2, cfg.lifter_hidden),
+            nn.GELU(),
+            nn.Dropout(cfg.head_dropout),
+            nn.Linear(cfg.lifter_hidden, cfg.lifter_hidden),
+            nn.GELU(),
+            nn.Linear(cfg.lifter_hidden, joints * 6),
+        )
+        nn.init.xavier_uniform_(lifter[-1].weight, gain=0.01)
+        nn.init.zeros_(lifter[-1].bias)
+        return lifter
 
     # ---- body model (metrics) -------------------------------------------------------------------
 

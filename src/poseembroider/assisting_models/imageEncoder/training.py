@@ -32,6 +32,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from poseembroider import config
+from poseembroider.assisting_models.imageEncoder.keypoint_encoder import (
+    KEYPOINT_ENCODER_PRESETS,
+    keypoint_encoder_config,
+)
+from poseembroider.assisting_models.imageEncoder.keypoint_regressor import (
+    KeypointPoseRegressor,
+    KeypointPoseRegressorConfig,
+)
 from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
     CPU_PRESET,
     IMAGE_ENCODER_PRESETS,
@@ -80,7 +88,10 @@ class ImageEncoderTrainingConfig:
 
     dataset: str = config_field(DEFAULT_DATASET, "single-element dataset with images and poses")
     image_encoder_name: str = config_field(
-        CPU_PRESET, "architecture preset of the encoder to pretrain", choices=sorted(IMAGE_ENCODER_PRESETS)
+        CPU_PRESET,
+        "architecture preset of the encoder to pretrain: a ViT (`IMAGE_ENCODER_PRESETS`) or the keypoint CNN "
+        "(`KEYPOINT_ENCODER_PRESETS`)",
+        choices=sorted([*IMAGE_ENCODER_PRESETS, *KEYPOINT_ENCODER_PRESETS]),
     )
     encoder_depth: int | None = config_field(None, "override the preset's number of blocks", min=1)
     encoder_mlp_ratio: float | None = config_field(None, "override the preset's MLP ratio")
@@ -154,10 +165,9 @@ def default_shortname(cfg: ImageEncoderTrainingConfig) -> str:
     return cfg.shortname or f"imageencoder_{cfg.image_encoder_name}_{cfg.dataset}"
 
 
-def build_regressor(cfg: ImageEncoderTrainingConfig) -> ImagePoseRegressor:
-    """The regressor of `cfg`: its preset with the overrides given, the keypoint terms only with 'keypoints'
-    pooling (and the lifting loss only with a lifter)."""
-    overrides = {
+def _vit_encoder_overrides(cfg: ImageEncoderTrainingConfig) -> dict[str, Any]:
+    """The encoder fields of a ViT preset that `cfg` overrides."""
+    return {
         name: value
         for name, value in (
             ("depth", cfg.encoder_depth),
@@ -170,24 +180,52 @@ def build_regressor(cfg: ImageEncoderTrainingConfig) -> ImagePoseRegressor:
         )
         if value is not None
     }
-    keypoints = cfg.pooling == "keypoints"
-    return ImagePoseRegressor(
-        ImagePoseRegressorConfig(
-            encoder=image_encoder_config(cfg.image_encoder_name, **overrides),
-            num_body_joints=cfg.num_body_joints,
-            head_hidden=cfg.head_hidden,
-            wloss_joints=cfg.wloss_joints,
-            pooling=cfg.pooling,
-            keypoint_dim=cfg.keypoint_dim,
-            wloss_keypoints=cfg.wloss_keypoints if keypoints else 0.0,
-            keypoint_sigma=cfg.keypoint_sigma,
-            wloss_keypoints_l1=cfg.wloss_keypoints_l1 if keypoints else 0.0,
-            lifter_hidden=cfg.lifter_hidden if keypoints else 0,
-            wloss_lifting=cfg.wloss_lifting if keypoints and cfg.lifter_hidden else 0.0,
-            lifter_noise_px=cfg.lifter_noise_px,
-            train_precision=cfg.train_precision,
+
+
+def _keypoint_encoder_overrides(cfg: ImageEncoderTrainingConfig) -> dict[str, Any]:
+    """The keypoint-CNN fields `cfg` overrides; a ViT-only override is an error naming its flag."""
+    vit_only = ("encoder_depth", "encoder_num_heads", "encoder_mlp_ratio", "drop_path_rate")
+    given = [f"--{name}" for name in vit_only if getattr(cfg, name) is not None]
+    if given:
+        raise ValueError(f"{' '.join(given)}: not a setting of the keypoint CNN {cfg.image_encoder_name!r} (a ViT's)")
+    return {
+        name: value
+        for name, value in (
+            ("embed_dim", cfg.encoder_embed_dim),
+            ("input_pooling", cfg.stem_input_pooling),
+            ("stage_blocks", cfg.stem_stage_blocks),
         )
-    )
+        if value is not None
+    }
+
+
+def build_regressor(cfg: ImageEncoderTrainingConfig) -> ImagePoseRegressor:
+    """The regressor of `cfg`: its preset with the overrides given; a ViT preset gives an
+    `ImagePoseRegressor` (keypoint terms only with 'keypoints' pooling, the lifting loss only with a lifter),
+    a keypoint-CNN preset a `KeypointPoseRegressor` (always 'keypoints' pooling)."""
+    keypoint_cnn = cfg.image_encoder_name in KEYPOINT_ENCODER_PRESETS
+    if keypoint_cnn and cfg.pooling != "keypoints":
+        raise ValueError(f"--pooling {cfg.pooling}: the keypoint CNN {cfg.image_encoder_name!r} pools by its heatmaps")
+    keypoints = cfg.pooling == "keypoints"
+    head = {
+        "num_body_joints": cfg.num_body_joints,
+        "head_hidden": cfg.head_hidden,
+        "wloss_joints": cfg.wloss_joints,
+        "pooling": cfg.pooling,
+        "keypoint_dim": cfg.keypoint_dim,
+        "wloss_keypoints": cfg.wloss_keypoints if keypoints else 0.0,
+        "keypoint_sigma": cfg.keypoint_sigma,
+        "wloss_keypoints_l1": cfg.wloss_keypoints_l1 if keypoints else 0.0,
+        "lifter_hidden": cfg.lifter_hidden if keypoints else 0,
+        "wloss_lifting": cfg.wloss_lifting if keypoints and cfg.lifter_hidden else 0.0,
+        "lifter_noise_px": cfg.lifter_noise_px,
+        "train_precision": cfg.train_precision,
+    }
+    if keypoint_cnn:
+        encoder = keypoint_encoder_config(cfg.image_encoder_name, **_keypoint_encoder_overrides(cfg))
+        return KeypointPoseRegressor(KeypointPoseRegressorConfig(encoder=encoder, **head))
+    encoder_vit = image_encoder_config(cfg.image_encoder_name, **_vit_encoder_overrides(cfg))
+    return ImagePoseRegressor(ImagePoseRegressorConfig(encoder=encoder_vit, **head))
 
 
 def first_items(dataset: Dataset, limit: int) -> Dataset:
@@ -391,7 +429,7 @@ def publish_encoder(
     register it (`cfg.register`), write and return `results.json` (best validation metrics, the mean-pose
     baseline, throughput; `train_seconds` of the Trainer, the lifter pretraining's are added)."""
     output_dir = Path(output_dir)
-    best = ImagePoseRegressor.from_pretrained(output_dir / "best")
+    best = type(run.model).from_pretrained(output_dir / "best")
     encoder_dir = best.frozen_encoder().save_pretrained(output_dir / "image_encoder")
     best_metrics = json.loads((output_dir / "best" / "metrics.json").read_text())
     shortname = default_shortname(cfg)
