@@ -9,7 +9,7 @@ README's results table:
   instruction corpus, saved where `distilbertSynth` resolves (`config.MODELS_ROOT/distilbert-synth`);
 - `posevae`: the PoseVAE (reconstruction MPJPE vs. the mean pose);
 - `posetext`, `pairtext`: pose<->text and pair<->instruction retrieval (mRecall vs. chance, k/N);
-- `image_encoder`: our conv-stem ViT pretrained to regress the pose from crops (PA-MPJPE vs. the mean pose).
+- `image_encoder`: our keypoint CNN pretrained to regress the pose from crops (PA-MPJPE vs. the mean pose).
 
 The pose-only models (PoseVAE, PoseText, PairText) train on the pose pools of the `pose_pools` step (many
 more captioned sampled poses and mined pairs than are rendered, no images) and validate on the rendered
@@ -21,7 +21,7 @@ scales at a learning rate of their own and a KL weight of 0.2; PoseText and Pair
 shallower text transformer (`--latentD 128 --transformer_layers 1`, no dropout) over the tiny text backbone,
 a few epochs over the pools at a higher, constant learning rate; the image encoder trains a few
 epochs with left/right flips but no photometric augmentation, its pose regression helped by 2D keypoint
-heatmaps on the token grid and a 2D -> 3D lifter pretrained on the ground-truth 2D joints. The scripts'
+heatmaps (a 32x24 grid at stride 8) and a 2D -> 3D lifter pretrained on the ground-truth 2D joints. The scripts'
 defaults stay the published ones.
 
 Sizes are set by `AssistingSizes` (the defaults fit the quickstart; tests shrink them).
@@ -211,11 +211,13 @@ def step_pairtext(ctx: QuickstartContext) -> dict[str, Any]:
 
 
 def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
-    """Our conv-stem ViT, pretrained on the synthetic crops (`train_imageEncoder.py`)."""
+    """Our image encoder (the keypoint CNN by default), pretrained on the synthetic crops (`train_imageEncoder.py`)."""
 
     sizes = ctx.assisting_sizes
     argv = [
         "--dataset", ctx.require_synth().script_name,
+        "--image_encoder_name", sizes.image_encoder_name,
+        "--wloss_keypoints_l1", str(sizes.image_encoder_keypoints_l1),
         "--epochs", str(sizes.image_encoder_epochs),
         "--batch_size", str(sizes.image_encoder_batch_size),
         "--lr", str(sizes.image_encoder_lr),

@@ -47,10 +47,12 @@ class AssistingSizes:
     pairtext_batch_size: int = 64
     pairtext_lr: float = 1e-3
     pairtext_lr_scheduler: str = "none"
-    # bf16 steps on a 4x-pooled view are 2.5x faster than fp32 on a 2x-pooled one (benchmarks/bench_image_encoder.py):
-    # 18 epochs then cost what 6 did (PA-MPJPE 114 vs 118 mm; the curve is in train_imageEncoder.py's docstring)
+    # the keypoint CNN on a 2x-pooled view, bf16: same crops, same 18 epochs, 2D joints 21 px off instead of the
+    # conv-stem ViT's 26 (4x-pooled view), PA-MPJPE 107 vs 113 mm (train_imageEncoder.py's docstring has both)
+    image_encoder_name: str = "unet_kp_256x192"
     image_encoder_epochs: int = 18
-    image_encoder_input_pooling: int = 4
+    image_encoder_input_pooling: int = 2
+    image_encoder_keypoints_l1: float = 5.0  # soft-argmax L1 term: places each joint below a heatmap cell
     image_encoder_precision: str = "bf16"
     image_encoder_batch_size: int = 16
     image_encoder_lr: float = 2e-3
