@@ -94,6 +94,37 @@ def test_incremental_decoder_equals_the_full_forward(tokenizer_dir):
     torch.testing.assert_close(torch.stack(steps[1:], dim=1), full[keep, 1:], atol=1e-5, rtol=1e-4)
 
 
+def test_several_memory_tokens_are_read_per_word_and_decode_incrementally(tokenizer_dir):
+    """K memory tokens: the adapter makes (B, K, D); the cached decoder still equals the full forward; with one
+    token every position gets the same cross-attention output, with several it differs by position."""
+    model = make_model(tokenizer_dir, memory_tokens=3).eval()
+    assert InstructionGeneratorConfig().memory_tokens == 1  # the original's single token
+    batch = batch_of(model, 2)
+    memory = model.memory(batch["xbar_A"], batch["xbar_B"])
+    assert memory.shape == (2, 3, 32) and model.adapter.out_features == 3 * 32
+    tokens = batch["texts_tokens"][:, :6].clone()
+    tokens[tokens == model.special.pad] = 7
+    with torch.no_grad():
+        full = model(batch["xbar_A"], batch["xbar_B"], tokens)
+        state = model.decoding_state(batch["xbar_A"], batch["xbar_B"])
+        steps = torch.stack([state(tokens[:, t], None) for t in range(tokens.shape[1])], dim=1)
+    torch.testing.assert_close(steps, full, atol=1e-5, rtol=1e-4)
+
+    def cross_attention_outputs(generator: InstructionGenerator) -> torch.Tensor:
+        layer = generator.text_decoder.decoder.layers[0]
+        queries = torch.randn(1, 5, 32, generator=torch.Generator().manual_seed(1))
+        mem = generator.memory(batch["xbar_A"][:1], batch["xbar_B"][:1])
+        return layer.multihead_attn(queries, mem, mem, need_weights=False)[0][0]  # (5, D)
+
+    with torch.no_grad():
+        one = cross_attention_outputs(make_model(tokenizer_dir).eval())
+        several = cross_attention_outputs(model)
+    assert torch.allclose(one, one[:1].expand_as(one), atol=1e-6)
+    assert not torch.allclose(several, several[:1].expand_as(several), atol=1e-3)
+    with pytest.raises(ValueError, match="memory_tokens"):
+        InstructionGeneratorConfig(memory_tokens=0)
+
+
 def test_generation_gives_texts_and_beam_one_is_greedy(tokenizer_dir):
     model = make_model(tokenizer_dir).eval()
     batch = batch_of(model, 3)

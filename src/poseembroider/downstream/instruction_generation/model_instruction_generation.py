@@ -3,10 +3,13 @@ frozen representations x̄ of A and of B.
 
     x̄_A, x̄_B (B, latentD), from a frozen PoseEmbroider / Aligner (`pretrained_representation_model`)
       -> TIRG(main = x̄_B, modifier = x̄_A)                                   -> (B, comparison_latentD)
-      -> adapter Linear(comparison_latentD, decoder_latentD)                 -> memory (B, 1, decoder_latentD)
+      -> adapter Linear(comparison_latentD, K * decoder_latentD)             -> memory (B, K, decoder_latentD)
     tokens (B, L) -> Embedding · sqrt(d) + sinusoidal positions (dropout)
-      -> TransformerDecoder (decoder_nlayers x [causal self-attention, cross-attention to the one memory
-         token, GELU feed-forward decoder_ff], post-norm, dropout) -> Linear(decoder_latentD, vocab)
+      -> TransformerDecoder (decoder_nlayers x [causal self-attention, cross-attention to the K memory
+         tokens, GELU feed-forward decoder_ff], post-norm, dropout) -> Linear(decoder_latentD, vocab)
+
+K = `memory_tokens` is 1 in the original (the adapter is then the original's Linear(comparison_latentD,
+decoder_latentD), so its weights import as they are).
     loss = cross-entropy of next-token prediction with teacher forcing, PAD ignored
 
 Only the fusion, the adapter and the decoder are trained; x̄ comes from outside (a cache of
@@ -95,6 +98,12 @@ class InstructionGeneratorConfig:
     transformer_mode: str = config_field(
         "crossattention", "how the decoder reads the fused token", choices=TRANSFORMER_MODES
     )
+    memory_tokens: int = config_field(
+        1,
+        "memory tokens the adapter makes of the fused pair (beyond the original's 1: with one token the "
+        "cross-attention gives every word the same vector; with several, each word weighs them its own way)",
+        min=1,
+    )
     max_tokens: int = config_field(512, "most tokens of a text (positional table; the original's 512)", min=1)
     vocab_size: int = config_field(0, "decoder vocabulary; 0: the tokenizer's, recorded when the model is built")
     pretrained_representation_model: str = config_field(
@@ -113,6 +122,7 @@ class InstructionGeneratorConfig:
             "decoder_nlayers",
             "decoder_ff",
             "max_tokens",
+            "memory_tokens",
         ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -292,7 +302,7 @@ class InstructionGenerator(PretrainedModel, nn.Module):
                 f"vocabulary of {cfg.vocab_size}"
             )
         self.comparison = TIRG(cfg.latentD, cfg.comparison_latentD)
-        self.adapter = nn.Linear(cfg.comparison_latentD, cfg.decoder_latentD)
+        self.adapter = nn.Linear(cfg.comparison_latentD, cfg.memory_tokens * cfg.decoder_latentD)
         self.text_decoder = TransformerTextDecoder(
             cfg.vocab_size,
             cfg.decoder_latentD,
@@ -317,10 +327,10 @@ class InstructionGenerator(PretrainedModel, nn.Module):
             raise ValueError(f"xbar_A has {xbar_A.shape[0]} rows but xbar_B {xbar_B.shape[0]}")
 
     def memory(self, xbar_A: torch.Tensor, xbar_B: torch.Tensor) -> torch.Tensor:
-        """x̄ of A and B, (B, latentD) each -> the decoder's memory (B, 1, decoder_latentD)."""
+        """x̄ of A and B, (B, latentD) each -> the decoder's memory (B, memory_tokens, decoder_latentD)."""
         self._check_xbar(xbar_A, xbar_B)
         fused = self.comparison(main=xbar_B.float(), modifier=xbar_A.float())
-        return self.adapter(fused)[:, None]
+        return self.adapter(fused).view(fused.shape[0], self.config.memory_tokens, self.config.decoder_latentD)
 
     def forward(self, xbar_A: torch.Tensor, xbar_B: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: logits (B, L, V) of the token after each of `tokens` (B, L) ([BOS] w1 ...; PAD
