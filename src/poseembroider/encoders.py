@@ -2,11 +2,12 @@
 
 | modality | encoder (`--<modality>_encoder_name`) | batch keys read | feature per item |
 | --- | --- | --- | --- |
-| image | `ImageEncoder`: `smplerx_vitb32`, or a saved one | `images` (B, 3, 256, 192) | (192, D_i) tokens |
+| image | `ImageEncoder` (`smplerx_vitb32`, saved) or `KeypointImageEncoder` | `images` (B, 3, 256, 192) | (N, D_i) |
 | pose | PoseVAE encoder to its 512-d layer (`posevae`) | `poses` (B, 22, 3) | (512,) |
 | text | PoseText text branch, no final L2 (`posetext`) | `texts_tokens` (B, L), `texts_lengths` (B,) | (D_t,) |
 
-Names are shortnames or folders; `posevae` / `posetext` are the published models' shortnames.
+Names are shortnames or folders; `posevae` / `posetext` are the published models' shortnames. Image tokens:
+N = 192 patch tokens for a ViT, 22 joint + 12 context tokens for the keypoint CNN.
 
 Each encoder is frozen: no trainable parameter, always in eval mode (no dropout, drop-path or batch-norm
 update; the original left them in training mode), forward under `torch.no_grad()`. Each has a
@@ -90,7 +91,8 @@ class FrozenModalityEncoder(nn.Module):
 
 
 class FrozenImageEncoder(FrozenModalityEncoder):
-    """images (B, 3, 256, 192) in [0, 1] -> patch tokens (B, 192, D_i)."""
+    """images (B, 3, 256, 192) in [0, 1] -> tokens (B, N, D_i): 192 patch tokens of a ViT, or the keypoint
+    CNN's 22 joint + 12 context tokens."""
 
     modality = "image"
     input_keys = ("images",)

@@ -16,6 +16,8 @@ grid order, as PoseEmbroider uses them (the task tokens are dropped). Presets (`
 `vit_tiny_256x192` (192/6/3, no task tokens, inputs standardised inside the model) and `convvit_tiny_256x192`
 (conv stem over a 128x96 view, 128/2/4), our CPU-sized encoder pretrained on the synthetic crops by
 `train_imageEncoder.py` with `ImagePoseRegressor` (pose regression + 2D keypoint heatmaps on the token grid).
+The quickstart's offline encoder is no ViT but the keypoint CNN of `keypoint_encoder.py` (same interface:
+`forward_features`, `embed_dim`, `num_tokens`, `freeze`), which learns the 2D joints sooner on a CPU.
 
 Frozen mode (`freeze()`, or `frozen=True` in the config, as in the saved pretrained encoders): no
 trainable parameter, always in eval mode (no drop-path), forward without autograd graph.
