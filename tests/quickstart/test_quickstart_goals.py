@@ -58,9 +58,11 @@ def test_every_goal_path_names_a_quickstart_step():
 
 def test_markdown_holds_every_goal_and_step_time():
     results = _results()
-    summary = {"goals": goal_rows(results), "step_seconds": step_seconds(results), "total_seconds": 1900.0}
+    summary = {"goals": goal_rows(results), "step_seconds": step_seconds(results), "total_seconds": 2160.0}
     table = results_markdown(summary)
     assert table.count("| yes |") + table.count("| **no** |") == len(summary["goals"])
     assert "| posevae | 100 |" in table and "| core_poseembroider | 80 |" in table
-    assert "31.7 min, **over** the 30 min goal" in table
+    assert "36.0 min, **over** the 35 min goal" in table
+    within = results_markdown({**summary, "total_seconds": 1851.0})
+    assert "30.9 min, within the 35 min goal" in within
     assert step_seconds(results) == pytest.approx({"posevae": 100.0, "core_poseembroider": 80.0})

@@ -18,8 +18,10 @@ from poseembroider.evaluation.mesh_recovery import PAPER_PROTOCOL
 ResultPath = tuple[str, ...]
 """(step name, key, key, ...) into the steps' results."""
 
-QUICKSTART_MINUTES_GOAL = 30.0
-"""Wall time of the quickstart's steps on a 2-core CPU (install excluded)."""
+QUICKSTART_MINUTES_GOAL = 35.0
+"""Wall time of the quickstart's steps on a 2-core CPU (install excluded), the two downstream heads included (the
+offline-world issue's budget: 30 minutes for the retrieval half, 35 with the heads; in lanes the halves
+overlap, so only the whole is timed)."""
 
 
 @dataclass(frozen=True)
