@@ -1,7 +1,9 @@
 """Image encoder throughput (images/s): frozen encoding at batch 32, ours (the CPU preset) vs the SMPLer-X ViT-B/16
 preset (random weights, same input, same run); pretraining throughput of `ImagePoseRegressor` (CPU preset,
 forward + backward + AdamW step, batch 32, model only: data loading excluded); and the pretraining step of the
-CPU recipe with the previous settings (float32, input pooling 2) against bfloat16 and input pooling 4 (batch 16).
+CPU recipe with the previous settings (float32, input pooling 2) against bfloat16 and input pooling 4 (batch 16),
+and the keypoint CNN (`unet_kp_256x192`, the quickstart's encoder) against that ViT recipe: its pretraining step
+(bfloat16, 128x96 view, batch 16) and its frozen encoding.
 
 Input: random 256x192 crops in [0, 1], the size PoseEmbroider feeds its image encoder. `--threads N` sets torch's
 intra-op threads (default: torch's choice); on a CPU shared with other jobs, 1 thread can be much faster.
@@ -14,6 +16,7 @@ import argparse
 import torch
 
 from common import time_call, write_result
+from poseembroider.assisting_models.imageEncoder.keypoint_encoder import KEYPOINT_PRESET, KeypointImageEncoder
 from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
     CPU_PRESET,
     SMPLERX_PRESET,
@@ -52,6 +55,11 @@ def _training_recipes(images: torch.Tensor, rounds: int = 4) -> dict:
         "bf16_pool2": {"train_precision": "bf16"},
         "fp32_pool4": {"stem_input_pooling": 4},
         "bf16_pool4": {"train_precision": "bf16", "stem_input_pooling": 4},
+        "keypoint_cnn_bf16": {
+            "image_encoder_name": KEYPOINT_PRESET,
+            "train_precision": "bf16",
+            "wloss_keypoints_l1": 5.0,
+        },
     }
     steps = {}
     for name, overrides in variants.items():
@@ -60,7 +68,7 @@ def _training_recipes(images: torch.Tensor, rounds: int = 4) -> dict:
         optimizer = torch.optim.AdamW(model.param_groups(1e-3, 0.05), lr=1e-3)
         steps[name] = (model, optimizer)
 
-    previous = steps["previous_fp32_pool2"][0]
+    previous = steps["previous_fp32_pool2"][0]  # a ViT regressor: its stem's standardisation is switched off
     previous.encoder.backbone.patch_embed.standardise = False
     mean, std = previous.encoder.pixel_mean, previous.encoder.pixel_std
 
@@ -86,6 +94,7 @@ def _training_recipes(images: torch.Tensor, rounds: int = 4) -> dict:
         **{f"pretrain_{name}_images_per_s": round(rate, 1) for name, rate in rates.items()},
         "pretrain_ratio_bf16_pool4_vs_previous": round(rates["bf16_pool4"] / rates["previous_fp32_pool2"], 2),
         "pretrain_ratio_bf16_vs_fp32_at_pool2": round(rates["bf16_pool2"] / rates["fp32_pool2"], 2),
+        "pretrain_ratio_keypoint_cnn_vs_vit_bf16_pool4": round(rates["keypoint_cnn_bf16"] / rates["bf16_pool4"], 2),
     }
 
 
@@ -100,10 +109,12 @@ def main() -> None:
 
     ours = ImageEncoder.from_preset(CPU_PRESET).freeze()
     vitb = ImageEncoder.from_preset(SMPLERX_PRESET).freeze()
+    keypoint_cnn = KeypointImageEncoder.from_preset(KEYPOINT_PRESET).freeze()
     with torch.no_grad():
         assert ours(images[:1]).shape[1] == vitb(images[:1]).shape[1] == 192
         ours_s = time_call(lambda: ours(images), repeats=5, warmup=1)
         vitb_s = time_call(lambda: vitb(images), repeats=3, warmup=1)
+        keypoint_cnn_s = time_call(lambda: keypoint_cnn(images), repeats=5, warmup=1)
 
     model = ImagePoseRegressor(ImagePoseRegressorConfig(encoder=image_encoder_config(CPU_PRESET))).train()
     optimizer = torch.optim.AdamW(model.param_groups(5e-4, 0.05), lr=5e-4)
@@ -128,6 +139,10 @@ def main() -> None:
             "ours_encode_images_per_s": BATCH / ours_s,
             "baseline_encode_images_per_s": BATCH / vitb_s,
             "ratio": vitb_s / ours_s,
+            "keypoint_cnn_encode_images_per_s": BATCH / keypoint_cnn_s,
+            "keypoint_cnn": f"{KEYPOINT_PRESET}: widths {keypoint_cnn.config.widths}, "
+            f"{keypoint_cnn.num_tokens} tokens of {keypoint_cnn.embed_dim}, "
+            f"{_params(keypoint_cnn) / 1e6:.1f} M parameters",
             "ours_train_images_per_s": BATCH / train_s,
             "train": "ImagePoseRegressor (CPU preset + head), forward + geodesic loss + backward + AdamW, batch 32",
             **recipes,
