@@ -45,6 +45,7 @@ def step_instruction_generator(ctx: QuickstartContext) -> dict[str, Any]:
         "--decoder_latentD", str(sizes.instruction_decoder_width), "--decoder_nhead", str(sizes.instruction_heads),
         "--decoder_nlayers", str(sizes.instruction_layers), "--decoder_ff", str(2 * sizes.instruction_decoder_width),
         "--decoder_dropout", "0", "--decoder_word_dropout", str(sizes.instruction_word_dropout),
+        "--wloss_specificity", str(sizes.instruction_specificity),
         "--lr", str(sizes.instruction_lr), "--lr_scheduler", "cosine", "--wd", "0.0001",
         "--batch_size", str(sizes.instruction_batch_size), "--epochs", str(sizes.instruction_epochs),
         "--val_every", "1", "--output_dir", str(run_dir), "--shortname", SHORTNAME,

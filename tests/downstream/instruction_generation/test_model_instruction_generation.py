@@ -218,6 +218,46 @@ def test_word_dropout_changes_the_training_loss_and_not_the_evaluation_loss(toke
     torch.testing.assert_close(evaluated, evaluated_without)
 
 
+def test_specificity_term_is_the_hinge_on_the_nll_gap_to_another_pair(tokenizer_dir):
+    """The term by hand: per-text NLL under its own x̄ and under the next text's (batch rolled by one), the hinge
+    on their difference; off by default; training with it widens the gap."""
+    model = make_model(tokenizer_dir, wloss_specificity=2.0, specificity_margin=0.5, decoder_dropout=0.0)
+    assert InstructionGeneratorConfig().wloss_specificity == 0.0
+    batch = batch_of(model, 6)
+    xbar_A, xbar_B, tokens = batch["xbar_A"], batch["xbar_B"], batch["texts_tokens"]
+    model.eval()  # no word dropout: the term is deterministic
+
+    def per_token_nll(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        logits = model(a, b, tokens[:, :-1])
+        losses = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), tokens[:, 1:], ignore_index=model.special.pad, reduction="none"
+        )
+        return losses.sum(1) / (tokens[:, 1:] != model.special.pad).sum(1)
+
+    with torch.no_grad():
+        own = per_token_nll(xbar_A, xbar_B)
+        memory = model.memory(xbar_A, xbar_B)
+        other_sum, counts = model.text_losses(memory.roll(1, dims=0), tokens, tokens)
+        other = other_sum / counts
+        out = model.specificity_loss(xbar_A, xbar_B, tokens)
+    expected = model.loss(xbar_A, xbar_B, tokens) + 2.0 * torch.relu(0.5 - (other - own)).mean()
+    torch.testing.assert_close(out["loss"], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out["gap"], (other - own).mean(), atol=1e-5, rtol=1e-5)
+
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    gaps = []
+    for _ in range(30):
+        step = model.training_step(batch)
+        optimizer.zero_grad()
+        step["loss"].backward()
+        optimizer.step()
+        gaps.append(float(step["gap"]))
+    assert gaps[-1] > gaps[0]
+    with pytest.raises(ValueError, match="--wloss_specificity -1"):
+        InstructionGeneratorConfig(wloss_specificity=-1.0)
+
+
 def test_a_tokenizer_of_another_vocabulary_is_refused(tokenizer_dir, tmp_path):
     folder = make_model(tokenizer_dir).save_pretrained(tmp_path / "generator")
     other = tmp_path / "other_tokenizer"
