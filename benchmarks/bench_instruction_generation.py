@@ -10,8 +10,10 @@ read, DataLoader, collate, forward, cross-entropy, backward, Adam), batch 32:
 
 - baseline: one padded decoder call per batch and the recipe's `--decoder_dropout 0.1`;
 - chunked: the CPU loss in length-sorted chunks (`InstructionGenerator.loss`, same loss and gradients);
-- ours: chunked and `--decoder_dropout 0` (the quickstart's setting; dropout sends CPU attention to its
-  unfused path and draws a mask per activation).
+- ours: chunked and `--decoder_dropout 0` (dropout sends CPU attention to its unfused path and draws a mask
+  per activation);
+- specificity: ours with `--wloss_specificity 3` (the quickstart's setting): a second decoder pass under
+  another pair's x̄ (`specificity_over_ours`).
 
 Generation (eval mode, 256 pairs in batches of 128, each text exactly 48 tokens long: `min_length` 47 and
 `max_length` 48, so that every method decodes the same number of steps): greedy over the key/value-cached
@@ -43,7 +45,13 @@ BATCHES = 12  # timed training steps per setting, after one untimed
 N_GENERATED = 256
 GENERATION_BATCH = 128
 LENGTH = 48
-SETTINGS = {"baseline": (0, 0.1), "chunked": (None, 0.1), "ours": (None, 0.0)}  # (chunk_tokens, dropout)
+# (chunk_tokens, dropout, specificity weight): "specificity" is the quickstart's training step (two decoder passes)
+SETTINGS = {
+    "baseline": (0, 0.1, 0.0),
+    "chunked": (None, 0.1, 0.0),
+    "ours": (None, 0.0, 0.0),
+    "specificity": (None, 0.0, 3.0),
+}
 
 
 class CachedPairs(Dataset):
@@ -68,17 +76,22 @@ class CachedPairs(Dataset):
         }
 
 
-def model_of(tokenizer_dir: str, dropout: float) -> InstructionGenerator:
+def model_of(tokenizer_dir: str, dropout: float, specificity: float = 0.0) -> InstructionGenerator:
     torch.manual_seed(0)
     config = InstructionGeneratorConfig(
-        latentD=D, comparison_latentD=D, decoder_dropout=dropout, text_decoder_name=tokenizer_dir, **SIZE
+        latentD=D,
+        comparison_latentD=D,
+        decoder_dropout=dropout,
+        wloss_specificity=specificity,
+        text_decoder_name=tokenizer_dir,
+        **SIZE,
     )
     return InstructionGenerator(config)
 
 
 def training_samples_per_s(tokenizer_dir: str, texts: list[str], setting: tuple) -> float:
-    chunk_tokens, dropout = setting
-    model = model_of(tokenizer_dir, dropout).train()
+    chunk_tokens, dropout, specificity = setting
+    model = model_of(tokenizer_dir, dropout, specificity).train()
     if chunk_tokens is not None:
         model.chunk_tokens = chunk_tokens
     loader = DataLoader(
@@ -159,6 +172,7 @@ def main() -> None:
         baseline="training: one padded call, --decoder_dropout 0.1; generation: the whole prefix recomputed per step",
         training_samples_per_s={k: round(v, 1) for k, v in training.items()},
         training_ratio=training["ours"] / training["baseline"],
+        specificity_over_ours=training["specificity"] / training["ours"],
         texts_per_s={k: round(v, 1) for k, v in generation.items()},
         greedy_cache_ratio=generation["greedy"] / generation["greedy_full_prefix"],
         beam4_cache_ratio=generation["beam4"] / generation["beam4_full_prefix"],
