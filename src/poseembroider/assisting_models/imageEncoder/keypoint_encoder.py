@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
+    FrozenImageEncoderMixin,
     ResidualConvBlock,
     normalize_keypoints,
     token_centres,
@@ -133,10 +134,10 @@ class JointLinear(nn.Module):
 
 
 @register_model
-class KeypointImageEncoder(PretrainedModel, nn.Module):
+class KeypointImageEncoder(FrozenImageEncoderMixin, PretrainedModel, nn.Module):
     """Person crops (B, 3, 256, 192) in [0, 1] -> joint and context tokens (B, J + cells, D); see the module
     docstring. The frozen-encoder interface of `ImageEncoder`: `forward_features`, `embed_dim`, `num_tokens`,
-    `frozen`, `freeze`."""
+    `frozen`, `freeze` (`FrozenImageEncoderMixin`)."""
 
     config_class = KeypointEncoderConfig
 
@@ -177,33 +178,9 @@ class KeypointImageEncoder(PretrainedModel, nn.Module):
         return cls(keypoint_encoder_config(preset, **overrides))
 
     @property
-    def embed_dim(self) -> int:
-        return self.config.embed_dim
-
-    @property
     def num_tokens(self) -> int:
         """Joint tokens + context tokens per image (22 + 12 by default)."""
         return self.config.num_tokens
-
-    @property
-    def frozen(self) -> bool:
-        return self.config.frozen
-
-    def freeze(self) -> KeypointImageEncoder:
-        """No trainable parameter, eval mode kept through later `.train()` calls (BatchNorm statistics fixed)."""
-        self.config = dataclasses.replace(self.config, frozen=True)
-        for p in self.parameters():
-            p.requires_grad_(False)
-        return self.eval()
-
-    def train(self, mode: bool = True) -> KeypointImageEncoder:
-        return super().train(mode and not self.config.frozen)
-
-    def _check_images(self, images: torch.Tensor) -> None:
-        expected = (self.config.in_chans, *self.config.img_size)
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"images: expected (B, {', '.join(map(str, expected))}) crops in [0, 1], got {shape}")
 
     def keypoints(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, 3, H, W) crops in [0, 1] -> `tokens` (B, N, D), `log_heatmaps` (B, J, h*w) (log-softmax over

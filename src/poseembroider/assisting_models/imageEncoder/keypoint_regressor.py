@@ -95,11 +95,5 @@ class KeypointPoseRegressor(ImagePoseRegressor):
             "keypoints_2d": outputs["keypoints_2d"],
         }
 
-    def frozen_encoder(self) -> KeypointImageEncoder:
-        """A frozen copy of the keypoint CNN (what `train_imageEncoder.py` saves as the image encoder)."""
-        encoder = KeypointImageEncoder(self.encoder.config)
-        encoder.load_state_dict(self.encoder.state_dict(), strict=True)
-        return encoder.freeze()
-
 
 __all__ = ["KeypointPoseRegressor", "KeypointPoseRegressorConfig"]

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from timm.layers import PatchEmbed, trunc_normal_
@@ -325,8 +326,40 @@ class ViTPoseBackbone(VisionTransformer):
 # --------------------------------------------------------------------------------------------- encoder
 
 
+class FrozenImageEncoderMixin:
+    """What every image encoder of PoseEmbroider shares (`ImageEncoder`, `KeypointImageEncoder`): a config
+    with `embed_dim`, `frozen`, `in_chans` and `img_size`; freezing; the input check."""
+
+    config: Any
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    @property
+    def frozen(self) -> bool:
+        return self.config.frozen
+
+    def freeze(self):
+        """No trainable parameter, eval mode kept through later `.train()` calls (no drop-path, no batch-norm
+        statistics update)."""
+        self.config = dataclasses.replace(self.config, frozen=True)
+        for p in self.parameters():  # type: ignore[attr-defined]
+            p.requires_grad_(False)
+        return self.eval()  # type: ignore[attr-defined]
+
+    def train(self, mode: bool = True):
+        return super().train(mode and not self.config.frozen)  # type: ignore[misc]
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        expected = (self.config.in_chans, *self.config.img_size)
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"images: expected (B, {', '.join(map(str, expected))}) crops in [0, 1], got {shape}")
+
+
 @register_model
-class ImageEncoder(PretrainedModel, nn.Module):
+class ImageEncoder(FrozenImageEncoderMixin, PretrainedModel, nn.Module):
     """Person crops (B, 3, 256, 192) in [0, 1] -> patch tokens (B, 192, D).
 
     Callers always pass [0, 1] crops, as in the original pipeline (original_system.md §4.4: no ImageNet
@@ -353,33 +386,9 @@ class ImageEncoder(PretrainedModel, nn.Module):
         return cls(image_encoder_config(preset, **overrides))
 
     @property
-    def embed_dim(self) -> int:
-        return self.config.embed_dim
-
-    @property
     def num_tokens(self) -> int:
         """Patch tokens per image (192 at 256x192)."""
         return self.config.num_patches
-
-    @property
-    def frozen(self) -> bool:
-        return self.config.frozen
-
-    def freeze(self) -> ImageEncoder:
-        """No trainable parameter, eval mode kept through later `.train()` calls (no drop-path)."""
-        self.config = dataclasses.replace(self.config, frozen=True)
-        for p in self.parameters():
-            p.requires_grad_(False)
-        return self.eval()
-
-    def train(self, mode: bool = True) -> ImageEncoder:
-        return super().train(mode and not self.config.frozen)
-
-    def _check_images(self, images: torch.Tensor) -> None:
-        expected = (self.config.in_chans, *self.config.img_size)
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"images: expected (B, {', '.join(map(str, expected))}) crops in [0, 1], got {shape}")
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N, D) patch tokens (N = 192 at 256x192), task tokens dropped."""
@@ -848,9 +857,10 @@ class ImagePoseRegressor(PretrainedModel, nn.Module):
             metrics["keypoint_err_px"] = (distance * valid).sum() / valid.sum().clamp_min(1)
         return metrics
 
-    def frozen_encoder(self) -> ImageEncoder:
-        """A frozen copy of the encoder part (what `train_imageEncoder.py` saves as the image encoder)."""
-        encoder = ImageEncoder(dataclasses.replace(self.encoder.config, frozen=False))
+    def frozen_encoder(self) -> nn.Module:
+        """A frozen copy of the encoder part, of the encoder's own class (what `train_imageEncoder.py` saves as
+        the image encoder)."""
+        encoder = type(self.encoder)(dataclasses.replace(self.encoder.config, frozen=False))
         encoder.load_state_dict(self.encoder.state_dict(), strict=True)
         return encoder.freeze()
 
@@ -868,6 +878,7 @@ __all__ = [
     "REGRESSOR_POOLINGS",
     "TRAIN_PRECISIONS",
     "ConvStemEmbed",
+    "FrozenImageEncoderMixin",
     "ResidualConvBlock",
     "PaddedPatchEmbed",
     "ViTPoseBackbone",
