@@ -2,8 +2,9 @@
 
 `instruction_generator` trains an InstructionGenerator on PoseEmbroider's x̄ of the two poses of each pair
 (`train_instruction_generation.py`, the published architecture at a CPU decoder size, with word dropout on
-the teacher-forced inputs so a 3-epoch decoder reads x̄ more), on the pairs mined in
-the pose pool (validated on the rendered fix dataset's val pairs, which the pool's val split copies);
+the teacher-forced inputs and the specificity term, both beyond the original, so a 2-epoch decoder reads
+x̄: see `DownstreamSizes`), on the pairs mined in the pose pool (validated on the rendered fix dataset's val
+pairs, which the pool's val split copies);
 `instruction_evaluation` (a step of its own: only it needs PairText, so training need not wait for it)
 evaluates it on the rendered fix val pairs for every input set they offer ((P_A,P_B), (V_A,V_B), (P_A,V_B),
 (V_A,P_B), (V_A+P_A,V_B+P_B)), greedy (the original's decoding) and beam search: R-precision R@1/2/3 with the

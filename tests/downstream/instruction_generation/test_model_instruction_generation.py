@@ -285,6 +285,11 @@ def test_batches_without_xbar_or_of_the_wrong_size_are_clear_errors(tokenizer_di
         model.training_step({k: v for k, v in batch.items() if k != "xbar_A"})
     with pytest.raises(ValueError, match=r"xbar_B: \(6, 8\); expected \(B, 16\)"):
         model.training_step({**batch, "xbar_B": batch["xbar_B"][:, :8]})
+    specific = make_model(tokenizer_dir, wloss_specificity=1.0)  # the same errors with the specificity term
+    with pytest.raises(KeyError, match=r"expects a batch with 'texts_tokens' \(dataset item_format 't'\)"):
+        specific.training_step({k: v for k, v in batch.items() if k != "texts_tokens"})
+    with pytest.raises(KeyError, match="'xbar_A'.*WithIntermodalityFeatures"):
+        specific.training_step({k: v for k, v in batch.items() if k != "xbar_A"})
 
 
 def test_length_sorted_chunks_give_the_padded_loss_and_gradients(tokenizer_dir):

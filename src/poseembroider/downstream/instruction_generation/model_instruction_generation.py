@@ -429,9 +429,10 @@ class InstructionGenerator(PretrainedModel, nn.Module):
     def training_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """`{"loss"}`: teacher-forced cross-entropy of the batch's instructions (+ the specificity term and its
         `gap` with `wloss_specificity`)."""
-        if self.config.wloss_specificity > 0 and len(batch["texts_tokens"]) > 1:
-            return self.specificity_loss(*self._inputs(batch))
-        return {"loss": self.loss(*self._inputs(batch))}
+        inputs = self._inputs(batch)
+        if self.config.wloss_specificity > 0 and len(inputs[2]) > 1:  # another pair's x̄ needs two pairs
+            return self.specificity_loss(*inputs)
+        return {"loss": self.loss(*inputs)}
 
     def validation_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """`{"loss", "fake_loss"}`; `fake_loss` is the loss of the texts rolled by B/2 (each pair given another
