@@ -156,7 +156,7 @@ def test_nucleus_sampling_is_seeded_and_varies_with_the_seed():
 def test_unknown_method_and_option_are_clear_errors():
     state = TableState(random_table(1))
     with pytest.raises(
-        UnknownDecodingError, match=r"unknown decoding method 'topk'; known: \['beam', 'greedy', 'nucleus'\]"
+        UnknownDecodingError, match=r"unknown decoding method 'topk'; known: \['beam', 'greedy', 'nucleus', 'rerank'\]"
     ):
         decode("topk", state, 1, SPECIAL)
     with pytest.raises(UnknownDecodingError, match=r"'greedy' has no option 'beam_size'; its options: none"):
@@ -168,7 +168,7 @@ def test_unknown_method_and_option_are_clear_errors():
     with pytest.raises(ValueError, match="min_length=12"):
         decode("greedy", state, 1, SPECIAL, max_length=12, min_length=12)
     assert decoding_options("beam") == {"beam_size": 4, "length_penalty": 1.0}
-    assert DECODINGS.names() == ["beam", "greedy", "nucleus"]
+    assert DECODINGS.names() == ["beam", "greedy", "nucleus", "rerank"]
     assert isinstance(decode("greedy", state, 1, SPECIAL, max_length=4, min_length=0), Generated)
 
 
@@ -184,3 +184,53 @@ def test_beam_search_drops_the_samples_it_has_settled():
     assert out.lengths.tolist() == [1, 7]
     assert state.rows_computed[0] == 6 and state.rows_computed[1] == 3  # sample 0 left after the first step
     assert len(state.rows_computed) < 12  # far from max_length
+
+
+class ListeningTableState(TableState):
+    """A `TableState` with a scripted listener: a text scores `weights[token]` summed over its tokens, so the
+    test knows which candidate a listener prefers."""
+
+    def __init__(self, table: torch.Tensor, weights: torch.Tensor, repeat: int = 1) -> None:
+        super().__init__(table, repeat)
+        self.weights = weights
+        self.judged: list[int] = []
+
+    def listener_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        self.judged.append(int(tokens.shape[0]))
+        return self.weights[tokens].sum(dim=1)
+
+
+def test_rerank_without_samples_is_greedy_and_keeps_the_listeners_choice():
+    table = random_table(4, seed=3)
+    greedy = decode("greedy", TableState(table), 4, SPECIAL, max_length=10, min_length=2)
+    none = decode("rerank", ListeningTableState(table, torch.zeros(VOCAB)), 4, SPECIAL, 10, 2, nucleus_samples=0)
+    assert torch.equal(none.tokens, greedy.tokens) and torch.equal(none.lengths, greedy.lengths)
+    # a listener that likes word 6: among the greedy text and 6 samples, each row keeps the one with most 6s
+    weights = torch.zeros(VOCAB)
+    weights[6] = 1.0
+    state = ListeningTableState(table, weights)
+    out = decode("rerank", state, 4, SPECIAL, 10, 2, nucleus_samples=6, top_p=1.0, seed=5)
+    assert state.judged == [4] * 7  # every candidate judged once
+    candidates = [greedy] + [
+        decode("nucleus", TableState(table), 4, SPECIAL, 10, 2, top_p=1.0, seed=5 + i) for i in range(6)
+    ]
+    best = torch.stack([(c.tokens == 6).sum(dim=1).float() for c in candidates], dim=1).max(dim=1).values
+    assert torch.equal((out.tokens == 6).sum(dim=1).float(), best)
+    assert bool((best > (greedy.tokens == 6).sum(dim=1)).any())  # the listener changed some row's text
+    for row in range(4):  # the kept text is one of the candidates, with its own length and speaker score
+        length = int(out.lengths[row])
+        assert any(
+            int(c.lengths[row]) == length
+            and torch.equal(c.tokens[row, :length], out.tokens[row, :length])
+            and torch.isclose(c.scores[row], out.scores[row])
+            for c in candidates
+        )
+
+
+def test_rerank_needs_a_listener_and_a_sample_count():
+    table = random_table(1)
+    with pytest.raises(ValueError, match="needs a state with a listener"):
+        decode("rerank", TableState(table), 1, SPECIAL, 8, 2)
+    with pytest.raises(ValueError, match="nucleus_samples=-1"):
+        decode("rerank", ListeningTableState(table, torch.zeros(VOCAB)), 1, SPECIAL, 8, 2, nucleus_samples=-1)
+    assert decoding_options("rerank") == {"nucleus_samples": 8, "top_p": 0.9, "speaker_weight": 0.0, "seed": 0}

@@ -137,14 +137,16 @@ def test_uploaded_pictures_make_a_pair_of_images_and_bad_ones_are_refused_naming
 
 
 def test_each_method_gets_the_options_its_registered_function_takes():
-    greedy, beam, nucleus = (DecodingChoice(m, beam_size=3, top_p=0.5, seed=7, samples=4) for m in helpers.methods())
-    assert helpers.methods()[:3] == ["greedy", "beam", "nucleus"]
+    choices = [DecodingChoice(m, beam_size=3, top_p=0.5, seed=7, samples=4) for m in helpers.methods()]
+    greedy, beam, nucleus, rerank = choices
+    assert helpers.methods() == ["greedy", "beam", "nucleus", "rerank"]
+    assert rerank.call() == ("rerank", {"min_length": 9, "max_length": 199, "top_p": 0.5, "seed": 7})
     assert greedy.call() == ("greedy", {"min_length": 9, "max_length": 199})
     assert beam.call() == ("beam", {"min_length": 9, "max_length": 199, "beam_size": 3})
     assert nucleus.call() == ("nucleus", {"min_length": 9, "max_length": 199, "top_p": 0.5, "seed": 7})
-    for choice in (greedy, beam, nucleus):
+    for choice in choices:
         assert set(choice.options) <= set(decoding_options(choice.method))
-    assert (greedy.count, beam.count, nucleus.count) == (1, 1, 4)  # only a sampling method draws several
+    assert [c.count for c in choices] == [1, 1, 4, 4]  # only a sampling method (one with a seed) draws several
     assert beam.describe() == "beam search, beam_size 3, 9 to 199 tokens"
 
 

@@ -5,6 +5,7 @@ vocabulary and for batches without x̄."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -305,3 +306,52 @@ def test_length_sorted_chunks_give_the_padded_loss_and_gradients(tokenizer_dir):
     torch.testing.assert_close(results[0][0], results[1][0], atol=1e-6, rtol=1e-5)
     for padded, chunked in zip(results[0][1], results[1][1], strict=True):
         torch.testing.assert_close(padded, chunked, atol=1e-6, rtol=1e-4)
+
+
+def test_listener_is_a_softmax_over_the_pairs_of_the_texts_likelihood(tokenizer_dir):
+    model = make_model(tokenizer_dir, distractor_bank_size=3).eval()
+    batch = batch_of(model, 4)
+    xa, xb = batch["xbar_A"], batch["xbar_B"]
+    texts = model.generate(xa, xb, "greedy", max_length=12, min_length=2)
+    # distractors that are the first pair itself: its text is as likely under each, so the listener is at chance
+    model.set_distractor_bank(xa[:1].expand(5, -1), xb[:1].expand(5, -1))
+    chance = model.listener_log_probs(model.memory(xa, xb), texts.tokens, texts.lengths)
+    torch.testing.assert_close(chance[0], torch.tensor(-math.log(4.0)))
+    # by hand: the summed log-likelihood of each text under its own pair and under each kept pair
+    model.set_distractor_bank(torch.randn(10, D), torch.randn(10, D), seed=2)
+    full = torch.cat([torch.full((4, 1), model.special.bos), texts.tokens], dim=1)
+    pairs = [(xa, xb)] + [
+        (model.distractor_xbar[j, 0].expand(4, -1), model.distractor_xbar[j, 1].expand(4, -1)) for j in range(3)
+    ]
+    with torch.no_grad():
+        log_likelihoods = torch.stack([-model.text_losses(model.memory(a, b), full, full)[0] for a, b in pairs], dim=1)
+    expected = log_likelihoods.log_softmax(dim=1)[:, 0]
+    torch.testing.assert_close(model.listener_log_probs(model.memory(xa, xb), texts.tokens, texts.lengths), expected)
+
+
+def test_rerank_keeps_the_bank_through_save_and_load_and_without_one_says_so(tokenizer_dir, tmp_path):
+    model = make_model(tokenizer_dir, distractor_bank_size=4).eval()
+    batch = batch_of(model, 3)
+    xa, xb = batch["xbar_A"], batch["xbar_B"]
+    model.set_distractor_bank(torch.randn(20, D), torch.randn(20, D))
+    options = dict(max_length=10, min_length=2, nucleus_samples=3)
+    reranked = model.generate(xa, xb, "rerank", **options)
+    greedy = model.generate(xa, xb, "greedy", max_length=10, min_length=2)
+    assert torch.equal(
+        model.generate(xa, xb, "rerank", max_length=10, min_length=2, nucleus_samples=0).tokens, greedy.tokens
+    )
+    loaded = InstructionGenerator.from_pretrained(model.save_pretrained(tmp_path / "generator"))
+    assert torch.equal(loaded.distractor_xbar, model.distractor_xbar)
+    assert torch.equal(loaded.generate(xa, xb, "rerank", **options).tokens, reranked.tokens)
+    plain = make_model(tokenizer_dir).eval()
+    with pytest.raises(ValueError, match="distractor_bank_size 0.*--distractor_bank_size"):
+        plain.generate(xa, xb, "rerank", **options)
+    with pytest.raises(ValueError, match="distractor_bank_size 0"):
+        plain.set_distractor_bank(xa, xb)
+    model.set_distractor_bank(xa[:2], xb[:2])  # fewer pairs than the bank holds: each kept twice
+    kept = sorted(map(tuple, model.distractor_xbar[:, 0].tolist()))
+    assert kept == sorted(map(tuple, xa[:2].tolist() * 2))
+    with pytest.raises(ValueError, match="no pairs to keep"):
+        model.set_distractor_bank(xa[:0], xb[:0])
+    with pytest.raises(ValueError, match=r"xbar_A: \(20, 7\)"):
+        model.set_distractor_bank(torch.randn(20, 7), torch.randn(20, 7))

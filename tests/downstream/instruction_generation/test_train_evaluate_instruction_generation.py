@@ -119,10 +119,26 @@ def test_evaluation_covers_every_input_set_and_decoding_with_controls(trained, w
     assert texts["examples"]["P_A,P_B"]["greedy"] == texts["examples"]["P_A,P_B"]["beam1"]
 
 
+def test_the_trained_generator_keeps_distractors_and_rerank_is_then_evaluated_by_default(trained, world):
+    model = InstructionGenerator.from_pretrained("instructgen_test")
+    assert model.config.distractor_bank_size == 32  # the script's default, drawn from the 19 training pairs
+    assert len({tuple(row) for row in model.distractor_xbar[:, 0].tolist()}) == 19  # every pair, some twice
+    argv = [
+        "--model_path", "instructgen_test", "--dataset", world["fix"], "--textret_model", world["pairtext"],
+        "--input_sets", "P_A,P_B", "--rerank_samples", "0", *LIMITS, "--cached_embeddings_file", str(world["xbar"]),
+        "--no_progress", "--overwrite",
+    ]  # fmt: skip
+    assert evaluate_main(argv) == 0
+    metrics = json.loads((trained["out"] / "best" / f"result_val_{world['fix']}.json").read_text())["metrics"]
+    assert list(metrics["results"]["P_A,P_B"]) == ["greedy", "beam4", "rerank0"]
+    examples = metrics["examples"]["P_A,P_B"]
+    assert examples["rerank0"] == examples["greedy"]  # no samples: the greedy texts
+
+
 def test_bad_inputs_are_clear_errors(trained, world, tmp_path, capsys):
     base = ["--model_path", "instructgen_test", "--dataset", world["fix"], "--textret_model", world["pairtext"]]
     assert evaluate_main([*base, "--decodings", "topk"]) == 2
-    assert "unknown decoding method 'topk'; known: ['beam', 'greedy', 'nucleus']" in capsys.readouterr().err
+    assert "unknown decoding method 'topk'; known: ['beam', 'greedy', 'nucleus', 'rerank']" in capsys.readouterr().err
     assert evaluate_main([*base, "--input_sets", "P_A,V_C"]) == 2
     assert "P_A,V_C" in capsys.readouterr().err
     # a decoder whose vocabulary is not the tokenizer's

@@ -50,7 +50,9 @@ __all__ = [
     "decoding_options",
     "get_decoding",
     "greedy",
+    "ListeningState",
     "nucleus",
+    "rerank",
 ]
 
 DEFAULT_MAX_LENGTH = 199
@@ -274,10 +276,66 @@ def beam_search(
     return Generated(sequences[rows, top, : last + 1].contiguous(), best_lengths, sums[rows, top] / best_lengths)
 
 
+class ListeningState(DecodingState, Protocol):
+    """A decoding state that can also judge finished texts (`rerank`)."""
+
+    def listener_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Generated rows (N, L) after BOS (EOS, then PAD) and their `lengths` (N,), one per memory row of the
+        state -> (N,) log-probability that a listener reading the text picks the row's own sample among it and
+        the state's distractors."""
+
+
+def rerank(
+    state: ListeningState,
+    batch_size: int,
+    special: SpecialTokens,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    min_length: int = DEFAULT_MIN_LENGTH,
+    device: torch.device | str = "cpu",
+    nucleus_samples: int = 8,
+    top_p: float = 0.9,
+    speaker_weight: float = 0.0,
+    seed: int = 0,
+) -> Generated:
+    """Pragmatic reranking (a "rational speaker", Andreas & Klein, EMNLP 2016; Fried et al., NAACL 2018 for
+    instructions): the greedy text and `nucleus_samples` nucleus samples (`top_p`, seeds `seed`, `seed` + 1, ...) are
+    the candidates of each row; the one kept maximises the listener's log-probability of the row's own sample
+    (`state.listener_log_probs`) + `speaker_weight` x the text's mean log-likelihood per token.
+
+    Greedy decoding says what is most likely for any pair; the listener keeps the candidate that tells this
+    pair from others. Ties keep the earlier candidate, so `nucleus_samples=0` is exactly greedy. The state must be
+    fresh (no step taken): every candidate starts from `state.expand(1)`. Costs `nucleus_samples` + 1 decodings plus
+    the listener's scoring."""
+    if int(nucleus_samples) < 0:
+        raise ValueError(f"nucleus_samples={nucleus_samples}: must be >= 0")
+    if not callable(getattr(state, "listener_log_probs", None)):
+        raise ValueError(
+            f"decoding 'rerank' needs a state with a listener (listener_log_probs); {type(state).__name__} has none"
+        )
+    device = torch.device(device)
+    runs = [greedy(state.expand(1), batch_size, special, max_length, min_length, device)]
+    for index in range(int(nucleus_samples)):
+        nucleus_run = nucleus(
+            state.expand(1), batch_size, special, max_length, min_length, device, top_p=top_p, seed=seed + index
+        )
+        runs.append(nucleus_run)
+    scores = torch.stack(
+        [state.listener_log_probs(run.tokens, run.lengths) + speaker_weight * run.scores for run in runs], dim=1
+    )  # (B, candidates)
+    best = scores.argmax(dim=1)
+    width = max(run.tokens.shape[1] for run in runs)
+    tokens = torch.stack([F.pad(run.tokens, (0, width - run.tokens.shape[1]), value=special.pad) for run in runs], 1)
+    rows = torch.arange(batch_size, device=device)
+    lengths = torch.stack([run.lengths for run in runs], dim=1)[rows, best]
+    speaker = torch.stack([run.scores for run in runs], dim=1)[rows, best]
+    return Generated(tokens[rows, best, : int(lengths.max())].contiguous(), lengths, speaker)
+
+
 DECODINGS: Registry[Callable[..., Generated]] = Registry("decoding method")
 DECODINGS.register("greedy")(greedy)
 DECODINGS.register("beam")(beam_search)
 DECODINGS.register("nucleus")(nucleus)
+DECODINGS.register("rerank")(rerank)
 
 _COMMON = ("state", "batch_size", "special", "max_length", "min_length", "device")
 

@@ -260,6 +260,7 @@ METHOD_LABELS: dict[str, str] = {
     "greedy": "greedy (the original's)",
     "beam": "beam search",
     "nucleus": "nucleus sampling",
+    "rerank": "rerank (greedy + nucleus samples, kept by the model's listener)",
 }
 MAX_BEAM_SIZE = 16
 MAX_SAMPLES = 8
@@ -268,7 +269,8 @@ MAX_LENGTH_LIMIT = 511
 
 
 def methods() -> list[str]:
-    """The registered decoding methods, the original's greedy first, then beam and nucleus, then any other."""
+    """The registered decoding methods, the original's greedy first, then beam, nucleus and rerank, then any
+    other."""
     names = DECODINGS.names()
     return [n for n in METHOD_LABELS if n in names] + [n for n in names if n not in METHOD_LABELS]
 
@@ -288,7 +290,8 @@ def _integer(value: Any, name: str, low: int, high: int) -> int:
 @dataclass(frozen=True)
 class DecodingChoice:
     """The demo's decoding fields. Each method takes the ones its function in `decoding.DECODINGS` has
-    (`decoding_options`): greedy none, beam `beam_size`, nucleus `top_p` and `seed`; a method that takes a seed
+    (`decoding_options`): greedy none, beam `beam_size`, nucleus and rerank `top_p` and `seed` (rerank its
+    default `nucleus_samples`, and a model that keeps distractors); a method that takes a seed
     samples, and `samples` instructions are drawn at once. Checked when built (ValueError / UnknownDecodingError
     naming the field)."""
 

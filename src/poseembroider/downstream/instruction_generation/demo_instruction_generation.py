@@ -12,7 +12,7 @@ bodies are rendered (and the pictures shown). The input set says what x̄ of A a
 images or both on each side, among those the pair has (an uploaded picture has no pose, so uploads use the
 images: (V_A,V_B)); x̄ is computed live by the generator's frozen PoseEmbroider / Aligner. The instruction is
 decoded with the sidebar's method (greedy as the original, beam search, nucleus sampling with its seed and
-number of samples) and length limits.
+number of samples, rerank with its seed for a generator that keeps distractor pairs) and length limits.
 
 The model is taken from, in this order: the sidebar field, `--model_path`, the URL query parameter
 `?model=...`, the environment variable `POSEEMBROIDER_INSTRUCTION_DEMO_MODEL`, and the quickstart's generator,
@@ -234,10 +234,11 @@ def decoding_sidebar(args) -> DecodingChoice | None:
                 "Beam size", 1, MAX_BEAM_SIZE, min(max(args.beam_size, 1), MAX_BEAM_SIZE), key="beam_size"
             )
         )
-    if method == "nucleus":
+    if method in ("nucleus", "rerank"):
         top_p = min(max(float(args.top_p), 0.05), 1.0)
         fields["top_p"] = float(sidebar.slider("Top-p (nucleus mass)", 0.05, 1.0, top_p, step=0.05, key="top_p"))
         fields["seed"] = int(sidebar.number_input("Sampling seed", 0, 2**31 - 1, max(args.seed, 0), key="seed"))
+    if method == "nucleus":
         fields["samples"] = int(sidebar.number_input("Instructions to draw", 1, MAX_SAMPLES, 3, key="samples"))
     low, high = sidebar.columns(2)
     fields["min_length"] = int(

@@ -8,7 +8,9 @@
 
 (also `poseembroider evaluate-instruction-generation ...`). Input sets: (P_A,P_B), (V_A,V_B), (P_A,V_B), (V_A,P_B),
 (V_A+P_A,V_B+P_B) when the dataset has images, (P_A,P_B) otherwise (`--input_sets` to choose). Decodings:
-greedy (the original's) and beam search (`--decodings greedy beam nucleus`, `--beam_size`, `--top_p`). Metrics:
+greedy (the original's), beam search, nucleus sampling and rerank (greedy and nucleus candidates, the one kept
+by the model's own listener over its distractor pairs) (`--decodings greedy beam nucleus rerank`, `--beam_size`,
+`--top_p`, `--rerank_samples`). Metrics:
 R@1/2/3 (PairText, pool 200, 10 repetitions), BLEU-4, ROUGE-L, METEOR, generated texts/s, beside the GT and random
 controls. x̄ comes from the representation model's x̄ caches (computed on first use; `--cached_embeddings_file`).
 The result goes to `result_<split>_<dataset>.json` next to the checkpoint (reused when the settings match).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from poseembroider.assisting_models.pairText.model_pairText import PairText
 from poseembroider.config import non_negative_int, positive_int
@@ -40,7 +43,7 @@ from poseembroider.downstream.instruction_generation.evaluation import evaluate_
 from poseembroider.downstream.instruction_generation.model_instruction_generation import InstructionGenerator
 from poseembroider.evaluation.result_files import result_path, reusable_result, save_result
 from poseembroider.features.intermodality import compute_intermodality_features
-from poseembroider.models.pretrained import resolve_model_dir
+from poseembroider.models.pretrained import read_model_config, resolve_model_dir
 from poseembroider.representation import load_representation_model
 from poseembroider.training.config import finite_float
 from poseembroider.training.script_args import add_evaluation_arguments, as_usage_error, script_main
@@ -52,10 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--textret_model", required=True, help="PairText shortname or folder (R-precision)")
     parser.add_argument("--pair_kind", default="any", choices=sorted(PAIR_KINDS), help="(default: %(default)s)")
     parser.add_argument("--input_sets", nargs="+", default=None, help="default: every one the dataset offers")
-    parser.add_argument("--decodings", nargs="+", default=["greedy", "beam"], help="(default: %(default)s)")
+    parser.add_argument(
+        "--decodings",
+        nargs="+",
+        default=None,
+        help="greedy, beam, nucleus, rerank (default: greedy beam, and rerank when the model keeps distractors)",
+    )
     parser.add_argument("--beam_size", type=positive_int, default=4, help="(default: %(default)s)")
     parser.add_argument("--length_penalty", type=finite_float, default=1.0, help="beam: sum / length^p (default: 1)")
-    parser.add_argument("--top_p", type=finite_float, default=0.9, help="nucleus sampling (default: %(default)s)")
+    parser.add_argument(
+        "--top_p", type=finite_float, default=0.9, help="nucleus sampling and rerank's samples (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rerank_samples",
+        type=non_negative_int,
+        default=8,
+        help="rerank: nucleus samples beside the greedy text (default: %(default)s)",
+    )
     parser.add_argument("--max_length", type=positive_int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
     parser.add_argument(
         "--min_length", type=non_negative_int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)"
@@ -70,17 +86,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def decoding_specs(args: argparse.Namespace) -> dict[str, dict]:
-    """{result name: decoding spec} of `--decodings` ('beam' is named beam<size>)."""
+def default_decodings(model_dir: Path) -> list[str]:
+    """greedy and beam, and rerank when the model keeps distractor pairs (`distractor_bank_size`)."""
+    bank = read_model_config(model_dir)["config"].get("distractor_bank_size", 0)
+    return ["greedy", "beam", "rerank"] if bank else ["greedy", "beam"]
+
+
+def decoding_specs(args: argparse.Namespace, decodings: Sequence[str]) -> dict[str, dict]:
+    """{result name: decoding spec} of `decodings` ('beam' is named beam<size>, 'rerank' rerank<samples>)."""
     limits = {"max_length": args.max_length, "min_length": args.min_length}
     specs = {}
-    for name in args.decodings:
+    for name in decodings:
         get_decoding(name)  # an unknown name lists the known ones
         if name == "beam":
             specs[f"beam{args.beam_size}"] = {
                 "decoding": "beam",
                 "beam_size": args.beam_size,
                 "length_penalty": args.length_penalty,
+                **limits,
+            }
+        elif name == "rerank":
+            specs[f"rerank{args.rerank_samples}"] = {
+                "decoding": "rerank",
+                "nucleus_samples": args.rerank_samples,
+                "top_p": args.top_p,
+                "seed": args.seed,
                 **limits,
             }
         elif name == "nucleus":
@@ -103,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"{refused} not among the input sets {args.dataset} offers: {offered}")
         input_sets = [get_input_set(name) for name in chosen]
     with as_usage_error(flag="--decodings"):
-        specs = decoding_specs(args)
+        specs = decoding_specs(args, args.decodings or default_decodings(model_dir))
     settings = {
         k: getattr(args, k)
         for k in (

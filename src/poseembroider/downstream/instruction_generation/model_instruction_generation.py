@@ -29,7 +29,7 @@ checks it against the full forward).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +112,12 @@ class InstructionGeneratorConfig:
         "on the quickstart's world 4 and 8 gave greedy R@1 1.8 and 2.4 against 2.3 for 1)",
         min=1,
     )
+    distractor_bank_size: int = config_field(
+        0,
+        "x̄ pairs of training pairs kept with the weights, the distractors of the 'rerank' decoding's listener "
+        "(beyond the original; 0: none, and no 'rerank')",
+        min=0,
+    )
     max_tokens: int = config_field(512, "most tokens of a text (positional table; the original's 512)", min=1)
     vocab_size: int = config_field(0, "decoder vocabulary; 0: the tokenizer's, recorded when the model is built")
     pretrained_representation_model: str = config_field(
@@ -134,6 +140,8 @@ class InstructionGeneratorConfig:
         ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.distractor_bank_size < 0:
+            raise ValueError(f"--distractor_bank_size must be >= 0, got {self.distractor_bank_size}")
         if self.vocab_size < 0:
             raise ValueError(f"vocab_size must be >= 0, got {self.vocab_size}")
         if self.decoder_latentD % self.decoder_nhead or self.decoder_latentD % 2:
@@ -239,6 +247,11 @@ class TransformerTextDecoder(nn.Module):
         return self.final_layer(x)
 
 
+Listener = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""(memory (N, K, D), generated tokens (N, L) after BOS, lengths (N,)) -> (N,) log-probability of the own sample
+(`InstructionGenerator.listener_log_probs`)."""
+
+
 class IncrementalDecoder:
     """The decoding state of `TransformerTextDecoder` (`decoding.DecodingState`): one token per row per call,
     the keys and values of every earlier position of each layer's self-attention kept in a cache.
@@ -247,15 +260,23 @@ class IncrementalDecoder:
     lets a position see only itself and earlier ones, whose keys and values do not change when tokens are
     appended, so they are computed once. The cross-attention reads the memory as the layer does."""
 
-    def __init__(self, decoder: TransformerTextDecoder, memory: torch.Tensor) -> None:
+    def __init__(self, decoder: TransformerTextDecoder, memory: torch.Tensor, listener: Listener | None = None) -> None:
         if decoder.training:
             raise RuntimeError("IncrementalDecoder: put the model in eval mode (dropout would differ per call)")
         self.decoder, self.memory = decoder, memory
+        self.initial_memory = memory  # `memory` follows the search's rows; the listener judges the samples'
+        self.listener = listener
         self.cache: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.position = 0
 
     def expand(self, k: int) -> IncrementalDecoder:
-        return IncrementalDecoder(self.decoder, self.memory.repeat_interleave(k, dim=0))
+        return IncrementalDecoder(self.decoder, self.initial_memory.repeat_interleave(k, dim=0))
+
+    def listener_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """`decoding.ListeningState`: the model's listener over the state's first memory rows."""
+        if self.listener is None:
+            raise ValueError("this decoding state has no listener: build it with InstructionGenerator.decoding_state")
+        return self.listener(self.initial_memory, tokens, lengths)
 
     def __call__(self, tokens: torch.Tensor, parents: torch.Tensor | None) -> torch.Tensor:
         if parents is not None:
@@ -326,6 +347,9 @@ class InstructionGenerator(PretrainedModel, nn.Module):
             cfg.max_tokens,
             self.special.pad,
         )
+        if cfg.distractor_bank_size:
+            # saved with the weights, so that 'rerank' needs nothing but the model folder
+            self.register_buffer("distractor_xbar", torch.zeros(cfg.distractor_bank_size, 2, cfg.latentD))
 
     # ------------------------------------------------------------------ forward
 
@@ -452,8 +476,48 @@ class InstructionGenerator(PretrainedModel, nn.Module):
     # ------------------------------------------------------------------ generation
 
     def decoding_state(self, xbar_A: torch.Tensor, xbar_B: torch.Tensor) -> IncrementalDecoder:
-        """The incremental decoding state over the memory of (x̄_A, x̄_B) (eval mode)."""
-        return IncrementalDecoder(self.text_decoder, self.memory(xbar_A, xbar_B))
+        """The incremental decoding state over the memory of (x̄_A, x̄_B) (eval mode), with the model's listener
+        (`listener_log_probs`, which needs kept distractors: `distractor_bank_size`)."""
+        return IncrementalDecoder(self.text_decoder, self.memory(xbar_A, xbar_B), self.listener_log_probs)
+
+    @torch.no_grad()
+    def set_distractor_bank(self, xbar_A: torch.Tensor, xbar_B: torch.Tensor, seed: int = 0) -> None:
+        """Keep `distractor_bank_size` pairs drawn at random (`seed`) from x̄_A / x̄_B (N, latentD), e.g. the
+        training pairs', as the listener's distractors (saved with the weights). Fewer than that many pairs are
+        each kept about equally often (the listener's normaliser weighs them alike)."""
+        size = self.config.distractor_bank_size
+        if size == 0:
+            raise ValueError("set_distractor_bank: this InstructionGenerator has distractor_bank_size 0")
+        self._check_xbar(xbar_A, xbar_B)
+        n = xbar_A.shape[0]
+        if n == 0:
+            raise ValueError("set_distractor_bank: no pairs to keep")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        rows = order.repeat(-(-size // n))[:size]
+        bank = torch.stack([xbar_A[rows], xbar_B[rows]], dim=1)
+        self.distractor_xbar.copy_(bank.to(self.distractor_xbar))
+
+    @torch.no_grad()
+    def listener_log_probs(self, memory: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(N,) log-probability that a listener who knows this speaker, reading the generated text of each row
+        (`tokens` (N, L) after BOS, EOS then PAD; `lengths` (N,)), picks the row's own pair (`memory` (N, K, D))
+        among it and the `distractor_bank_size` kept pairs: a softmax over the pairs of the text's summed
+        log-likelihood under each, uniform prior (the listener of the 'rerank' decoding)."""
+        if not self.config.distractor_bank_size:
+            raise ValueError(
+                "this InstructionGenerator keeps no distractor pairs (distractor_bank_size 0): the 'rerank' decoding "
+                "needs them; train with --distractor_bank_size N (or call set_distractor_bank)"
+            )
+        n, size = tokens.shape[0], self.config.distractor_bank_size
+        if lengths.shape != (n,):
+            raise ValueError(f"listener_log_probs: lengths {tuple(lengths.shape)} for {n} texts")
+        texts = torch.cat([torch.full((n, 1), self.special.bos, dtype=tokens.dtype, device=tokens.device), tokens], 1)
+        distractors = self.memory(self.distractor_xbar[:, 0], self.distractor_xbar[:, 1])  # (M, K, D)
+        own, _ = self.text_losses(memory, texts, texts)
+        repeated = texts.repeat(size, 1)  # row j * N + i: text i under distractor j
+        others, _ = self.text_losses(distractors.repeat_interleave(n, dim=0), repeated, repeated)
+        log_likelihoods = torch.cat([-own[:, None], -others.view(size, n).T], dim=1)  # (N, 1 + M)
+        return log_likelihoods.log_softmax(dim=1)[:, 0]
 
     @torch.no_grad()
     def generate(

@@ -33,6 +33,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from poseembroider.assisting_models.pairText.model_pairText import PairText
 from poseembroider.assisting_models.poseText.data import text_collate_fn
 from poseembroider.config import positive_int
@@ -90,6 +92,9 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "best_mode": "min",
 }
 """Trainer settings of the published recipe (pretraining step), used for the flags not given."""
+DISTRACTOR_BANK_SIZE = 32
+"""Training pairs kept with the weights for the 'rerank' decoding's listener (beyond the original; the training
+is the same with or without them)."""
 DEFAULT_DATASET = "bedlamfix-overlap30_res224_j16_sf11-in15_out20_t05_sim0709"
 
 
@@ -111,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--textret_model", default=None, help="PairText for the final R-precision on val")
     data.add_argument("--num_body_joints", type=positive_int, default=22, help="(original flag; poses have 22 joints)")
-    add_config_arguments(parser, InstructionGeneratorConfig, "InstructionGenerator", RECIPE_DEFAULTS, ("vocab_size",))
+    defaults = {**RECIPE_DEFAULTS, "distractor_bank_size": DISTRACTOR_BANK_SIZE}
+    add_config_arguments(parser, InstructionGeneratorConfig, "InstructionGenerator", defaults, ("vocab_size",))
     return parser
 
 
@@ -133,6 +139,14 @@ def datasets_with_xbar(names, kinds, split, model, rep, rep_dir, args) -> list:
             check_pair_images(name, split, [items[i]["pair_ids"] for i in range(len(items))])
         parts.append(WithIntermodalityFeatures(items, pair_features(rep, rep_dir, name, split, types, args)))
     return parts
+
+
+def keep_distractors(model: InstructionGenerator, train_parts: Sequence[WithIntermodalityFeatures], seed: int) -> None:
+    """Draw the model's distractor pairs (`set_distractor_bank`) from the x̄ of the training pairs."""
+    xbar_A = torch.cat([part.features.features("A") for part in train_parts])
+    xbar_B = torch.cat([part.features.features("B") for part in train_parts])
+    with as_usage_error(flag="--distractor_bank_size"):
+        model.set_distractor_bank(xbar_A, xbar_B, seed=seed)
 
 
 @script_main(ValueError)
@@ -157,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_parts = datasets_with_xbar(names, kinds, "train", model, rep, rep_dir, args)
     train = train_parts[0] if len(names) == 1 else WeightedMix(train_parts, args.dataset_weights, args.seed)
     val = concat(datasets_with_xbar(names, kinds, "val", model, rep, rep_dir, args))
+    if model.config.distractor_bank_size:
+        keep_distractors(model, train_parts, args.seed)
     families = "_".join(sorted({dataset_family(n) for n in names}))
     shortname = (
         args.shortname if args.shortname is not None else f"instructgen_model_{type(rep).__name__.lower()}_{families}"
