@@ -135,6 +135,20 @@ def test_the_trained_generator_keeps_distractors_and_rerank_is_then_evaluated_by
     assert examples["rerank0"] == examples["greedy"]  # no samples: the greedy texts
 
 
+def test_other_input_sets_get_their_own_decodings(trained, world):
+    argv = [
+        "--model_path", "instructgen_test", "--dataset", world["fix"], "--textret_model", world["pairtext"],
+        "--decodings", "greedy", "beam", "--other_decodings", "greedy", *LIMITS,
+        "--cached_embeddings_file", str(world["xbar"]), "--no_progress", "--overwrite",
+    ]  # fmt: skip
+    assert evaluate_main(argv) == 0
+    results = json.loads((trained["out"] / "best" / f"result_val_{world['fix']}.json").read_text())["metrics"][
+        "results"
+    ]
+    assert list(results["P_A,P_B"]) == ["greedy", "beam4"]  # the generator's own input set: every decoding
+    assert all(list(results[name]) == ["greedy"] for name in INPUT_SETS if name != "P_A,P_B")
+
+
 def test_bad_inputs_are_clear_errors(trained, world, tmp_path, capsys):
     base = ["--model_path", "instructgen_test", "--dataset", world["fix"], "--textret_model", world["pairtext"]]
     assert evaluate_main([*base, "--decodings", "topk"]) == 2

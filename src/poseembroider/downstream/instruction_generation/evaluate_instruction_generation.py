@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="greedy, beam, nucleus, rerank (default: greedy beam, and rerank when the model keeps distractors)",
     )
+    parser.add_argument(
+        "--other_decodings",
+        nargs="+",
+        default=None,
+        help="decodings of the input sets other than the generator's own (default: those of --decodings)",
+    )
     parser.add_argument("--beam_size", type=positive_int, default=4, help="(default: %(default)s)")
     parser.add_argument("--length_penalty", type=finite_float, default=1.0, help="beam: sum / length^p (default: 1)")
     parser.add_argument(
@@ -134,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         input_sets = [get_input_set(name) for name in chosen]
     with as_usage_error(flag="--decodings"):
         specs = decoding_specs(args, args.decodings or default_decodings(model_dir))
+    with as_usage_error(flag="--other_decodings"):
+        other_specs = decoding_specs(args, args.other_decodings) if args.other_decodings else None
     settings = {
         k: getattr(args, k)
         for k in (
@@ -146,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pretrained_representation_model",
         )
     }
-    settings.update(input_sets=chosen, decodings=specs)
+    settings.update(input_sets=chosen, decodings=specs, other_decodings=other_specs)
     result = reusable_result(model_dir, args.split, args.dataset, settings, args.overwrite)
     if result is None:
         model = InstructionGenerator.from_pretrained(model_dir, map_location=device)
@@ -185,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=args.batch_size,
             seed=args.seed,
             progress=args.progress,
+            other_decodings=other_specs,
         )
         result = save_result(model_dir, args.split, args.dataset, settings, len(refs), metrics)
     print(format_table(result["metrics"]))

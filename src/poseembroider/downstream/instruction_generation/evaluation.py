@@ -175,10 +175,13 @@ def evaluate_instruction_generator(
     n_repetitions: int = config.r_precision_n_repetitions,
     examples: int = 5,
     progress: bool = False,
+    other_decodings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Metrics of every (input set, decoding) and of the controls.
 
-    `decodings`: {name: {'decoding': method, **options}} (e.g. {'beam4': {'decoding': 'beam', 'beam_size': 4}}).
+    `decodings`: {name: {'decoding': method, **options}} (e.g. {'beam4': {'decoding': 'beam', 'beam_size': 4}}),
+    for the generator's own input set (the types it was trained on, both sides); `other_decodings` for the
+    other input sets (default: `decodings`).
     Returns {'controls': {'GT': metrics, 'random': metrics}, 'results': {input set: {decoding name: metrics}},
     'examples': {input set: {decoding name: the first `examples` texts}}, 'references': the first `examples`
     pairs' instructions}."""
@@ -204,7 +207,8 @@ def evaluate_instruction_generator(
                 f"input set {input_set.name}: x̄ of {xbar_A.shape[0]} / {xbar_B.shape[0]} pairs for {len(references)}"
             )
         results[input_set.name], shown[input_set.name] = {}, {}
-        for name, spec in decodings.items():
+        own = input_set.types_A == input_set.types_B == tuple(model.config.representation_model_input_types)
+        for name, spec in (decodings if own or other_decodings is None else other_decodings).items():
             options = dict(spec)
             method = options.pop("decoding")
             texts, timing = generate_instructions(
