@@ -1,4 +1,4 @@
-"""InstructionGenerator: training samples/s from cached x̄, and generated instructions/s greedy vs beam 4.
+"""InstructionGenerator: training samples/s from cached x̄, and generated instructions/s greedy vs beam 4 and rerank.
 
 At the quickstart's decoder size (decoder_latentD 128, 2 layers, 4 heads, feed-forward 256; x̄ of 512), on the
 instructions our instruction writer gives for pairs of independently sampled poses (longer than those of the
@@ -18,8 +18,9 @@ read, DataLoader, collate, forward, cross-entropy, backward, Adam), batch 32:
 Generation (eval mode, 256 pairs in batches of 128, each text exactly 48 tokens long: `min_length` 47 and
 `max_length` 48, so that every method decodes the same number of steps): greedy over the key/value-cached
 incremental decoder (ours) vs greedy recomputing the whole prefix at every step (the original's way), and beam
-search of 4 beams (cached) vs greedy. On a machine shared with other processes, wall times move with the load;
-the ratios, measured in one process, are the stable figures.
+search of 4 beams (cached) vs greedy, and rerank at the quickstart's sizes (the greedy text and 4 nucleus samples,
+each judged by the listener under its own pair and 8 kept distractor pairs) vs greedy. On a machine shared with
+other processes, wall times move with the load; the ratios, measured in one process, are the stable figures.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ BATCHES = 12  # timed training steps per setting, after one untimed
 N_GENERATED = 256
 GENERATION_BATCH = 128
 LENGTH = 48
+RERANK_SAMPLES = 4  # the quickstart's rerank: 4 nucleus samples beside the greedy text, 8 distractor pairs
+RERANK_DISTRACTORS = 8
 # (chunk_tokens, dropout, specificity weight): "specificity" is the quickstart's training step (two decoder passes)
 SETTINGS = {
     "baseline": (0, 0.1, 0.0),
@@ -76,13 +79,16 @@ class CachedPairs(Dataset):
         }
 
 
-def model_of(tokenizer_dir: str, dropout: float, specificity: float = 0.0) -> InstructionGenerator:
+def model_of(
+    tokenizer_dir: str, dropout: float, specificity: float = 0.0, distractors: int = 0
+) -> InstructionGenerator:
     torch.manual_seed(0)
     config = InstructionGeneratorConfig(
         latentD=D,
         comparison_latentD=D,
         decoder_dropout=dropout,
         wloss_specificity=specificity,
+        distractor_bank_size=distractors,
         text_decoder_name=tokenizer_dir,
         **SIZE,
     )
@@ -157,15 +163,17 @@ def main() -> None:
         train_wordpiece_tokenizer(texts, vocab_size=800, out_dir=tokenizer_dir)
         results["vocab_size"] = len(load_tokenizer(tokenizer_dir))
         training = {name: training_samples_per_s(tokenizer_dir, texts, s) for name, s in SETTINGS.items()}
-        model = model_of(tokenizer_dir, 0.0).eval()
+        model = model_of(tokenizer_dir, 0.0, distractors=RERANK_DISTRACTORS).eval()
         xbar = torch.nn.functional.normalize(
             torch.randn(N_GENERATED, 2, D, generator=torch.Generator().manual_seed(1)), dim=-1
         )
+        model.set_distractor_bank(xbar[:, 0], xbar[:, 1])
         generation = {
             "greedy_full_prefix": texts_per_s(model, xbar, "greedy", cached=False),
             "greedy": texts_per_s(model, xbar, "greedy"),
             "beam4": texts_per_s(model, xbar, "beam", beam_size=4),
             "beam4_full_prefix": texts_per_s(model, xbar, "beam", cached=False, beam_size=4),
+            "rerank4": texts_per_s(model, xbar, "rerank", nucleus_samples=RERANK_SAMPLES),
         }
     results.update(
         ours="training: length-sorted chunks, --decoder_dropout 0; generation: key/value-cached incremental decoder",
@@ -177,6 +185,7 @@ def main() -> None:
         greedy_cache_ratio=generation["greedy"] / generation["greedy_full_prefix"],
         beam4_cache_ratio=generation["beam4"] / generation["beam4_full_prefix"],
         greedy_over_beam4=generation["greedy"] / generation["beam4"],
+        greedy_over_rerank4=generation["greedy"] / generation["rerank4"],
     )
     write_result("instruction_generation", results)
 

@@ -103,7 +103,11 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
     instructions = on_disk["steps"]["instruction_evaluation"]
     assert on_disk["steps"]["instruction_generator"]["shortname"] == instructions["shortname"]
     assert set(instructions["results"]) == {"P_A,P_B", "V_A,V_B", "P_A,V_B", "V_A,P_B", "V_A+P_A,V_B+P_B"}
-    assert set(instructions["results"]["P_A,P_B"]) == {"greedy", "beam4"}
+    assert list(instructions["results"]["P_A,P_B"]) == ["greedy", "beam4", "rerank4"]  # every decoding from poses
+    assert all(
+        list(instructions["results"][name]) == ["greedy"] for name in instructions["results"] if name != "P_A,P_B"
+    )
+    assert instructions["poses_rerank_R@1"] == instructions["results"]["P_A,P_B"]["rerank4"]["R@1"]
     assert set(instructions["controls"]) == {"GT", "random"} and instructions["val_size"] > 0
     assert (resolve(instructions["shortname"]) / "model.safetensors").is_file()
     assert list(on_disk["step_seconds"]) == list(QUICKSTART_STEPS)

@@ -98,6 +98,10 @@ class DownstreamSizes:
     # 8.2 at weight 3, BLEU-4 37.8 -> 27.1 -> 16.0; each step costs two decoder passes, so the quickstart
     # trains 2 epochs at weight 3 (R@1 8.0 in the quickstart at 87e8033 + these sizes, 33.1 min in all)
     instruction_specificity: float = 3.0
+    # the 'rerank' decoding (beyond the original): the greedy text and nucleus samples, the one kept by the
+    # generator as its own listener over distractor pairs kept with it; see README for the sizes measured
+    instruction_distractors: int = 8
+    instruction_rerank_samples: int = 4
     torch_threads: int = 1
 
 

@@ -68,11 +68,11 @@ GOALS: tuple[Goal, ...] = (
     Goal("HPS head on PoseEmbroider: images+texts - images, PA-MPJPE (95% interval's upper end)",
          ("hps_heads", "poseembroider", "comparisons", "images+texts - images", PAPER_PROTOCOL, "pa_mpjpe_mm",
           "difference", "high"), 0.0, True, unit="mm"),
-    Goal("instructions from poses (P_A,P_B), greedy: R-precision R@1 vs half the GT control's",
-         ("instruction_evaluation", "poses_greedy_R@1"), ("instruction_evaluation", "half_gt_R@1"),
+    Goal("instructions from poses (P_A,P_B), rerank: R-precision R@1 vs half the GT control's",
+         ("instruction_evaluation", "poses_rerank_R@1"), ("instruction_evaluation", "half_gt_R@1"),
          reference=("instruction_evaluation", "gt_R@1"), reference_label="GT texts"),
-    Goal("instructions from poses (P_A,P_B), greedy: R-precision R@1 vs 10x the random control's",
-         ("instruction_evaluation", "poses_greedy_R@1"), ("instruction_evaluation", "ten_times_random_R@1")),
+    Goal("instructions from poses (P_A,P_B), rerank: R-precision R@1 vs 10x the random control's",
+         ("instruction_evaluation", "poses_rerank_R@1"), ("instruction_evaluation", "ten_times_random_R@1")),
 )  # fmt: skip
 """Issue 13's goals, then the mesh-recovery and instruction-generation ones, on the quickstart's validation splits."""
 

@@ -7,9 +7,10 @@ x̄: see `DownstreamSizes`), on the pairs mined in the pose pool (validated on t
 pairs, which the pool's val split copies);
 `instruction_evaluation` (a step of its own: only it needs PairText, so training need not wait for it)
 evaluates it on the rendered fix val pairs for every input set they offer ((P_A,P_B), (V_A,V_B), (P_A,V_B),
-(V_A,P_B), (V_A+P_A,V_B+P_B)), greedy (the original's decoding) and beam search: R-precision R@1/2/3 with the
-quickstart's PairText, BLEU-4, ROUGE-L, METEOR, beside the ground-truth and random-text controls
-(`evaluate_instruction_generation.py`).
+(V_A,P_B), (V_A+P_A,V_B+P_B)) with greedy decoding (the original's), and from poses (the generator's own input
+set) also with beam search and 'rerank' (greedy and nucleus candidates, the one kept by the generator as its own
+listener over the distractor pairs it keeps): R-precision R@1/2/3 with the quickstart's PairText, BLEU-4,
+ROUGE-L, METEOR, beside the ground-truth and random-text controls (`evaluate_instruction_generation.py`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def step_instruction_generator(ctx: QuickstartContext) -> dict[str, Any]:
         "--decoder_nlayers", str(sizes.instruction_layers), "--decoder_ff", str(2 * sizes.instruction_decoder_width),
         "--decoder_dropout", "0", "--decoder_word_dropout", str(sizes.instruction_word_dropout),
         "--wloss_specificity", str(sizes.instruction_specificity),
+        "--distractor_bank_size", str(sizes.instruction_distractors),
         "--lr", str(sizes.instruction_lr), "--lr_scheduler", "cosine", "--wd", "0.0001",
         "--batch_size", str(sizes.instruction_batch_size), "--epochs", str(sizes.instruction_epochs),
         "--val_every", "1", "--output_dir", str(run_dir), "--shortname", SHORTNAME,
@@ -72,7 +74,11 @@ def step_instruction_evaluation(ctx: QuickstartContext) -> dict[str, Any]:
         raise RuntimeError("this quickstart step needs PairText for R-precision: run the 'pairtext' step first")
     if "instruction_generator" not in ctx.results:
         raise RuntimeError("this quickstart step evaluates the generator: run the 'instruction_generator' step first")
-    evaluation = ["--model_path", SHORTNAME, "--dataset", fix, "--split", "val", "--textret_model", pairtext]
+    samples = ctx.downstream_sizes.instruction_rerank_samples
+    evaluation = [
+        "--model_path", SHORTNAME, "--dataset", fix, "--split", "val", "--textret_model", pairtext,
+        "--decodings", "greedy", "beam", "rerank", "--rerank_samples", str(samples), "--other_decodings", "greedy",
+    ]  # fmt: skip
     with torch_threads(ctx.downstream_sizes.torch_threads):
         if evaluate_instruction_generation.main([*evaluation, "--device", "cpu", "--no_progress", "--overwrite"]) != 0:
             raise RuntimeError(f"evaluate_instruction_generation.py {' '.join(evaluation)} failed")
@@ -88,6 +94,7 @@ def step_instruction_evaluation(ctx: QuickstartContext) -> dict[str, Any]:
         "examples": metrics.get("examples", {}).get(POSES, {}),
         "references": metrics.get("references", []),
         "poses_greedy_R@1": from_poses["greedy"]["R@1"],
+        "poses_rerank_R@1": from_poses[f"rerank{samples}"]["R@1"],
         "gt_R@1": metrics["controls"]["GT"]["R@1"],
         "half_gt_R@1": metrics["controls"]["GT"]["R@1"] / 2,
         "ten_times_random_R@1": 10 * metrics["controls"]["random"]["R@1"],

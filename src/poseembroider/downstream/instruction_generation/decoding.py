@@ -1,4 +1,4 @@
-"""Decoding methods of the instruction generator: greedy (the original's), beam search, nucleus sampling.
+"""Decoding methods of the instruction generator: greedy (the original's), beam search, nucleus sampling, rerank.
 
 Every method is a pure function over a *step function* and the special token ids; a registry maps the
 names the scripts take (`--decoding greedy`) to them (`DECODINGS`, `get_decoding`, `decode`)::
@@ -22,8 +22,10 @@ Shared conventions (`Generated`):
 - `scores` are the summed log-likelihoods of the generated tokens divided by `lengths` (the original's greedy
   score; beam search ranks its hypotheses by sum / length^`length_penalty`, the same for the default 1).
 
-Greedy is the original's (`generate_greedy`); beam search and nucleus sampling are ours. Beam search with
-`beam_size=1` and nucleus sampling with `top_p` -> 0 give exactly the greedy output (tests).
+Greedy is the original's (`generate_greedy`); beam search, nucleus sampling and rerank are ours. Beam search
+with `beam_size=1`, nucleus sampling with `top_p` -> 0 and rerank without samples give exactly the greedy output
+(tests). Rerank also needs the state to judge finished texts (`ListeningState.listener_log_probs`: the
+generator's own listener over the distractor pairs it keeps).
 """
 
 from __future__ import annotations

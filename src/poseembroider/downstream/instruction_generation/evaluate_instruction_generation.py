@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help="rerank: nucleus samples beside the greedy text (default: %(default)s)",
     )
+    parser.add_argument(
+        "--speaker_weight",
+        type=finite_float,
+        default=0.0,
+        help="rerank: weight of the text's mean log-likelihood beside the listener's (default: %(default)s)",
+    )
     parser.add_argument("--max_length", type=positive_int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
     parser.add_argument(
         "--min_length", type=non_negative_int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)"
@@ -116,6 +122,7 @@ def decoding_specs(args: argparse.Namespace, decodings: Sequence[str]) -> dict[s
                 "decoding": "rerank",
                 "nucleus_samples": args.rerank_samples,
                 "top_p": args.top_p,
+                "speaker_weight": args.speaker_weight,
                 "seed": args.seed,
                 **limits,
             }
