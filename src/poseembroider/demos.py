@@ -225,7 +225,7 @@ def instruction_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint", default="best", choices=("best", "last"), help="(default: %(default)s)")
     _add_dataset_flags(parser)
-    parser.add_argument("--decoding", default="greedy", help="greedy, beam or nucleus (default: %(default)s)")
+    parser.add_argument("--decoding", default="greedy", help="greedy, beam, nucleus or rerank (default: %(default)s)")
     parser.add_argument("--beam_size", type=config.positive_int, default=4, help="(default: %(default)s)")
     parser.add_argument(
         "--top_p", type=config.finite_float, default=0.9, help="nucleus sampling (default: %(default)s)"

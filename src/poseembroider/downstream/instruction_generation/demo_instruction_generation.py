@@ -1,7 +1,7 @@
 """Corrective-instruction demo of the InstructionGenerator (streamlit): what to change to go from A to B.
 
     poseembroider demo instruction [--model_path <folder|shortname>] [--checkpoint best|last] [--dataset NAME] \\
-        [--split val] [--decoding greedy|beam|nucleus] [--beam_size 4] [--top_p 0.9] [--seed 0] \\
+        [--split val] [--decoding greedy|beam|nucleus|rerank] [--beam_size 4] [--top_p 0.9] [--seed 0] \\
         [--min_length 10] [--max_length 200] [--input_set P_A,P_B] [--device auto] [--server.port 8501]
     streamlit run src/poseembroider/downstream/instruction_generation/demo_instruction_generation.py -- [flags]
 
