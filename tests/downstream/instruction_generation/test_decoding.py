@@ -195,9 +195,12 @@ class ListeningTableState(TableState):
         self.weights = weights
         self.judged: list[int] = []
 
-    def listener_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def listener_log_probs(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, length_normalised: bool = False
+    ) -> torch.Tensor:
         self.judged.append(int(tokens.shape[0]))
-        return self.weights[tokens].sum(dim=1)
+        summed = self.weights[tokens].sum(dim=1)
+        return summed / lengths if length_normalised else summed
 
 
 def test_rerank_without_samples_is_greedy_and_keeps_the_listeners_choice():
@@ -233,4 +236,25 @@ def test_rerank_needs_a_listener_and_a_sample_count():
         decode("rerank", TableState(table), 1, SPECIAL, 8, 2)
     with pytest.raises(ValueError, match="nucleus_samples=-1"):
         decode("rerank", ListeningTableState(table, torch.zeros(VOCAB)), 1, SPECIAL, 8, 2, nucleus_samples=-1)
-    assert decoding_options("rerank") == {"nucleus_samples": 8, "top_p": 0.9, "speaker_weight": 0.0, "seed": 0}
+    assert decoding_options("rerank") == {
+        "nucleus_samples": 8,
+        "top_p": 0.9,
+        "speaker_weight": 0.0,
+        "seed": 0,
+        "length_normalised": False,
+    }
+
+
+def test_rerank_passes_the_listeners_length_normalisation_on():
+    """A listener that likes word 6 per token (mean) keeps the candidate with the largest share of 6s, not the
+    one with the most."""
+    table = random_table(4, seed=3)
+    weights = torch.zeros(VOCAB)
+    weights[6] = 1.0
+    options = dict(nucleus_samples=6, top_p=1.0, seed=5)
+    out = decode("rerank", ListeningTableState(table, weights), 4, SPECIAL, 10, 2, length_normalised=True, **options)
+    candidates = [decode("greedy", TableState(table), 4, SPECIAL, 10, 2)] + [
+        decode("nucleus", TableState(table), 4, SPECIAL, 10, 2, top_p=1.0, seed=5 + i) for i in range(6)
+    ]
+    shares = torch.stack([(c.tokens == 6).sum(dim=1) / c.lengths for c in candidates], dim=1).max(dim=1).values
+    torch.testing.assert_close((out.tokens == 6).sum(dim=1) / out.lengths, shares)

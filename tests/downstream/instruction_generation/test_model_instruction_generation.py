@@ -327,6 +327,10 @@ def test_listener_is_a_softmax_over_the_pairs_of_the_texts_likelihood(tokenizer_
         log_likelihoods = torch.stack([-model.text_losses(model.memory(a, b), full, full)[0] for a, b in pairs], dim=1)
     expected = log_likelihoods.log_softmax(dim=1)[:, 0]
     torch.testing.assert_close(model.listener_log_probs(model.memory(xa, xb), texts.tokens, texts.lengths), expected)
+    counts = (full[:, 1:] != model.special.pad).sum(dim=1)  # tokens each text is scored on (EOS included)
+    per_token = (log_likelihoods / counts[:, None]).log_softmax(dim=1)[:, 0]
+    normalised = model.listener_log_probs(model.memory(xa, xb), texts.tokens, texts.lengths, length_normalised=True)
+    torch.testing.assert_close(normalised, per_token)
 
 
 def test_rerank_keeps_the_bank_through_save_and_load_and_without_one_says_so(tokenizer_dir, tmp_path):

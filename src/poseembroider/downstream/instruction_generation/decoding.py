@@ -281,10 +281,13 @@ def beam_search(
 class ListeningState(DecodingState, Protocol):
     """A decoding state that can also judge finished texts (`rerank`)."""
 
-    def listener_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def listener_log_probs(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, length_normalised: bool = False
+    ) -> torch.Tensor:
         """Generated rows (N, L) after BOS (EOS, then PAD) and their `lengths` (N,), one per memory row of the
         state -> (N,) log-probability that a listener reading the text picks the row's own sample among it and
-        the state's distractors."""
+        the state's distractors (judging by the text's summed log-likelihoods, or by their per-token means when
+        `length_normalised`)."""
 
 
 def rerank(
@@ -298,11 +301,15 @@ def rerank(
     top_p: float = 0.9,
     speaker_weight: float = 0.0,
     seed: int = 0,
+    length_normalised: bool = False,
 ) -> Generated:
     """Pragmatic reranking (a "rational speaker", Andreas & Klein, EMNLP 2016; Fried et al., NAACL 2018 for
     instructions): the greedy text and `nucleus_samples` nucleus samples (`top_p`, seeds `seed`, `seed` + 1, ...) are
     the candidates of each row; the one kept maximises the listener's log-probability of the row's own sample
     (`state.listener_log_probs`) + `speaker_weight` x the text's mean log-likelihood per token.
+
+    The listener judges by summed log-likelihoods, where a longer text carries more evidence (texts longer than
+    greedy's), or with `length_normalised` by per-token means (texts of the annotations' length; README).
 
     Greedy decoding says what is most likely for any pair; the listener keeps the candidate that tells this
     pair from others. Ties keep the earlier candidate, so `nucleus_samples=0` is exactly greedy. The state must be
@@ -322,7 +329,11 @@ def rerank(
         )
         runs.append(nucleus_run)
     scores = torch.stack(
-        [state.listener_log_probs(run.tokens, run.lengths) + speaker_weight * run.scores for run in runs], dim=1
+        [
+            state.listener_log_probs(run.tokens, run.lengths, length_normalised) + speaker_weight * run.scores
+            for run in runs
+        ],
+        dim=1,
     )  # (B, candidates)
     best = scores.argmax(dim=1)
     width = max(run.tokens.shape[1] for run in runs)

@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="rerank: weight of the text's mean log-likelihood beside the listener's (default: %(default)s)",
     )
+    parser.add_argument(
+        "--length_normalised_listener",
+        action="store_true",
+        help="rerank: the listener judges by per-token mean log-likelihoods, not sums (texts of annotation length)",
+    )
     parser.add_argument("--max_length", type=positive_int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
     parser.add_argument(
         "--min_length", type=non_negative_int, default=DEFAULT_MIN_LENGTH, help="(default: %(default)s)"
@@ -123,6 +128,7 @@ def decoding_specs(args: argparse.Namespace, decodings: Sequence[str]) -> dict[s
                 "nucleus_samples": args.rerank_samples,
                 "top_p": args.top_p,
                 "speaker_weight": args.speaker_weight,
+                "length_normalised": args.length_normalised_listener,
                 "seed": args.seed,
                 **limits,
             }

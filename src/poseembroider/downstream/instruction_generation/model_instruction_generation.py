@@ -247,9 +247,9 @@ class TransformerTextDecoder(nn.Module):
         return self.final_layer(x)
 
 
-Listener = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-"""(memory (N, K, D), generated tokens (N, L) after BOS, lengths (N,)) -> (N,) log-probability of the own sample
-(`InstructionGenerator.listener_log_probs`)."""
+Listener = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]
+"""(memory (N, K, D), generated tokens (N, L) after BOS, lengths (N,), length_normalised) -> (N,) log-probability
+of the own sample (`InstructionGenerator.listener_log_probs`)."""
 
 
 class IncrementalDecoder:
@@ -272,11 +272,13 @@ class IncrementalDecoder:
     def expand(self, k: int) -> IncrementalDecoder:
         return IncrementalDecoder(self.decoder, self.initial_memory.repeat_interleave(k, dim=0))
 
-    def listener_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def listener_log_probs(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, length_normalised: bool = False
+    ) -> torch.Tensor:
         """`decoding.ListeningState`: the model's listener over the state's first memory rows."""
         if self.listener is None:
             raise ValueError("this decoding state has no listener: build it with InstructionGenerator.decoding_state")
-        return self.listener(self.initial_memory, tokens, lengths)
+        return self.listener(self.initial_memory, tokens, lengths, length_normalised)
 
     def __call__(self, tokens: torch.Tensor, parents: torch.Tensor | None) -> torch.Tensor:
         if parents is not None:
@@ -498,11 +500,14 @@ class InstructionGenerator(PretrainedModel, nn.Module):
         self.distractor_xbar.copy_(bank.to(self.distractor_xbar))
 
     @torch.no_grad()
-    def listener_log_probs(self, memory: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def listener_log_probs(
+        self, memory: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor, length_normalised: bool = False
+    ) -> torch.Tensor:
         """(N,) log-probability that a listener who knows this speaker, reading the generated text of each row
         (`tokens` (N, L) after BOS, EOS then PAD; `lengths` (N,)), picks the row's own pair (`memory` (N, K, D))
         among it and the `distractor_bank_size` kept pairs: a softmax over the pairs of the text's summed
-        log-likelihood under each, uniform prior (the listener of the 'rerank' decoding)."""
+        log-likelihood under each (its mean per token when `length_normalised`), uniform prior (the listener of
+        the 'rerank' decoding)."""
         if not self.config.distractor_bank_size:
             raise ValueError(
                 "this InstructionGenerator keeps no distractor pairs (distractor_bank_size 0): the 'rerank' decoding "
@@ -513,10 +518,12 @@ class InstructionGenerator(PretrainedModel, nn.Module):
             raise ValueError(f"listener_log_probs: lengths {tuple(lengths.shape)} for {n} texts")
         texts = torch.cat([torch.full((n, 1), self.special.bos, dtype=tokens.dtype, device=tokens.device), tokens], 1)
         distractors = self.memory(self.distractor_xbar[:, 0], self.distractor_xbar[:, 1])  # (M, K, D)
-        own, _ = self.text_losses(memory, texts, texts)
+        own, counts = self.text_losses(memory, texts, texts)
         repeated = texts.repeat(size, 1)  # row j * N + i: text i under distractor j
         others, _ = self.text_losses(distractors.repeat_interleave(n, dim=0), repeated, repeated)
         log_likelihoods = torch.cat([-own[:, None], -others.view(size, n).T], dim=1)  # (N, 1 + M)
+        if length_normalised:
+            log_likelihoods = log_likelihoods / counts.clamp(min=1)[:, None]
         return log_likelihoods.log_softmax(dim=1)[:, 0]
 
     @torch.no_grad()
