@@ -135,6 +135,24 @@ def test_the_trained_generator_keeps_distractors_and_rerank_is_then_evaluated_by
     assert examples["rerank0"] == examples["greedy"]  # no samples: the greedy texts
 
 
+def test_finetuning_from_a_generator_keeps_its_own_distractors(trained, world, tmp_path):
+    """--pretrained loads the weights whatever distractors the other kept (32, then none): the run draws its own."""
+    base = [
+        "--pretrained_representation_model", str(world["models"]["PoseEmbroider"]),
+        "--representation_model_input_types", "poses", "--dataset", world["fix"],
+        "--text_decoder_name", f"transformer_{world['text_dir']}", *DECODER,
+        "--epochs", "1", "--batch_size", "8", "--cached_embeddings_file", str(world["xbar"]),
+        "--no_progress", "--no_tensorboard",
+    ]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert train_main([*base, "--pretrained", "instructgen_test", "--distractor_bank_size", "4",
+                           "--output_dir", str(tmp_path / "ft4"), "--shortname", "instructgen_ft4"]) == 0  # fmt: skip
+        assert train_main([*base, "--pretrained", "instructgen_ft4", "--distractor_bank_size", "0",
+                           "--output_dir", str(tmp_path / "ft0"), "--shortname", "instructgen_ft0"]) == 0  # fmt: skip
+    assert InstructionGenerator.from_pretrained("instructgen_ft4").distractor_xbar.shape == (4, 2, 16)
+    assert "distractor_xbar" not in InstructionGenerator.from_pretrained("instructgen_ft0").state_dict()
+
+
 def test_other_input_sets_get_their_own_decodings(trained, world):
     argv = [
         "--model_path", "instructgen_test", "--dataset", world["fix"], "--textret_model", world["pairtext"],

@@ -21,9 +21,11 @@ The decoder's vocabulary size is stored in the config (`vocab_size`, filled from
 is first built); a tokenizer of another size is refused when the model is built or loaded.
 
 Generation (`generate`) runs a decoding method of `decoding.py` (greedy as the original, beam search, nucleus
-sampling) over an incremental decoder state that caches the self-attention keys and values of the generated
-prefix, so each step costs one token's work rather than the whole prefix's (`IncrementalDecoder`; its test
-checks it against the full forward).
+sampling, rerank) over an incremental decoder state that caches the self-attention keys and values of the
+generated prefix, so each step costs one token's work rather than the whole prefix's (`IncrementalDecoder`; its
+test checks it against the full forward). Rerank's listener (`listener_log_probs`, beyond the original) scores
+whole texts under the pair and under `distractor_bank_size` x̄ pairs kept with the weights (a buffer, drawn from
+the training pairs by the training script: `set_distractor_bank`).
 """
 
 from __future__ import annotations

@@ -165,7 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.pretrained:
         directory = resolve_model_dir(args.pretrained)
         with as_usage_error(flag=f"--pretrained {args.pretrained}"):
-            load_state_dict_checked(model, load_state_dict_file(directory / WEIGHTS_NAME), directory / WEIGHTS_NAME)
+            state = load_state_dict_file(directory / WEIGHTS_NAME)
+            # the kept distractors are this run's (drawn below from its training pairs), whatever the other kept
+            state.pop("distractor_xbar", None)
+            state.update({k: v for k, v in model.state_dict().items() if k == "distractor_xbar"})
+            load_state_dict_checked(model, state, directory / WEIGHTS_NAME)
     with as_usage_error(flag="--pair_kinds"):
         kinds = pair_kinds_of(args.pair_kinds, len(names))
     train_parts = datasets_with_xbar(names, kinds, "train", model, rep, rep_dir, args)
