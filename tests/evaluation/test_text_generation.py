@@ -92,6 +92,41 @@ def test_meteor_multi_reference_takes_the_best_reference(no_network):
     assert tg.meteor_scores([SENTENCE, ""], [[OTHER, SENTENCE], [OTHER]]) == pytest.approx([100 * (1 - 0.5 / 8**3), 0])
 
 
+def test_meteor_remembers_stems_and_synonyms_and_gives_nltks_scores(no_network):
+    """Stems, synsets and tokens are looked up once per word / text; the scores are nltk's, to the last bit."""
+    from nltk.stem.porter import PorterStemmer
+    from nltk.translate.meteor_score import meteor_score
+
+    predictions = [
+        "Bend your left knee a bit more and raise both arms above the head.",
+        "Lift the right leg, then straighten the knees. Turn your torso to the left.",
+        "Lower your arms slowly; spread the legs wider.",
+    ]
+    references = [
+        ["Bend the left knee more, lifting both arms over your head.", "Raise your arms above the head."],
+        ["Raise the right leg and straighten both knees. Rotate the torso leftwards."],
+        ["Spread your legs wider and lower the arms.", "Lowering arms, legs further apart."],
+    ]
+    wordnet = tg.load_wordnet()
+    plain = [
+        100.0
+        * meteor_score(
+            [tg.tokenize_for_meteor(r) for r in refs],
+            tg.tokenize_for_meteor(pred),
+            stemmer=PorterStemmer(),
+            wordnet=wordnet,
+            **tg.METEOR_PARAMETERS,
+        )
+        for pred, refs in zip(predictions, references, strict=True)
+    ]
+    assert tg.meteor_scores(predictions, references, wordnet=wordnet) == plain
+    stems = tg._remembering_stemmer().stem.cache_info()
+    assert tg.meteor_scores(predictions, references, wordnet=wordnet) == plain  # all remembered now
+    assert tg._remembering_stemmer().stem.cache_info().misses == stems.misses
+    remembered = tg._remembering_wordnet(wordnet)
+    assert "bit" in remembered._synsets and remembered.get_version() == "3.0"  # the rest goes to the reader
+
+
 def test_text_generation_metrics_together(no_network):
     metrics = tg.text_generation_metrics([SENTENCE, OTHER], [[SENTENCE], [OTHER, SENTENCE]])
     assert set(metrics) == {"bleu4", "rouge_l", "meteor"}
