@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poseembroider.quickstart import QUICKSTART_STEPS, QuickstartContext
-from poseembroider.quickstart.core import step_core_aligner
+from poseembroider.quickstart.core import step_core_aligner, step_pose_text_features
 from poseembroider.quickstart.world import step_pose_contact_sheet
 
 
@@ -35,6 +35,8 @@ def test_a_step_without_its_inputs_names_the_step_to_run_first(tmp_path):
         step_pose_contact_sheet(ctx)
     with pytest.raises(RuntimeError, match="'synthetic_dataset' step first"):
         step_core_aligner(ctx)
+    with pytest.raises(RuntimeError, match=r"\['pose', 'text'\] encoder\(s\): run 'posevae' and 'posetext'"):
+        step_pose_text_features(ctx)
     with pytest.raises(RuntimeError, match="'core_aligner' step first"):
         ctx.require_core_name("Aligner")
     ctx.encoder_names.update(pose="posevae_x", text="posetext_x")

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,17 @@ def test_quickstart_writes_summary_and_contact_sheet(tmp_path, procedural_model_
         assert 0 <= retrieval["val"]["mRecall"] <= 100 and retrieval["chance_mRecall"] > 0
         assert (resolve(retrieval["shortname"]) / "model.safetensors").is_file()
     assert on_disk["steps"]["posetext"]["val_size"] == 12
+    cached = on_disk["steps"]["pose_text_features"]["stores"]
+    assert len(cached) == 3 and all(set(stores) == {"pose", "text"} for stores in cached.values())
+    for stores in cached.values():
+        split_dir = Path(stores["pose"]).parent
+        assert all(
+            Path(store).parent == split_dir and (Path(store) / "meta.json").is_file() for store in stores.values()
+        )
+        # the representation models read these very stores: a store of another fingerprint would sit beside them
+        assert {p.name for p in split_dir.iterdir() if not p.name.startswith("image")} == {
+            Path(store).name for store in stores.values()
+        }
     for name, model in (("core_poseembroider", "PoseEmbroider"), ("core_aligner", "Aligner")):
         core = on_disk["steps"][name]
         assert core["val_size"] == 12 and core["chance_mRecall"] == pytest.approx(100 * (1 + 5 + 10) / 12 / 3, abs=1e-3)

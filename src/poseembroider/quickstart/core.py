@@ -12,6 +12,11 @@ CPU sizes differ from the recipe (350 epochs at batch 128 over 50k samples): few
 higher learning rate (`CoreSizes`); the architecture is the published one. Beyond the recipe, every batch
 also carries as many captioned poses of the pose pool (`--pose_text_pool`), trained on the pose and text
 terms: the rendered set is small, poses and captions are cheap.
+
+`pose_text_features` caches the frozen pose and text features those runs read (the pool's and the script
+dataset's splits) as soon as PoseVAE and PoseText exist: on the lane beside the image encoder's training, so the
+representation models, which wait for the image encoder, find them cached (the pool's 16,384 x 3 captions were
+the longest part of PoseEmbroider's step).
 """
 
 from __future__ import annotations
@@ -20,8 +25,28 @@ from typing import Any
 
 from poseembroider import evaluate_core, train_core
 from poseembroider.devices import torch_threads
+from poseembroider.encoders import FrozenEncoders
 from poseembroider.evaluation.retrieval import chance_mrecall
+from poseembroider.features.frozen import compute_frozen_features
 from poseembroider.quickstart.context import QuickstartContext
+
+
+def step_pose_text_features(ctx: QuickstartContext) -> dict[str, Any]:
+    """Cache the frozen pose and text features of the pose pool (train) and of the script dataset (train, val)
+    where `train_core.py` reads them (same encoders, cache folder and batch size)."""
+    missing = [m for m in ("pose", "text") if m not in ctx.encoder_names]
+    if missing:
+        raise RuntimeError(f"this quickstart step needs the {missing} encoder(s): run 'posevae' and 'posetext' first")
+    encoders = FrozenEncoders({m: ctx.encoder_names[m] for m in ("pose", "text")})
+    batch_size = train_core.build_parser().get_default("feature_batch_size")
+    splits = [(ctx.require_pool_names()["poses"], "train")]
+    splits += [(ctx.require_synth().script_name, split) for split in ("train", "val")]
+    stores: dict[str, dict[str, str]] = {}
+    with torch_threads(ctx.core_sizes.torch_threads):
+        for dataset, split in splits:
+            cached = compute_frozen_features(dataset, split, encoders, batch_size=batch_size)
+            stores[f"{dataset}/{split}"] = {m: str(store.directory) for m, store in cached.items()}
+    return {"stores": stores}
 
 
 def train_and_evaluate(ctx: QuickstartContext, model: str) -> dict[str, Any]:
@@ -81,5 +106,9 @@ def step_core_aligner(ctx: QuickstartContext) -> dict[str, Any]:
     return train_and_evaluate(ctx, "Aligner")
 
 
-CORE_STEPS = {"core_poseembroider": step_core_poseembroider, "core_aligner": step_core_aligner}
+CORE_STEPS = {
+    "pose_text_features": step_pose_text_features,
+    "core_poseembroider": step_core_poseembroider,
+    "core_aligner": step_core_aligner,
+}
 """Quickstart steps of this module, in order (after the assisting models)."""
