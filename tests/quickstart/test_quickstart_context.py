@@ -40,8 +40,9 @@ def test_a_step_without_its_inputs_names_the_step_to_run_first(tmp_path):
     with pytest.raises(RuntimeError, match="'core_aligner' step first"):
         ctx.require_core_name("Aligner")
     ctx.encoder_names.update(pose="posevae_x", text="posetext_x")
-    with pytest.raises(RuntimeError, match=r"\['image'\] encoder"):
+    with pytest.raises(RuntimeError, match=r"\['image'\] encoder\(s\): run 'image_encoder' first"):
         ctx.require_encoder_names()
+    assert ctx.require_encoder_names(("pose", "text")) == {"pose": "posevae_x", "text": "posetext_x"}
 
 
 def test_run_dirs_are_under_the_output_folder(tmp_path):

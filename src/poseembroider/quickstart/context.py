@@ -7,7 +7,7 @@ instead of failing on a missing key; each step's JSON-able results (`results`) g
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,9 @@ from typing import Any
 from poseembroider.body.body_model import BodyModel
 from poseembroider.datasets.synthetic.generate import SynthConfig
 from poseembroider.modalities import MODALITIES
+
+ENCODER_STEPS = {"image": "image_encoder", "pose": "posevae", "text": "posetext"}
+"""The quickstart step that trains and registers each modality's frozen encoder."""
 
 
 @dataclass
@@ -152,14 +155,13 @@ class QuickstartContext:
             )
         return self.core_names[model]
 
-    def require_encoder_names(self) -> dict[str, str]:
-        missing = [m for m in MODALITIES if m not in self.encoder_names]
+    def require_encoder_names(self, modalities: Sequence[str] = MODALITIES) -> dict[str, str]:
+        """{modality: shortname} of the frozen encoders of `modalities` (default: all three)."""
+        missing = [m for m in modalities if m not in self.encoder_names]
         if missing:
-            raise RuntimeError(
-                f"the representation models need the frozen {missing} encoder(s): run the 'image_encoder', "
-                "'posevae' and 'posetext' steps first"
-            )
-        return dict(self.encoder_names)
+            steps = " and ".join(repr(ENCODER_STEPS[m]) for m in missing)
+            raise RuntimeError(f"this quickstart step needs the frozen {missing} encoder(s): run {steps} first")
+        return {m: self.encoder_names[m] for m in modalities}
 
 
 QuickstartStep = Callable[[QuickstartContext], dict[str, Any]]

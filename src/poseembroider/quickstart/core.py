@@ -34,10 +34,7 @@ from poseembroider.quickstart.context import QuickstartContext
 def step_pose_text_features(ctx: QuickstartContext) -> dict[str, Any]:
     """Cache the frozen pose and text features of the pose pool (train) and of the script dataset (train, val)
     where `train_core.py` reads them (same encoders, cache folder and batch size)."""
-    missing = [m for m in ("pose", "text") if m not in ctx.encoder_names]
-    if missing:
-        raise RuntimeError(f"this quickstart step needs the {missing} encoder(s): run 'posevae' and 'posetext' first")
-    encoders = FrozenEncoders({m: ctx.encoder_names[m] for m in ("pose", "text")})
+    encoders = FrozenEncoders(ctx.require_encoder_names(("pose", "text")))
     batch_size = train_core.build_parser().get_default("feature_batch_size")
     splits = [(ctx.require_pool_names()["poses"], "train")]
     splits += [(ctx.require_synth().script_name, split) for split in ("train", "val")]

@@ -44,7 +44,7 @@ def posetext_on_poses(shortname: str, model_poses: torch.Tensor, captions: list[
 
 def step_real_poses(ctx: QuickstartContext) -> dict[str, Any]:
     """PoseVAE and PoseText on the 108 real CMU poses."""
-    names = ctx.require_encoder_names()
+    names = ctx.require_encoder_names(("pose", "text"))
     posevae = evaluate_pose_file(
         names["pose"], CMU_DEV_POSES_FILE, "bedlam", device="cpu", mean_pose_dataset=ctx.require_synth().script_name
     )

@@ -168,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             state = load_state_dict_file(directory / WEIGHTS_NAME)
             # the kept distractors are this run's (drawn below from its training pairs), whatever the other kept
             state.pop("distractor_xbar", None)
-            state.update({k: v for k, v in model.state_dict().items() if k == "distractor_xbar"})
+            own = model.state_dict()
+            if "distractor_xbar" in own:
+                state["distractor_xbar"] = own["distractor_xbar"]
             load_state_dict_checked(model, state, directory / WEIGHTS_NAME)
     with as_usage_error(flag="--pair_kinds"):
         kinds = pair_kinds_of(args.pair_kinds, len(names))
