@@ -11,8 +11,19 @@ from PIL import Image
 from poseembroider import config
 from poseembroider.body.joints import joint_names_for_count, left_right_permutation
 from poseembroider.datasets.cache_format import cache_file_name, save_cache
-from poseembroider.datasets.image_processing import crop_box, crop_keypoints, flip_keypoints, pad_resize
+from poseembroider.datasets.image_processing import (
+    AffineJitter,
+    camera_roll,
+    crop_box,
+    crop_keypoints,
+    flip_keypoints,
+    pad_resize,
+    similarity_matrix,
+    warp_crop,
+    warp_keypoints,
+)
 from poseembroider.datasets.registry import get_dataset, synth_image_root
+from poseembroider.geometry import axis_angle_to_matrix
 
 VERSION = "kp2d_overlap30_res224_j16_sf11"
 IDS = (3, 4)
@@ -71,6 +82,59 @@ def test_flip_keypoints_follow_the_image_flip_and_swap_sides():
     torch.testing.assert_close(flip_keypoints(out, 192, left_right_permutation(names)), points)
 
 
+@pytest.mark.parametrize(
+    ("theta", "scale", "shift", "spot"),
+    [(0.4, 1.0, (0.0, 0.0), (60, 90)), (-0.5, 1.2, (10.0, -15.0), (120, 180)), (0.0, 0.8, (-12.0, 7.0), (40, 60))],
+)
+def test_warp_keypoints_follow_the_warped_crop(theta, scale, shift, spot):
+    matrix = similarity_matrix(theta, scale, shift, (256, 192))
+    warped = warp_crop(_spot_image(*spot, (256, 192)), matrix)
+    moved = warp_keypoints(torch.tensor([[float(spot[0]), float(spot[1])]]), matrix)[0]
+    assert (moved - _bright_centroid(warped)).abs().max() < 0.35
+    # the identity leaves pixels and points alone
+    identity = similarity_matrix(0.0, 1.0, (0.0, 0.0), (256, 192))
+    image = torch.randint(0, 256, (3, 256, 192), dtype=torch.uint8)
+    assert torch.equal(warp_crop(image, identity), image)
+
+
+def test_camera_roll_turns_projected_points_as_the_crop_turns():
+    # a pinhole camera with its principal point at the crop centre: rolling the 3D points by camera_roll(theta)
+    # moves their projections as similarity_matrix(theta) moves pixels
+    gen = torch.Generator().manual_seed(0)
+    points = torch.randn(30, 3, generator=gen) * 0.4 + torch.tensor([0.0, 0.0, 4.0])
+    centre = torch.tensor([(192 - 1) / 2, (256 - 1) / 2])
+
+    def project(p: torch.Tensor) -> torch.Tensor:
+        return 500.0 * p[:, :2] / p[:, 2:] + centre
+
+    theta = 0.6
+    rolled = project(points @ camera_roll(theta).T)
+    torch.testing.assert_close(
+        rolled, warp_keypoints(project(points), similarity_matrix(theta, 1.0, (0, 0), (256, 192)))
+    )
+
+
+def test_affine_jitter_draws_within_its_ranges_and_refuses_bad_ranges():
+    import math
+    import random
+
+    jitter = AffineJitter(rotation_deg=20.0, scale=(0.8, 1.25), translate=0.1)
+    rng = random.Random(0)
+    for _ in range(50):
+        matrix, theta = jitter.draw(rng)
+        scale = float(torch.linalg.det(matrix[:, :2]).sqrt())
+        assert abs(theta) <= math.radians(20.0) + 1e-9 and 0.8 - 1e-5 <= scale <= 1.25 + 1e-5
+        shift = warp_keypoints(torch.tensor([[95.5, 127.5]]), matrix)[0] - torch.tensor([95.5, 127.5])
+        assert shift[0].abs() <= 19.2 + 1e-3 and shift[1].abs() <= 25.6 + 1e-3
+    never = AffineJitter(probability=0.0)
+    matrix, theta = never.draw(rng)
+    assert theta == 0.0 and torch.allclose(matrix, similarity_matrix(0.0, 1.0, (0.0, 0.0), (256, 192)))
+    with pytest.raises(ValueError, match="scale"):
+        AffineJitter(scale=(1.2, 0.8))
+    with pytest.raises(ValueError, match="probability"):
+        AffineJitter(probability=1.5)
+
+
 @pytest.fixture(scope="module")
 def keypoint_dataset(isolated_config) -> str:
     """Two images with a bright square at a (made-up) joint position, and their 2D joints in the cache."""
@@ -122,6 +186,31 @@ def test_dataset_joints_2d_crop_land_on_the_item_image(keypoint_dataset, flip):
         assert (item["joints_2d_crop"][others].abs() > 500).all()  # the far joints stay far
 
 
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_jittered_items_keep_image_joints_and_camera_together(keypoint_dataset, flip):
+    jitter = AffineJitter(rotation_deg=40.0, scale=(0.8, 1.25), translate=0.1)
+    plain = get_dataset(keypoint_dataset, "train", item_format="ip", keypoints_2d=True, lr_flip_probability=flip)
+    moved = get_dataset(
+        keypoint_dataset,
+        "train",
+        item_format="ip",
+        keypoints_2d=True,
+        lr_flip_probability=flip,
+        affine_jitter=jitter,
+        seed=3,
+    )
+    wrist = joint_names_for_count(22).index("right_wrist" if flip else "left_wrist")
+    for index in range(len(moved)):
+        item, reference = moved[index], plain[index]
+        assert (item["joints_2d_crop"][wrist] - _bright_centroid(item["images"])).abs().max() < 0.5
+        assert (item["joints_2d_crop"][wrist] - reference["joints_2d_crop"][wrist]).norm() > 1.0  # it moved
+        torch.testing.assert_close(item["poses"], reference["poses"])  # the pose is the same body
+        # the camera rolled about its optical axis: the z axis (view direction) is unchanged
+        view, ref_view = axis_angle_to_matrix(item["cam_rot"]), axis_angle_to_matrix(reference["cam_rot"])
+        torch.testing.assert_close(view[2], ref_view[2], atol=1e-5, rtol=0)
+        assert not torch.allclose(view, ref_view, atol=1e-3)
+
+
 def test_joints_2d_crop_only_when_asked_and_without_decoding_images(keypoint_dataset):
     assert "joints_2d_crop" not in get_dataset(keypoint_dataset, "train", item_format="ip")[0]
     poses_only = get_dataset(keypoint_dataset, "train", item_format="p", keypoints_2d=True)[0]
@@ -144,3 +233,21 @@ def test_cache_without_2d_joints_is_named(tiny_synth_dataset):
 
     with pytest.raises(CacheError, match="joints_2d"):
         get_dataset(tiny_synth_dataset["script"], "train", item_format="p", keypoints_2d=True)
+
+
+def test_preloaded_crops_give_the_same_items(keypoint_dataset):
+    jitter = AffineJitter(rotation_deg=20.0)
+    kwargs = dict(item_format="ip", keypoints_2d=True, lr_flip_probability=0.5, affine_jitter=jitter, seed=5)
+    from_disk = get_dataset(keypoint_dataset, "train", **kwargs)
+    preloaded = get_dataset(keypoint_dataset, "train", **kwargs)
+    assert preloaded.preload_crops() is True
+    assert preloaded._crop_store is not None and preloaded._crop_store.shape == (len(IDS), 3, 256, 192)
+    for index in range(len(preloaded)):
+        item, reference = preloaded[index], from_disk[index]
+        for key in ("images", "joints_2d_crop", "cam_rot", "poses"):
+            torch.testing.assert_close(item[key], reference[key])
+    # a budget too small keeps nothing and reads from disk as before
+    small = get_dataset(keypoint_dataset, "train", **kwargs)
+    assert small.preload_crops(max_bytes=1000) is False and small._crop_store is None
+    with pytest.raises(ValueError, match="without images"):
+        get_dataset(keypoint_dataset, "train", item_format="p").preload_crops()

@@ -9,6 +9,10 @@ and, when a tokenizer is given, `texts_tokens` (L,) int64 and `texts_lengths` (i
 the identity, for datasets without a camera such as the pose-only pools) and `flipped` (bool). With
 `keypoints_2d=True` (single elements), also `joints_2d_crop` (22, 2) float32: the body joints' (x, y) in
 pixels of the 256x192 crop (mirrored with the image when flipped; from the images cache's `joints_2d`).
+`preload_crops()` decodes every crop of the split once into memory (training reads each crop every epoch;
+decoding and resizing it again cost as much CPU as a small model's step). With an `affine_jitter`, each
+element's crop, 2D joints and `cam_rot` are moved by one random similarity
+(after the flip): the geometric augmentation that keeps image, joints and pose in agreement.
 Pairs carry the same keys with `_A` / `_B` suffixes plus `pair_ids`, `sequence_kind` ('in' / 'out') and the
 instruction as `raw_texts` / `texts_tokens` / `texts_lengths`.
 """
@@ -23,11 +27,14 @@ from typing import Any
 
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from poseembroider.body.joints import NUM_BODY_JOINTS, joint_names_for_count, left_right_permutation
 from poseembroider.datasets.cache_format import CacheError, cache_file_name, image_file, load_cache
 from poseembroider.datasets.image_processing import (
     IMAGE_HW,
+    AffineJitter,
+    camera_roll,
     crop_box,
     crop_keypoints,
     flip_keypoints,
@@ -36,6 +43,8 @@ from poseembroider.datasets.image_processing import (
     load_image,
     pad_resize,
     to_uint8_tensor,
+    warp_crop,
+    warp_keypoints,
 )
 from poseembroider.datasets.pose_processing import flip_axis_angle, flip_poses, normalize_poses
 from poseembroider.geometry import axis_angle_to_matrix, matrix_to_axis_angle, y_up_to_z_up
@@ -109,6 +118,7 @@ class _TriModalBase(Dataset):
         tokenizer: Tokenizer | None = None,
         seed: int | None = None,
         keypoints_2d: bool = False,
+        affine_jitter: AffineJitter | None = None,
     ):
         self.source, self.split = source, split
         self.letters = _parse_item_format(item_format)
@@ -125,6 +135,7 @@ class _TriModalBase(Dataset):
         self.tokenizer = tokenizer
         self.image_processing = get_image_processing(img_processing) if "i" in self.letters else None
         self.keypoints_2d = keypoints_2d
+        self.affine_jitter = affine_jitter
         if keypoints_2d and self.image_processing is not None and self.image_processing.geometric:
             raise ValueError(
                 f"keypoints_2d: img_processing {img_processing!r} moves pixels (random resized crop); "
@@ -145,6 +156,9 @@ class _TriModalBase(Dataset):
         if keypoints_2d and "joints_2d" not in self._images:
             raise CacheError(f"keypoints_2d: the images cache of {family}-{version} has no 'joints_2d' table")
         self._image_hw: dict[int, tuple[int, int]] = {}  # image file sizes, read from the headers once
+        self._camera_views: dict[int, torch.Tensor] = {}  # unflipped cam_rot by data id, computed once
+        self._crop_rows: dict[int, int] = {}  # data id -> row of `_crop_store` (filled by `preload_crops`)
+        self._crop_store: torch.Tensor | None = None  # (N, 3, 256, 192) uint8 crops before flip and processing
         # poses are also needed for cam_rot and the in-sequence pair re-normalisation
         self._poses = self._load(split, "poses", family, version)
         self._normalized_poses: dict[int, torch.Tensor] | None = None  # filled on first use
@@ -169,13 +183,40 @@ class _TriModalBase(Dataset):
 
     # ---- per-modality loading -------------------------------------------------------------------
 
-    def _image(self, data_id: int, flip: bool) -> torch.Tensor:
-        assert self._images is not None and self.image_processing is not None
+    def _crop(self, data_id: int) -> torch.Tensor:
+        """(3, 256, 192) uint8 model crop of `data_id` (the image file cropped, padded, resized)."""
+        assert self._images is not None
+        if self._crop_store is not None and data_id in self._crop_rows:
+            return self._crop_store[self._crop_rows[data_id]]
         image = load_image(self._image_file(data_id), self._rotation(data_id))
-        image = crop_box(to_uint8_tensor(image), self._images["bboxes"][data_id])
-        image = pad_resize(image)
+        self._image_hw.setdefault(data_id, (image.height, image.width))  # of the turned image, as `_joints_2d_crop`
+        return pad_resize(crop_box(to_uint8_tensor(image), self._images["bboxes"][data_id]))
+
+    def preload_crops(self, max_bytes: int = 2 << 30, progress: bool = True) -> bool:
+        """Decode every element's crop once and keep them in memory, uint8 (N, 3, 256, 192), before flip,
+        jitter and processing (which stay per item). Returns False, keeping nothing, when they would take more
+        than `max_bytes` (BEDLAM's splits: read from disk as before). DataLoader workers forked afterwards
+        share the store (copy-on-write)."""
+        if "i" not in self.letters:
+            raise ValueError("preload_crops: this dataset was built without images (item format has no 'i')")
+        ids = sorted(int(i) for i in self._poses["poses"])
+        height, width = IMAGE_HW
+        if len(ids) * 3 * height * width > max_bytes:
+            return False
+        store = torch.empty((len(ids), 3, height, width), dtype=torch.uint8)
+        for row, data_id in enumerate(tqdm(ids, desc=f"crops of {self.split}", disable=not progress, leave=False)):
+            store[row] = self._crop(data_id)
+        self._crop_store, self._crop_rows = store, {data_id: row for row, data_id in enumerate(ids)}
+        return True
+
+    def _image(self, data_id: int, flip: bool, jitter: torch.Tensor | None = None) -> torch.Tensor:
+        """(3, 256, 192) processed crop, flipped, then moved by the (2, 3) `jitter` matrix when given."""
+        assert self.image_processing is not None
+        image = self._crop(data_id)
         if flip:
             image = image.flip(-1)
+        if jitter is not None:
+            image = warp_crop(image, jitter)
         return self.image_processing(image)
 
     def _image_file(self, data_id: int) -> Path:
@@ -233,11 +274,13 @@ class _TriModalBase(Dataset):
         """Rotation from the z-up normalised global orientation to the camera view (axis-angle (3,))."""
         if self._images is None or "camera_transformation" not in self._images:
             return torch.zeros(3)
-        cam_rot = torch.as_tensor(self._images["camera_transformation"][data_id][0], dtype=torch.float32)
-        # stored cam_rot acts on the y-up pose: compose with the z-up -> y-up frame change
-        matrix = axis_angle_to_matrix(cam_rot) @ axis_angle_to_matrix(cam_rot.new_tensor([-torch.pi / 2, 0.0, 0.0]))
-        cam_rot = matrix_to_axis_angle(matrix)
-        return flip_axis_angle(cam_rot) if flip else cam_rot
+        if data_id not in self._camera_views:
+            cam_rot = torch.as_tensor(self._images["camera_transformation"][data_id][0], dtype=torch.float32)
+            # stored cam_rot acts on the y-up pose: compose with the z-up -> y-up frame change
+            frame = axis_angle_to_matrix(cam_rot.new_tensor([-torch.pi / 2, 0.0, 0.0]))
+            self._camera_views[data_id] = matrix_to_axis_angle(axis_angle_to_matrix(cam_rot) @ frame)
+        cam_rot = self._camera_views[data_id]
+        return flip_axis_angle(cam_rot) if flip else cam_rot.clone()
 
     def rng_state(self) -> dict[str, Any]:
         """The main process's caption and flip generator, for the Trainer's checkpoints (`training.state`): a
@@ -290,11 +333,16 @@ class _TriModalBase(Dataset):
         return True, flipped  # type: ignore[return-value]
 
     def _element(self, data_id: int, flip: bool, suffix: str = "") -> dict[str, Any]:
-        item: dict[str, Any] = {f"data_ids{suffix}": data_id, f"cam_rot{suffix}": self._cam_rot(data_id, flip)}
+        jitter, cam_rot = None, self._cam_rot(data_id, flip)
+        if self.affine_jitter is not None and ("i" in self.letters or self.keypoints_2d):
+            jitter, theta = self.affine_jitter.draw(self._random())
+            cam_rot = matrix_to_axis_angle(camera_roll(theta) @ axis_angle_to_matrix(cam_rot))
+        item: dict[str, Any] = {f"data_ids{suffix}": data_id, f"cam_rot{suffix}": cam_rot}
         if "i" in self.letters:
-            item[f"images{suffix}"] = self._image(data_id, flip)
+            item[f"images{suffix}"] = self._image(data_id, flip, jitter)
         if self.keypoints_2d:
-            item[f"joints_2d_crop{suffix}"] = self._joints_2d_crop(data_id, flip)
+            points = self._joints_2d_crop(data_id, flip)
+            item[f"joints_2d_crop{suffix}"] = points if jitter is None else warp_keypoints(points, jitter)
         if "p" in self.letters:
             pose = self._normalized_pose(data_id)
             item[f"poses{suffix}"] = flip_poses(pose) if flip else pose.clone()

@@ -5,13 +5,17 @@ Follows the original's SMPLer-X-style processing: the person crop is zero-padded
 without ImageNet normalisation. Training adds a random resized crop, colour jitter, blur and
 solarisation per sample; no flips or rotations (they would break the agreement with the pose and text;
 left/right flips are done jointly by the dataset). Schemes are registered in `IMAGE_PROCESSING`.
-`crop_keypoints` / `flip_keypoints` move 2D joints with the crop, padding, resize and flip of the images.
+`crop_keypoints` / `flip_keypoints` move 2D joints with the crop, padding, resize and flip of the images;
+`AffineJitter` draws a random similarity (rotation, scale, shift) that `warp_crop` / `warp_keypoints` apply to
+a crop and its 2D joints together (the geometric augmentation of keypoint training).
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +180,81 @@ def flip_keypoints(points: torch.Tensor, width: int, permutation: tuple[int, ...
     flipped = points[..., list(permutation), :].clone()
     flipped[..., 0] = (width - 1) - flipped[..., 0]
     return flipped
+
+
+@dataclass(frozen=True)
+class AffineJitter:
+    """A random similarity of the crop about its centre: p_out = s R(theta) (p - c) + c + t, in pixels.
+
+    Keypoint training cannot use the random resized crop (pixels leave their 2D joints), yet a few thousand
+    crops seen twenty times are learnt by heart; a similarity applied to the image and its joints together
+    makes every epoch's crops new ones. The pose stays valid: scale and shift do not change it, and an
+    in-plane turn by theta is a roll of the camera about its optical axis (`camera_roll`).
+    """
+
+    rotation_deg: float = 30.0  # theta uniform in [-rotation_deg, rotation_deg]
+    scale: tuple[float, float] = (0.75, 1.25)  # s log-uniform in this range
+    translate: float = 0.1  # t uniform in +-translate * (W, H)
+    probability: float = 1.0  # share of samples transformed (the others keep the identity)
+
+    def __post_init__(self) -> None:
+        low, high = self.scale
+        if not 0 < low <= high:
+            raise ValueError(f"AffineJitter.scale {self.scale}: need 0 < low <= high")
+        if self.rotation_deg < 0 or self.translate < 0 or not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"AffineJitter {self}: rotation_deg and translate must be >= 0, probability in [0, 1]")
+
+    def draw(self, rng: random.Random, out_hw: tuple[int, int] = IMAGE_HW) -> tuple[torch.Tensor, float]:
+        """(matrix (2, 3) float32 mapping crop pixels to jittered crop pixels, theta in radians)."""
+        if self.probability < 1.0 and rng.random() >= self.probability:
+            return similarity_matrix(0.0, 1.0, (0.0, 0.0), out_hw), 0.0
+        theta = math.radians(rng.uniform(-self.rotation_deg, self.rotation_deg))
+        scale = math.exp(rng.uniform(math.log(self.scale[0]), math.log(self.scale[1])))
+        height, width = out_hw
+        shift = (rng.uniform(-1, 1) * self.translate * width, rng.uniform(-1, 1) * self.translate * height)
+        return similarity_matrix(theta, scale, shift, out_hw), theta
+
+
+def similarity_matrix(theta: float, scale: float, shift: tuple[float, float], hw: tuple[int, int]) -> torch.Tensor:
+    """(2, 3) matrix of p -> scale * R(theta) (p - c) + c + shift on (x, y) pixel centres of an (H, W) image,
+    c its centre; R turns +x towards +y (clockwise on screen, y pointing down)."""
+    height, width = hw
+    cos, sin = math.cos(theta) * scale, math.sin(theta) * scale
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    linear = torch.tensor([[cos, -sin], [sin, cos]], dtype=torch.float64)
+    offset = torch.tensor([centre_x + shift[0], centre_y + shift[1]], dtype=torch.float64)
+    offset = offset - linear @ torch.tensor([centre_x, centre_y], dtype=torch.float64)
+    return torch.cat([linear, offset[:, None]], dim=1).float()
+
+
+def warp_keypoints(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """Points (..., 2) (x, y) pixels -> where `matrix` (2, 3) puts them (points that leave the crop keep their
+    outside coordinates: the keypoint losses mask them as they mask truncated joints)."""
+    return points @ matrix[:, :2].T.to(points.dtype) + matrix[:, 2].to(points.dtype)
+
+
+def warp_crop(image: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) uint8 crop -> the same crop moved by `matrix` (2, 3) (bilinear, zeros where nothing maps:
+    the zero padding of `pad_resize`), (3, H, W) uint8. Pixel (x, y) of the output samples the input at
+    matrix^-1 (x, y)."""
+    _, height, width = image.shape
+    full = torch.cat([matrix.double(), torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)])
+    inverse = torch.linalg.inv(full)[:2]
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
+    )
+    source = torch.stack([xs, ys], dim=-1) @ inverse[:, :2].T + inverse[:, 2]  # (H, W, 2) source pixels
+    size = torch.tensor([width, height], dtype=torch.float64)
+    grid = ((2 * source + 1) / size - 1).float()  # pixel centres -> [-1, 1] (align_corners=False)
+    warped = F.grid_sample(image[None].float(), grid[None], mode="bilinear", padding_mode="zeros", align_corners=False)
+    return warped[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def camera_roll(theta: float) -> torch.Tensor:
+    """(3, 3) rotation of OpenCV camera coordinates (x right, y down, z forward) that turns the image by
+    `theta` as `similarity_matrix` does: points rotated by it project to the turned image points."""
+    cos, sin = math.cos(theta), math.sin(theta)
+    return torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
 
 
 def _train_transform(geometric: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -80,7 +80,26 @@ def test_save_load_gives_the_same_tokens_and_builds_as_an_image_encoder(encoder,
     assert torch.equal(loaded.forward_features(images), encoder.forward_features(images))
 
 
+def test_learned_stem_keeps_the_shapes_and_sees_detail_that_averaging_loses():
+    torch.manual_seed(0)
+    stem = KeypointImageEncoder(keypoint_encoder_config(KEYPOINT_PRESET, stem_channels=6, **SMALL)).eval()
+    assert isinstance(stem.pool[0], torch.nn.Conv2d) and stem.pool[0].out_channels == 6
+    assert stem.stages[0][0][0].in_channels == 6
+    out = stem.keypoints(torch.rand(2, 3, 256, 192))
+    assert out["tokens"].shape == (2, 34, 24) and out["log_heatmaps"].shape == (2, 22, 32 * 24)
+    # a one-pixel checkerboard averages to flat grey: the averaging encoder cannot tell it from grey, the stem can
+    checker = ((torch.arange(256)[:, None] + torch.arange(192)[None, :]) % 2).float().expand(1, 3, 256, 192)
+    grey = torch.full((1, 3, 256, 192), 0.5)
+    pooled = KeypointImageEncoder(keypoint_encoder_config(KEYPOINT_PRESET, **SMALL)).eval()
+    assert torch.allclose(pooled.forward_features(checker), pooled.forward_features(grey), atol=1e-5)
+    assert not torch.allclose(stem.forward_features(checker), stem.forward_features(grey), atol=1e-3)
+    for preset in ("unet_kp_small_256x192", "unet_kp_convstem_256x192"):
+        assert keypoint_encoder_config(preset).preset == preset
+
+
 def test_bad_configs_and_inputs_are_refused_by_name(encoder):
+    with pytest.raises(ValueError, match="stem_channels"):
+        KeypointEncoderConfig(stem_channels=8, input_pooling=1)
     with pytest.raises(ValueError, match="heatmap_stride 12"):
         KeypointEncoderConfig(heatmap_stride=12)
     with pytest.raises(ValueError, match="input_pooling"):

@@ -79,10 +79,23 @@ def test_a_keypoint_preset_builds_the_cnn_regressor_with_its_own_overrides():
     assert (encoder.embed_dim, encoder.input_pooling, encoder.stage_blocks) == (16, 1, 2)
     assert model.config.wloss_keypoints == 5.0 and model.config.lifter_hidden == 512
     with pytest.raises(ValueError, match="--encoder_depth --drop_path_rate: not a setting of the keypoint CNN"):
-        build_regressor(ImageEncoderTrainingConfig(image_encoder_name="unet_kp_256x192", encoder_depth=2,
-                                                   drop_path_rate=0.1))
+        build_regressor(
+            ImageEncoderTrainingConfig(image_encoder_name="unet_kp_256x192", encoder_depth=2, drop_path_rate=0.1)
+        )
     with pytest.raises(ValueError, match="--pooling mean: the keypoint CNN"):
         build_regressor(ImageEncoderTrainingConfig(image_encoder_name="unet_kp_256x192", pooling="mean"))
+    stem = build_regressor(ImageEncoderTrainingConfig(image_encoder_name="unet_kp_small_256x192", stem_channels=8))
+    assert stem.config.encoder.stem_channels == 8 and stem.config.encoder.widths == (16, 32, 64, 128, 256)
+    with pytest.raises(ValueError, match="--stem_channels: a setting of the keypoint CNN"):
+        build_regressor(ImageEncoderTrainingConfig(**TINY, stem_channels=8))
+
+
+def test_jitter_flags_give_the_similarity_jitter():
+    assert training.affine_jitter(ImageEncoderTrainingConfig()) is None
+    jitter = training.affine_jitter(
+        ImageEncoderTrainingConfig(jitter_rotation_deg=30, jitter_scale=0.25, jitter_translate=0.1)
+    )
+    assert jitter.rotation_deg == 30 and jitter.scale == pytest.approx((0.8, 1.25)) and jitter.translate == 0.1
 
 
 def test_first_items_and_stacked_items():
@@ -120,8 +133,16 @@ def test_step_timer_counts_steps_within_an_epoch_only(monkeypatch):
 def test_lifter_pretraining_lowers_its_loss_and_touches_only_the_lifter():
     torch.manual_seed(0)
     encoder = image_encoder_config("convvit_tiny_256x192", embed_dim=32, num_heads=2, depth=1)
-    model = ImagePoseRegressor(ImagePoseRegressorConfig(encoder=encoder, pooling="keypoints", keypoint_dim=4,
-                                                        lifter_hidden=64, wloss_joints=0.0, lifter_noise_px=0.0))
+    model = ImagePoseRegressor(
+        ImagePoseRegressorConfig(
+            encoder=encoder,
+            pooling="keypoints",
+            keypoint_dim=4,
+            lifter_hidden=64,
+            wloss_joints=0.0,
+            lifter_noise_px=0.0,
+        )
+    )
     generator = torch.Generator().manual_seed(1)
     poses = 0.4 * torch.randn(8, 22, 3, generator=generator)
     joints = torch.rand(8, 22, 2, generator=generator) * torch.tensor([191.0, 255.0])

@@ -51,7 +51,7 @@ from poseembroider.assisting_models.imageEncoder.model_imageEncoder import (
 )
 from poseembroider.atomic_io import write_json_atomic
 from poseembroider.body.joints import joint_names_for_count, left_right_permutation
-from poseembroider.datasets.image_processing import flip_keypoints
+from poseembroider.datasets.image_processing import AffineJitter, flip_keypoints
 from poseembroider.datasets.pose_processing import flip_poses
 from poseembroider.datasets.registry import get_dataset
 from poseembroider.geometry import axis_angle_to_matrix, chordal_mean_axis_angle, geodesic_distance
@@ -65,6 +65,7 @@ __all__ = [
     "ImageEncoderData",
     "ImageEncoderTrainingConfig",
     "PreparedRun",
+    "affine_jitter",
     "StepTimer",
     "build_regressor",
     "default_output_dir",
@@ -97,6 +98,9 @@ class ImageEncoderTrainingConfig:
     encoder_mlp_ratio: float | None = config_field(None, "override the preset's MLP ratio")
     stem_input_pooling: int | None = config_field(None, "override the conv stem's input pooling (1, 2, 4, 8)", min=1)
     stem_stage_blocks: int | None = config_field(None, "override the conv stem's residual blocks per stage", min=1)
+    stem_channels: int | None = config_field(
+        None, "keypoint CNN: override the learned input stem's maps (0: reduce the crop by averaging)", min=0
+    )
     encoder_embed_dim: int | None = config_field(None, "override the preset's token width", min=1)
     encoder_num_heads: int | None = config_field(None, "override the preset's attention heads", min=1)
     drop_path_rate: float | None = config_field(None, "override the preset's stochastic depth")
@@ -144,6 +148,21 @@ class ImageEncoderTrainingConfig:
         "augment the training crops: random resized crop, colour jitter, blur, solarise "
         "(--no_img_augmentation: the plain crops)",
     )
+    jitter_rotation_deg: float = config_field(
+        0.0, "keypoint training: turn each training crop and its 2D joints by up to this many degrees (0: off)", min=0
+    )
+    jitter_scale: float = config_field(
+        0.0, "keypoint training: zoom each training crop by a factor in [1 / (1 + x), 1 + x] (0: off)", min=0
+    )
+    jitter_translate: float = config_field(
+        0.0, "keypoint training: shift each training crop by up to this share of its width / height (0: off)", min=0
+    )
+    preload_crops_gb: float = config_field(
+        2.0,
+        "decode the train and val crops once into memory when each split's crops fit in this many GB "
+        "(0: read them from disk every epoch)",
+        min=0,
+    )
     max_train_samples: int = config_field(0, "use the first N training samples (0: all)")
     max_val_samples: int = config_field(0, "use the first N validation samples (0: all)")
     shortname: str | None = config_field(
@@ -166,7 +185,9 @@ def default_shortname(cfg: ImageEncoderTrainingConfig) -> str:
 
 
 def _vit_encoder_overrides(cfg: ImageEncoderTrainingConfig) -> dict[str, Any]:
-    """The encoder fields of a ViT preset that `cfg` overrides."""
+    """The encoder fields of a ViT preset that `cfg` overrides; a keypoint-CNN-only override is an error."""
+    if cfg.stem_channels is not None:
+        raise ValueError(f"--stem_channels: a setting of the keypoint CNN, not of the ViT {cfg.image_encoder_name!r}")
     return {
         name: value
         for name, value in (
@@ -194,6 +215,7 @@ def _keypoint_encoder_overrides(cfg: ImageEncoderTrainingConfig) -> dict[str, An
             ("embed_dim", cfg.encoder_embed_dim),
             ("input_pooling", cfg.stem_input_pooling),
             ("stage_blocks", cfg.stem_stage_blocks),
+            ("stem_channels", cfg.stem_channels),
         )
         if value is not None
     }
@@ -251,14 +273,29 @@ class ImageEncoderData:
     val_poses: torch.Tensor  # (M, J, 3)
 
 
+def affine_jitter(cfg: ImageEncoderTrainingConfig) -> AffineJitter | None:
+    """The similarity jitter of the `jitter_*` flags (None when all are 0)."""
+    if not (cfg.jitter_rotation_deg or cfg.jitter_scale or cfg.jitter_translate):
+        return None
+    return AffineJitter(
+        rotation_deg=cfg.jitter_rotation_deg,
+        scale=(1 / (1 + cfg.jitter_scale), 1 + cfg.jitter_scale),
+        translate=cfg.jitter_translate,
+    )
+
+
 def load_training_data(cfg: ImageEncoderTrainingConfig, keypoints: bool, seed: int) -> ImageEncoderData:
     """Train and val sets of `cfg.dataset` (images + poses, with their 2D joints when `keypoints`), cut to
     `max_*_samples`. With augmentation and keypoints the training crops get only the photometric part (the
-    random resized crop would move the pixels away from the 2D joints)."""
+    random resized crop would move the pixels away from the 2D joints); the `jitter_*` similarity, with or
+    without it, moves the 2D joints with the pixels."""
     if not cfg.img_augmentation:
         processing = "smplerx_eval"
     else:
         processing = "smplerx_train_photometric" if keypoints else "smplerx_train"
+    jitter = affine_jitter(cfg)
+    if jitter is not None and not keypoints:
+        raise ValueError("--jitter_*: the similarity jitter serves keypoint training ('keypoints' pooling)")
     train_set = first_items(
         get_dataset(
             cfg.dataset,
@@ -268,6 +305,7 @@ def load_training_data(cfg: ImageEncoderTrainingConfig, keypoints: bool, seed: i
             lr_flip_probability=cfg.lr_flip,
             keypoints_2d=keypoints,
             seed=seed,
+            affine_jitter=jitter,
         ),
         cfg.max_train_samples,
     )
@@ -275,6 +313,10 @@ def load_training_data(cfg: ImageEncoderTrainingConfig, keypoints: bool, seed: i
         get_dataset(cfg.dataset, "val", item_format="ip", img_processing="smplerx_eval", keypoints_2d=keypoints),
         cfg.max_val_samples,
     )
+    if cfg.preload_crops_gb > 0:
+        for dataset in (train_set, val_set):
+            base = dataset.dataset if isinstance(dataset, Subset) else dataset
+            base.preload_crops(max_bytes=int(cfg.preload_crops_gb * 2**30))
     train_items = stacked_items(
         first_items(get_dataset(cfg.dataset, "train", item_format="p", keypoints_2d=keypoints), cfg.max_train_samples),
         ("poses", "joints_2d_crop") if keypoints else ("poses",),
