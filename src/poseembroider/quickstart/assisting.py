@@ -19,10 +19,9 @@ where the recipe would take hours here: the PoseVAE's joint term runs on the ske
 the 22 body joints) instead of the posed mesh, with no vertex term, a cosine learning rate, the likelihood
 scales at a learning rate of their own and a KL weight of 0.2; PoseText and PairText use a narrower,
 shallower text transformer (`--latentD 128 --transformer_layers 1`, no dropout) over the tiny text backbone,
-a few epochs over the pools at a higher, constant learning rate; the image encoder (the narrower keypoint
-CNN, its crops preloaded in memory) trains a few epochs with left/right flips and a similarity jitter of
-crop and 2D joints but no photometric augmentation, its pose regression helped by 2D keypoint heatmaps (a
-32x24 grid at stride 8) and a 2D -> 3D lifter pretrained on the ground-truth 2D joints. The scripts'
+a few epochs over the pools at a higher, constant learning rate; the image encoder trains a few
+epochs with left/right flips but no photometric augmentation, its pose regression helped by 2D keypoint
+heatmaps (a 32x24 grid at stride 8) and a 2D -> 3D lifter pretrained on the ground-truth 2D joints. The scripts'
 defaults stay the published ones.
 
 Sizes are set by `AssistingSizes` (the defaults fit the quickstart; tests shrink them).
@@ -224,9 +223,6 @@ def step_image_encoder(ctx: QuickstartContext) -> dict[str, Any]:
         "--lr", str(sizes.image_encoder_lr),
         "--lifter_steps", str(sizes.image_encoder_lifter_steps),
         "--stem_input_pooling", str(sizes.image_encoder_input_pooling),
-        "--jitter_rotation_deg", str(sizes.image_encoder_jitter_rotation_deg),
-        "--jitter_scale", str(sizes.image_encoder_jitter_scale),
-        "--jitter_translate", str(sizes.image_encoder_jitter_translate),
         "--train_precision", sizes.image_encoder_precision,
         "--num_workers", "1",
         "--no_img_augmentation",
