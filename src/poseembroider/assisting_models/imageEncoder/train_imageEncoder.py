@@ -62,7 +62,26 @@ The
 error is spread over every joint, not a left/right confusion (18-epoch encoder: median 19 px, pelvis 12 px,
 wrists and feet 47-51 px; swapping left and right where it would help changes the mean by 0.1 px), and an
 integral-regression term on the soft-argmax joints does not move it (8 epochs: 117.4 mm / 28.8 px without,
-117.7 mm / 28.4 px with `--wloss_keypoints_l1 10`).
+117.7 mm / 28.4 px with `--wloss_keypoints_l1 10`). Its 18-epoch errors: mean 21.0 px, median 13.6 px, and
+55% of the summed error comes from joints more than 32 px off (elbows median 33 px, wrists 36-38, feet 24-25;
+spine, neck and head 3-5 px); reading the 2D joint near the heatmap's peak instead of the whole soft-argmax
+gives a median of 8.2 px but a mean of 21.6: limbs found in the wrong place bind, not sub-cell precision.
+
+Speed and variety (`--jitter_*`, `--preload_crops_gb`, the `unet_kp_small_256x192` preset; same flags, two runs
+side by side at one thread each on a slower 2-core machine, 2,048 crops):
+
+    run                                                       epochs   seconds  crops/s  PA-MPJPE   2D error
+    unet_kp_256x192, crops from disk                            18       846     53.5   106.8 mm   21.0 px
+    + jitter (turn <= 30 deg, zoom 1/1.25-1.25, shift 10%)      18       844     53.5   106.8 mm   20.4 px
+    unet_kp_small_256x192 + jitter, crops preloaded             36       975     99.6   104.4 mm   20.2 px
+    the same + a learned stem (`--stem_channels 16`)            36       892*   108     103.1 mm   19.2 px
+
+(* alone for its second half.) The jitter does not pay within 18 epochs (train and val errors are still alike:
+the model is far from learning the crops by heart) but keeps the crops new for longer runs; preloading the
+crops and halving the early stages' widths double the crops seen per second, worth 2-4 mm here; in a whole
+quickstart (32 epochs beside the other lane, 825 s) the narrower CNN with the jitter gave 106.3 mm, against 106.8
+for the wider one's 18 epochs, too little to change the quickstart's encoder. 80 mm stays out of reach on two
+cores in minutes: each doubling of crops seen buys a few mm (the curves above).
 """
 
 from __future__ import annotations
