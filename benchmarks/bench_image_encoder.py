@@ -2,8 +2,8 @@
 preset (random weights, same input, same run); pretraining throughput of `ImagePoseRegressor` (CPU preset,
 forward + backward + AdamW step, batch 32, model only: data loading excluded); and the pretraining step of the
 CPU recipe with the previous settings (float32, input pooling 2) against bfloat16 and input pooling 4 (batch 16),
-and the keypoint CNN (`unet_kp_256x192`, the quickstart's encoder) against that ViT recipe: its pretraining step
-(bfloat16, 128x96 view, batch 16) and its frozen encoding.
+and the keypoint CNN (`unet_kp_256x192`) against that ViT recipe: its pretraining step (bfloat16, 128x96 view,
+batch 16) and its frozen encoding; the narrower `unet_kp_small_256x192` (the quickstart's encoder) against it.
 
 Input: random 256x192 crops in [0, 1], the size PoseEmbroider feeds its image encoder. `--threads N` sets torch's
 intra-op threads (default: torch's choice); on a CPU shared with other jobs, 1 thread can be much faster.
@@ -60,6 +60,11 @@ def _training_recipes(images: torch.Tensor, rounds: int = 4) -> dict:
             "train_precision": "bf16",
             "wloss_keypoints_l1": 5.0,
         },
+        "keypoint_cnn_small_bf16": {
+            "image_encoder_name": "unet_kp_small_256x192",
+            "train_precision": "bf16",
+            "wloss_keypoints_l1": 5.0,
+        },
     }
     steps = {}
     for name, overrides in variants.items():
@@ -95,6 +100,7 @@ def _training_recipes(images: torch.Tensor, rounds: int = 4) -> dict:
         "pretrain_ratio_bf16_pool4_vs_previous": round(rates["bf16_pool4"] / rates["previous_fp32_pool2"], 2),
         "pretrain_ratio_bf16_vs_fp32_at_pool2": round(rates["bf16_pool2"] / rates["fp32_pool2"], 2),
         "pretrain_ratio_keypoint_cnn_vs_vit_bf16_pool4": round(rates["keypoint_cnn_bf16"] / rates["bf16_pool4"], 2),
+        "pretrain_ratio_small_vs_keypoint_cnn": round(rates["keypoint_cnn_small_bf16"] / rates["keypoint_cnn_bf16"], 2),
     }
 
 

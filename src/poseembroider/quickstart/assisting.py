@@ -125,9 +125,23 @@ def step_posevae(ctx: QuickstartContext) -> dict[str, Any]:
 
 
 def _text_retrieval_argv(
-    ctx: QuickstartContext, epochs: int, batch_size: int, lr: float, lr_scheduler: str, name: str
+    ctx: QuickstartContext,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    lr_scheduler: str,
+    name: str,
+    decay_epoch: int = 0,
+    decay: float = 1.0,
 ) -> list[str]:
+    """Flags of a PoseText / PairText run; `decay_epoch` > 0 multiplies the rate by `decay` from that epoch on
+    (with `lr_scheduler` 'multistepLR', stepped per epoch)."""
     sizes = ctx.assisting_sizes
+    if decay_epoch:
+        schedule = ["--lr_scheduler", lr_scheduler, "--scheduler_interval", "epoch",
+                    "--lr_milestones", str(decay_epoch), "--lr_gamma", str(decay)]  # fmt: skip
+    else:
+        schedule = ["--lr_scheduler", lr_scheduler, "--scheduler_interval", "step"]
     return [
         "--text_encoder_name", "distilbertSynth",
         "--latentD", str(sizes.text_retrieval_latentD),
@@ -137,7 +151,7 @@ def _text_retrieval_argv(
         "--epochs", str(epochs),
         "--batch_size", str(batch_size),
         "--lr", str(lr),
-        "--lr_scheduler", lr_scheduler, "--scheduler_interval", "step",
+        *schedule,
         "--val_every", "1",
         "--num_workers", "1",
         "--output_dir", str(ctx.run_dir(name)),
@@ -201,7 +215,7 @@ def step_pairtext(ctx: QuickstartContext) -> dict[str, Any]:
         shortname,
         *_text_retrieval_argv(
             ctx, sizes.pairtext_epochs, sizes.pairtext_batch_size, sizes.pairtext_lr, sizes.pairtext_lr_scheduler,
-            "pairtext",
+            "pairtext", sizes.pairtext_lr_decay_epoch, sizes.pairtext_lr_decay,
         ),
     ]
     with torch_threads(sizes.torch_threads):

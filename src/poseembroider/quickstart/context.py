@@ -40,7 +40,9 @@ class AssistingSizes:
     # val mRecall per epoch (pools of 16,384 poses / 22,923 pairs): PoseText bs 128 lr 3e-3 constant: 12.8 22.4
     # 28.8 29.6 32.2 36.1. PairText bs 64 lr 1e-3 (beside other runs): constant 3.3 6.0 7.1 9.9 9.4 10.9 11.8
     # 12.4 12.6 13.9 14.5 13.6 15.6 16.1 15.1 15.6; cosine over 12 epochs 3.5 6.3 7.9 9.0 10.5 11.0 11.0 12.4
-    # 13.2 13.0 13.3 13.0 (it flattens as the rate decays). PairText runs on the lane beside the image encoder and
+    # 13.2 13.0 13.3 13.0 (it flattens as the rate decays). On a 22,927-pair pool (another machine's floats):
+    # constant 14.3 best / 14.1 last, 10.9-14.3 over epochs 8-16; x0.2 after epoch 13 15.4 15.2 16.0 for epochs
+    # 14-16; x0.3 after epochs 11 and 14: 15.9 last. PairText runs on the lane beside the image encoder and
     # PoseEmbroider, where most of its 16 epochs cost no wall time
     posetext_epochs: int = 6
     posetext_batch_size: int = 128
@@ -49,7 +51,9 @@ class AssistingSizes:
     pairtext_epochs: int = 16
     pairtext_batch_size: int = 64
     pairtext_lr: float = 1e-3
-    pairtext_lr_scheduler: str = "none"
+    pairtext_lr_scheduler: str = "multistepLR"  # constant, then x0.2 for the last epochs (pairtext_lr_decay_epoch)
+    pairtext_lr_decay_epoch: int = 13
+    pairtext_lr_decay: float = 0.2
     # the keypoint CNN on a 2x-pooled view, bf16: same crops, same 18 epochs, 2D joints 21 px off instead of the
     # conv-stem ViT's 26 (4x-pooled view), PA-MPJPE 107 vs 113 mm (train_imageEncoder.py's docstring has both)
     image_encoder_name: str = "unet_kp_256x192"
