@@ -39,10 +39,10 @@ def test_pretraining_runs_on_the_trainer(pretrained, isolated_config):
     folder, report = pretrained
     run = isolated_config["GENERAL_EXP_OUTPUT_DIR"] / "textBackbone" / folder.name
     assert (run / "last" / "training_state.pt").is_file() and (run / "best" / "tokenizer.json").is_file()
-    assert report.steps == 450 and [h["step"] for h in report.history] == [0, 450]
+    assert report.steps == 800 and [h["step"] for h in report.history] == [0, 800]
     epochs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     epochs = [e for e in epochs if e["kind"] == "epoch"]
-    assert len(epochs) == 10 and epochs[-1]["step"] == 450  # 10 epochs of 45 steps (passes of 9 batches)
+    assert len(epochs) == 10 and epochs[-1]["step"] == 800  # 10 epochs of 80 steps (passes of 9 batches)
     assert epochs[-1]["val/loss"] == pytest.approx(report.val_loss)
     assert epochs[-1]["val/unigram_accuracy"] == pytest.approx(report.unigram_accuracy)
     lrs = [e["lr"] for e in epochs]  # at each epoch start: warm-up, then linear decay, stepped every step
