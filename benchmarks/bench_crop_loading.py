@@ -2,11 +2,12 @@
 
 `TriModalDatasetScript` items as `train_imageEncoder.py` reads them (item format 'ip', 2D joints, left/right flips
 at p = 0.5, the similarity jitter, photometric processing off as in the quickstart), one process, one torch
-thread, over N = 256 samples of a dataset made here in the synthetic world's format: 640x480 JPEG frames (random
-pixels: decoding cost does not depend on content), a person box of 240x320 inside each, a camera rotation and
-22 2D joints per sample. Baseline: the previous path, every crop read from disk, decoded, cropped, padded and
-resized for each item (with the camera rotation recomputed); ours: `preload_crops()` once (its cost reported
-apart), then the items from the in-memory uint8 store. Best of a few interleaved rounds of one epoch each.
+thread, over N = 256 samples of a dataset made here in the synthetic world's format: 640x480 JPEG frames of
+random pixels (the costliest content to decode: rendered frames decode faster, so the ratio is an upper end), a
+person box of 240x320 inside each, a camera rotation and 22 2D joints per sample. Baseline: the previous path,
+every crop read from disk, decoded, cropped, padded and resized for each item (with the camera rotation
+recomputed); ours: `preload_crops()` once (its cost reported apart), then the items from the in-memory uint8
+store. Best of a few interleaved rounds of one epoch each.
 """
 
 from __future__ import annotations

@@ -236,17 +236,15 @@ def warp_keypoints(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
 def warp_crop(image: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """(3, H, W) uint8 crop -> the same crop moved by `matrix` (2, 3) (bilinear, zeros where nothing maps:
     the zero padding of `pad_resize`), (3, H, W) uint8. Pixel (x, y) of the output samples the input at
-    matrix^-1 (x, y)."""
+    matrix^-1 (x, y); `F.affine_grid` takes that inverse map in [-1, 1] coordinates (align_corners=False:
+    x_n = (2 x + 1) / W - 1), so it is conjugated by the pixel -> [-1, 1] map."""
     _, height, width = image.shape
-    full = torch.cat([matrix.double(), torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)])
-    inverse = torch.linalg.inv(full)[:2]
-    ys, xs = torch.meshgrid(
-        torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
-    )
-    source = torch.stack([xs, ys], dim=-1) @ inverse[:, :2].T + inverse[:, 2]  # (H, W, 2) source pixels
-    size = torch.tensor([width, height], dtype=torch.float64)
-    grid = ((2 * source + 1) / size - 1).float()  # pixel centres -> [-1, 1] (align_corners=False)
-    warped = F.grid_sample(image[None].float(), grid[None], mode="bilinear", padding_mode="zeros", align_corners=False)
+    bottom = torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)
+    inverse = torch.linalg.inv(torch.cat([matrix.double(), bottom]))
+    to_unit = torch.tensor([[2 / width, 0.0, 1 / width - 1], [0.0, 2 / height, 1 / height - 1], [0.0, 0.0, 1.0]])
+    theta = (to_unit.double() @ inverse @ torch.linalg.inv(to_unit.double()))[:2]
+    grid = F.affine_grid(theta[None].float(), [1, 3, height, width], align_corners=False)
+    warped = F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return warped[0].round().clamp(0, 255).to(torch.uint8)
 
 

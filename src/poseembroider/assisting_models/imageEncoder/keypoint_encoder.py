@@ -109,7 +109,7 @@ class KeypointEncoderConfig:
 
 KEYPOINT_ENCODER_PRESETS: dict[str, KeypointEncoderConfig] = {
     KEYPOINT_PRESET: KeypointEncoderConfig(),
-    # a third of the multiply-adds (the early, high-resolution stages narrower): more crops per CPU second
+    # the early, high-resolution stages half as wide: 2.2x the crops/s of a training step (bench_image_encoder)
     "unet_kp_small_256x192": KeypointEncoderConfig(widths=(16, 32, 64, 128, 256), preset="unet_kp_small_256x192"),
     "unet_kp_convstem_256x192": KeypointEncoderConfig(stem_channels=16, preset="unet_kp_convstem_256x192"),
 }
